@@ -1,0 +1,94 @@
+"""The readers-writer boundary around an index and the pool of search scratch buffers.
+
+Searches, explorations and saves are readers and run side by side (the kernels release the
+GIL); add and load-time setup are writers and run alone. Each concurrent reader takes its own
+scratch set from the pool, so no two searches share visited tags or heaps, and nothing is
+allocated per query.
+"""
+
+import contextlib
+import threading
+
+import numpy as np
+
+
+class ReadWriteLock:
+    """Many readers or one writer; a waiting writer blocks new readers (no writer starvation)."""
+
+    def __init__(self):
+        self._cond = threading.Condition(threading.Lock())
+        self._readers = 0
+        self._writer = False
+        self._writers_waiting = 0
+
+    @contextlib.contextmanager
+    def reading(self):
+        with self._cond:
+            while self._writer or self._writers_waiting:
+                self._cond.wait()
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                if not self._readers:
+                    self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def writing(self):
+        with self._cond:
+            self._writers_waiting += 1
+            while self._writer or self._readers:
+                self._cond.wait()
+            self._writers_waiting -= 1
+            self._writer = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writer = False
+                self._cond.notify_all()
+
+
+class Scratch:
+    """Per-thread-block search buffers for graphs of up to ``capacity`` vertices."""
+
+    def __init__(self, capacity, blocks):
+        self.capacity = capacity
+        self.blocks = blocks
+        self.visited = np.zeros((blocks, capacity), dtype=np.uint16)
+        self.tags = np.zeros(blocks, dtype=np.int64)
+        # every vertex enters the candidate heap at most once, so capacity bounds it
+        self.cand_d = np.empty((blocks, capacity), dtype=np.float32)
+        self.cand_i = np.empty((blocks, capacity), dtype=np.int32)
+
+
+class ScratchPool:
+    """Hands out scratch sets; one is created only when all are in use or too small."""
+
+    def __init__(self):
+        self._free = []
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def take(self, capacity, blocks):
+        with self._lock:
+            found = None
+            for i, s in enumerate(self._free):
+                if s.capacity >= capacity and s.blocks >= blocks:
+                    found = self._free.pop(i)
+                    break
+        if found is None:
+            found = Scratch(capacity, blocks)
+        try:
+            yield found
+        finally:
+            with self._lock:
+                # keep only sets that still fit the current graph, at most a few
+                self._free = [s for s in self._free if s.capacity >= capacity][:3]
+                self._free.append(found)
+
+    def clear(self):
+        with self._lock:
+            self._free = []

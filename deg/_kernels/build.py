@@ -1,0 +1,133 @@
+"""Construction: complete-graph bootstrap and the d/2 edge-swap extension (DEG_SPEC 1.4, 5.2-5.4).
+
+New vertices are placed with all-self-loop rows (unreachable: nobody points at them), their
+candidates are found by ``search`` on the graph as it was before the batch (that phase is
+read-only and may run in parallel), then ``connect_batch`` wires them in one by one, which keeps
+every vertex at degree d and the graph connected after each step.
+"""
+
+import numpy as np
+
+from deg._kernels._jit import jit
+from deg._kernels.distances import distance
+from deg._kernels.graph import change_edge, has_edge, rng_check
+
+SCHEME_D = 0  # "low LID": cut the neighbour that distorts least (w_cv + d_vn - w_cn)
+SCHEME_C = 1  # "high LID": cut the candidate's longest edge
+
+
+@jit
+def reset_rows(neighbors, weights, start, end):
+    """Give vertices ``start..end-1`` d empty slots (self-loops, weight 0)."""
+    for v in range(start, end):
+        for j in range(neighbors.shape[1]):
+            neighbors[v, j] = v
+            weights[v, j] = np.float32(0.0)
+
+
+@jit
+def bootstrap(vectors, neighbors, weights, metric, v):
+    """Connect vertex ``v`` to every existing vertex (the graph holds fewer than d+1)."""
+    for i in range(v):
+        w = distance(metric, vectors[i], vectors[v])
+        change_edge(neighbors, weights, i, i, v, w)
+        change_edge(neighbors, weights, v, v, i, w)
+
+
+@jit
+def choose_cut(vectors, neighbors, weights, metric, v, c, w_cv, scheme):
+    """Pick the neighbour n of candidate c whose edge c-n is cut for v (scheme C or D).
+
+    Only neighbours not yet adjacent to v qualify. Returns ``(slot, dist(v, n))``, slot -1 when
+    none qualifies. First best wins on ties (strict comparisons, DEG_SPEC 5.4).
+    """
+    best = -1
+    best_score = np.float32(0.0)
+    best_dvn = np.float32(0.0)
+    for j in range(neighbors.shape[1]):
+        m = neighbors[c, j]
+        if m == c or has_edge(neighbors, v, m):
+            continue
+        if scheme == SCHEME_C:
+            if best < 0 or weights[c, j] > best_score:
+                best = j
+                best_score = weights[c, j]
+        else:
+            d_vm = distance(metric, vectors[v], vectors[m])
+            score = (w_cv + d_vm) - weights[c, j]
+            if best < 0 or score < best_score:
+                best = j
+                best_score = score
+                best_dvn = d_vm
+    if best >= 0 and scheme == SCHEME_C:
+        best_dvn = distance(metric, vectors[v], vectors[neighbors[c, best]])
+    return best, best_dvn
+
+
+@jit
+def connect_candidates(vectors, neighbors, weights, metric, v, cand_i, cand_d, n_cand, scheme,
+                       filled):
+    """Fill v's empty slots from its ascending candidate list; returns the filled slot count.
+
+    Pass 1 takes only RNG-conform candidates, pass 2 any. Each accepted candidate c gives v two
+    edges: c itself and the neighbour n cut off from c (edge c-n becomes c-v and v-n).
+    """
+    d = neighbors.shape[1]
+    for p in range(2):
+        for r in range(n_cand):
+            if filled >= d:
+                return filled
+            c = cand_i[r]
+            w_cv = cand_d[r]
+            if c == v or has_edge(neighbors, c, v):
+                continue
+            if p == 0 and not rng_check(neighbors, weights, c, v, w_cv):
+                continue
+            j, d_vn = choose_cut(vectors, neighbors, weights, metric, v, c, w_cv, scheme)
+            if j < 0:
+                continue
+            n = neighbors[c, j]
+            change_edge(neighbors, weights, v, v, c, w_cv)
+            change_edge(neighbors, weights, v, v, n, d_vn)
+            change_edge(neighbors, weights, c, n, v, w_cv)
+            change_edge(neighbors, weights, n, c, v, d_vn)
+            filled += 2
+    return filled
+
+
+@jit
+def connect_exhaustive(vectors, neighbors, weights, metric, v, scheme, filled):
+    """Fallback when the searched candidates ran out: every connected vertex, nearest first.
+
+    Vertices ``0..v-1`` are connected and have full rows; v has fewer than d edges and there are
+    at least d+1 of them, so some non-adjacent c has a neighbour not adjacent to v: this always
+    completes v. Rarely needed (duplicates, tiny graphs), so it may allocate.
+    """
+    dists = np.empty(v, dtype=np.float32)
+    for u in range(v):
+        dists[u] = distance(metric, vectors[v], vectors[u])
+    order = np.argsort(dists, kind="mergesort").astype(np.int32)
+    return connect_candidates(vectors, neighbors, weights, metric, v, order, dists[order], v,
+                              scheme, filled)
+
+
+@jit
+def connect_batch(vectors, neighbors, weights, metric, start, end, cand_i, cand_d, scheme):
+    """Wire vertices ``start..end-1`` into the graph, candidates in ``cand_i/cand_d`` rows.
+
+    Candidate rows are ascending and padded with -1. Returns -1 on success, else the vertex that
+    could not be completed (cannot happen in a healthy graph; the caller raises).
+    """
+    d = neighbors.shape[1]
+    for v in range(start, end):
+        q = v - start
+        n_cand = 0
+        while n_cand < cand_i.shape[1] and cand_i[q, n_cand] >= 0:
+            n_cand += 1
+        filled = connect_candidates(vectors, neighbors, weights, metric, v, cand_i[q], cand_d[q],
+                                    n_cand, scheme, 0)
+        if filled < d:
+            filled = connect_exhaustive(vectors, neighbors, weights, metric, v, scheme, filled)
+        if filled < d:
+            return v
+    return -1

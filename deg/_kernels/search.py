@@ -1,0 +1,129 @@
+"""Range search (DEG_SPEC 3.2) and its batch drivers.
+
+One routine serves query search, exploration and construction. Per-thread scratch (visited
+tags, candidate and result heaps) is allocated by the caller once per scratch set and indexed
+by a thread-block number, never by query number, so parallel blocks never share buffers.
+"""
+
+import numba
+import numpy as np
+
+from deg._kernels._jit import jit, pjit
+from deg._kernels.distances import distance
+from deg._kernels.heap import max_drain_sorted, max_pop, max_push, min_pop, min_push
+
+TAG_MAX = 65535  # visited tags are uint16; the array is cleared when the tag wraps
+
+
+@jit
+def next_tag(visited_row, tags, t):
+    """Advance thread ``t``'s visited tag, clearing its visited row when the tag wraps."""
+    tag = tags[t] + 1
+    if tag > TAG_MAX:
+        visited_row[:] = 0
+        tag = 1
+    tags[t] = tag
+    return tag
+
+
+@jit
+def search_one(vectors, neighbors, metric, query, entries, k, eps, include_entry, max_dc,
+               visited, tag, cand_d, cand_i, res_d, res_i):
+    """Best-first range search from ``entries`` towards ``query`` (DEG_SPEC 3.2).
+
+    The result max-heap keeps k entries; the radius is the k-th distance only once a (k+1)-th
+    result arrived ("lagging radius"). Stops when the closest open candidate is farther than
+    radius*(1+eps) (radius*(1-eps) for a negative radius). ``max_dc > 0`` bounds the number of
+    distance computations, entries included; once spent, remaining neighbours are marked
+    visited but not evaluated, so the lowest-slot ones are kept.
+
+    Returns ``(n_res, n_dc)``: the number of results left in ``res_d/res_i`` (a max-heap) and the
+    distance computations made.
+    """
+    tag16 = np.uint16(tag)
+    d = neighbors.shape[1]
+    n_cand = 0
+    n_res = 0
+    n_dc = 0
+    for p in range(entries.shape[0]):
+        e = entries[p]
+        if visited[e] == tag16:
+            continue
+        visited[e] = tag16
+        de = distance(metric, query, vectors[e])
+        n_cand = min_push(cand_d, cand_i, n_cand, de, e)
+        if include_entry:
+            n_res = max_push(res_d, res_i, n_res, de, e)
+        n_dc += 1
+        if max_dc > 0 and n_dc >= max_dc:
+            return n_res, n_dc
+    radius = np.inf
+    xr = np.inf
+    while n_cand > 0:
+        if cand_d[0] > xr:
+            break
+        c = cand_i[0]
+        n_cand = min_pop(cand_d, cand_i, n_cand)
+        for j in range(d):
+            nb = neighbors[c, j]
+            if visited[nb] == tag16:
+                continue
+            visited[nb] = tag16
+            if max_dc > 0 and n_dc >= max_dc:
+                continue
+            n_dc += 1
+            dn = distance(metric, query, vectors[nb])
+            if dn <= xr:
+                n_cand = min_push(cand_d, cand_i, n_cand, dn, nb)
+                if dn < radius:
+                    n_res = max_push(res_d, res_i, n_res, dn, nb)
+                    if n_res > k:
+                        n_res = max_pop(res_d, res_i, n_res)
+                        radius = res_d[0]
+                        xr = radius * (1.0 + eps) if radius >= 0 else radius * (1.0 - eps)
+        if max_dc > 0 and n_dc >= max_dc:
+            break
+    return n_res, n_dc
+
+
+@jit
+def search_block(t, lo, hi, vectors, neighbors, metric, queries, entries, k, eps, include_entry,
+                 max_dc, visited, tags, cand_d, cand_i, res_d, res_i, out_i, out_d, out_dc):
+    """Answer queries ``lo..hi-1`` with thread ``t``'s scratch; write sorted, padded rows."""
+    for q in range(lo, hi):
+        tag = next_tag(visited[t], tags, t)
+        erow = entries[0] if entries.shape[0] == 1 else entries[q]
+        n_res, n_dc = search_one(vectors, neighbors, metric, queries[q], erow, k, eps,
+                                 include_entry, max_dc, visited[t], tag, cand_d[t], cand_i[t],
+                                 res_d[t], res_i[t])
+        while n_res > k:  # more entries than k with include_entry: trim the farthest
+            n_res = max_pop(res_d[t], res_i[t], n_res)
+        max_drain_sorted(res_d[t], res_i[t], n_res, out_d[q], out_i[q])
+        for j in range(n_res, k):
+            out_d[q, j] = np.inf
+            out_i[q, j] = -1
+        out_dc[q] = n_dc
+
+
+@jit
+def search_batch(vectors, neighbors, metric, queries, entries, k, eps, include_entry, max_dc,
+                 visited, tags, cand_d, cand_i, res_d, res_i, out_i, out_d, out_dc):
+    """All queries on the calling thread with scratch set 0 (no parallel launch overhead)."""
+    search_block(0, 0, queries.shape[0], vectors, neighbors, metric, queries, entries, k, eps,
+                 include_entry, max_dc, visited, tags, cand_d, cand_i, res_d, res_i,
+                 out_i, out_d, out_dc)
+
+
+@pjit
+def search_batch_parallel(vectors, neighbors, metric, queries, entries, k, eps, include_entry,
+                          max_dc, visited, tags, cand_d, cand_i, res_d, res_i,
+                          out_i, out_d, out_dc):
+    """Queries split into one contiguous block per scratch set, blocks run in parallel."""
+    nq = queries.shape[0]
+    n_blocks = visited.shape[0]
+    for t in numba.prange(n_blocks):
+        lo = t * nq // n_blocks
+        hi = (t + 1) * nq // n_blocks
+        search_block(t, lo, hi, vectors, neighbors, metric, queries, entries, k, eps,
+                     include_entry, max_dc, visited, tags, cand_d, cand_i, res_d, res_i,
+                     out_i, out_d, out_dc)

@@ -1,0 +1,99 @@
+"""Input checks with messages that say what was expected and what came.
+
+Everything a kernel receives passes through here first; kernels trust their input.
+"""
+
+import numbers
+
+import numpy as np
+
+METRICS = ("l2", "ip", "cosine")
+SCHEMES = ("low-lid", "high-lid")
+
+
+def check_int(name, value, minimum=None, maximum=None):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
+    value = int(value)
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {value}")
+    return value
+
+
+def check_float(name, value, minimum=None):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r} ({type(value).__name__})")
+    value = float(value)
+    if not np.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def check_choice(name, value, choices):
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+    return value
+
+
+def check_edges_per_vertex(d):
+    d = check_int("edges_per_vertex", d)
+    if d < 2 or d % 2:
+        raise ValueError(f"edges_per_vertex must be an even number >= 2, got {d}")
+    return d
+
+
+def as_vectors(x, dim, name="data"):
+    """Return ``x`` as a C-contiguous float32 ``(m, dim)`` array; a 1-D vector is one row.
+
+    Rejects non-numeric dtypes, ndim other than 1 or 2, a wrong width and NaN/inf, naming the
+    first offending row.
+    """
+    arr = np.asarray(x)
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
+        raise TypeError(f"{name} must be numeric, got dtype {arr.dtype}")
+    if np.issubdtype(arr.dtype, np.complexfloating):
+        raise TypeError(f"{name} must be real-valued, got dtype {arr.dtype}")
+    if arr.ndim == 1:
+        arr = arr.reshape(1, -1)
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be 1-D (one vector) or 2-D (n, {dim}), got shape {arr.shape}")
+    if arr.shape[1] != dim:
+        raise ValueError(f"{name} has {arr.shape[1]} features, but the index expects dim = {dim}")
+    arr = np.ascontiguousarray(arr, dtype=np.float32)
+    finite = np.isfinite(arr).all(axis=1)
+    if not finite.all():
+        row = int(np.flatnonzero(~finite)[0])
+        raise ValueError(f"{name} contains NaN or infinity (first in row {row})")
+    return arr
+
+
+def normalize_rows(arr, name="data"):
+    """Unit-normalise rows for the cosine metric; a zero row has no direction and is refused."""
+    norms = np.sqrt(np.einsum("ij,ij->i", arr, arr, dtype=np.float64))
+    if (norms == 0).any():
+        row = int(np.flatnonzero(norms == 0)[0])
+        raise ValueError(f"{name} row {row} has norm 0; the cosine metric needs non-zero vectors")
+    return np.ascontiguousarray(arr / norms[:, None], dtype=np.float32)
+
+
+def as_labels(labels, m, name="labels"):
+    """Return ``labels`` as int64 ``(m,)``: integers >= 0 without duplicates."""
+    arr = np.asarray(labels)
+    if arr.ndim == 0:
+        arr = arr.reshape(1)
+    if arr.ndim != 1 or arr.shape[0] != m:
+        raise ValueError(f"{name} must have shape ({m},), got shape {arr.shape}")
+    if m and not np.issubdtype(arr.dtype, np.integer):
+        if not np.issubdtype(arr.dtype, np.floating) or not np.all(arr == np.round(arr)):
+            raise TypeError(f"{name} must be integers, got dtype {arr.dtype}")
+    arr = arr.astype(np.int64)
+    if m and arr.min() < 0:
+        raise ValueError(f"{name} must be >= 0 (-1 marks missing results), got {int(arr.min())}")
+    uniq, counts = np.unique(arr, return_counts=True)
+    if (counts > 1).any():
+        raise ValueError(f"{name} contains duplicates, e.g. {int(uniq[counts > 1][0])}")
+    return arr

@@ -1,0 +1,108 @@
+"""Graph checks and quality measures (DEG_SPEC 12): the invariants every test asserts.
+
+``check(index)`` never raises on a broken graph; it reports what holds, so a failing test can
+say which invariant broke.
+"""
+
+import numpy as np
+
+from deg._kernels.distances import edge_distances
+from deg.index import _METRIC_CODE
+
+
+def _graph(index):
+    n = len(index)
+    return n, index._vectors[:n], index._neighbors[:n], index._weights[:n]
+
+
+def check(index, gq_sample=1000, seed=0):
+    """Check the DEG invariants and measure the graph.
+
+    Returns
+    -------
+    dict
+        ``regular``: every row has d slots, strictly ascending (sorted, no duplicates), with
+        ``max(0, d - (n - 1))`` empty slots (0 once n > d); ``no_self_loops``: no self loop
+        beyond those; ``undirected``: u lists v iff v lists u, with the same weight;
+        ``weights_exact``: stored weights equal recomputed distances (``max_weight_error``
+        gives the largest difference); ``connected``: a BFS from vertex 0 reaches all n;
+        ``ok``: all of these. ``aew``: average edge weight over all n*d slots (DEG_SPEC 12).
+        ``gq``: graph quality, the fraction of edges of ``gq_sample`` sampled vertices that lead
+        to one of the vertex's exact d nearest other vertices.
+    """
+    n, vectors, nb, w = _graph(index)
+    d = index.edges_per_vertex
+    out = {"n": n, "edges_per_vertex": d}
+    if n == 0:
+        out.update(regular=True, no_self_loops=True, undirected=True, weights_exact=True,
+                   max_weight_error=0.0, connected=True, aew=0.0, gq=1.0, ok=True)
+        return out
+    ids = np.arange(n)
+    self_slot = nb == ids[:, None]
+    expected_empty = max(0, d - (n - 1))
+    in_range = bool(((nb >= 0) & (nb < n)).all())
+    real = np.where(self_slot, -1, nb)
+    strictly_sorted = bool((np.diff(real, axis=1) > 0).all()) if expected_empty <= 1 else \
+        bool((np.diff(np.sort(real, axis=1)[:, expected_empty - 1:], axis=1) > 0).all())
+    out["no_self_loops"] = bool((self_slot.sum(axis=1) == expected_empty).all())
+    out["regular"] = in_range and out["no_self_loops"] and strictly_sorted
+    out["undirected"] = in_range and _undirected(nb, w, self_slot, n)
+    recomputed = edge_distances(vectors, nb, _METRIC_CODE[index.metric], n) if in_range else w
+    err = np.abs(recomputed - w)
+    out["max_weight_error"] = float(err.max())
+    out["weights_exact"] = in_range and bool((err <= 1e-6 * np.maximum(1.0, np.abs(w))).all())
+    out["connected"] = in_range and _connected(nb, n)
+    out["aew"] = float(w.mean(dtype=np.float64))
+    out["gq"] = graph_quality(index, gq_sample, seed) if in_range and n > d else 1.0
+    out["ok"] = all(out[key] for key in ("regular", "no_self_loops", "undirected",
+                                          "weights_exact", "connected"))
+    return out
+
+
+def _undirected(nb, w, self_slot, n):
+    """Every edge (u, v, w) has its twin (v, u, w): compare the sorted forward/reverse keys."""
+    u = np.repeat(np.arange(n, dtype=np.int64), nb.shape[1])[~self_slot.ravel()]
+    v = nb.ravel().astype(np.int64)[~self_slot.ravel()]
+    wt = w.ravel()[~self_slot.ravel()]
+    fwd = np.argsort(u * n + v, kind="stable")
+    rev = np.argsort(v * n + u, kind="stable")
+    return bool(np.array_equal((u * n + v)[fwd], (v * n + u)[rev])
+                and np.array_equal(wt[fwd], wt[rev]))
+
+
+def _connected(nb, n):
+    seen = np.zeros(n, dtype=bool)
+    seen[0] = True
+    frontier = np.array([0])
+    while frontier.size:
+        nxt = np.unique(nb[frontier].ravel())
+        nxt = nxt[~seen[nxt]]
+        seen[nxt] = True
+        frontier = nxt
+    return bool(seen.all())
+
+
+def average_edge_weight(index):
+    """AEW: mean stored weight over all n*d slots (the quantity edge optimisation lowers)."""
+    n, _, _, w = _graph(index)
+    return float(w.mean(dtype=np.float64)) if n else 0.0
+
+
+def graph_quality(index, sample=1000, seed=0):
+    """GQ: share of the sampled vertices' edges that lead to one of their exact d-NN (self excluded)."""
+    n, vectors, nb, _ = _graph(index)
+    d = index.edges_per_vertex
+    rng = np.random.default_rng(seed)
+    picked = np.sort(rng.choice(n, size=min(sample, n), replace=False))
+    x = vectors.astype(np.float64)
+    sq = np.einsum("ij,ij->i", x, x)
+    hits = 0
+    for lo in range(0, picked.size, 256):
+        rows = picked[lo:lo + 256]
+        dots = x[rows] @ x.T
+        dist = sq[rows, None] - 2 * dots + sq[None, :] if index.metric == "l2" else 1.0 - dots
+        dist[np.arange(rows.size), rows] = np.inf
+        top = np.argpartition(dist, d - 1, axis=1)[:, :d]
+        for r, vid in enumerate(rows):
+            hits += np.intersect1d(top[r], nb[vid], assume_unique=True).size
+    return hits / (picked.size * d)

@@ -1,0 +1,170 @@
+"""The deg index file format, version 1 (little-endian).
+
+=======  ======  ===============================================================
+offset   type    field
+=======  ======  ===============================================================
+0        8s      magic ``b"DEGINDEX"``
+8        u32     format version (1)
+12       u32     metric code: 0 l2 (squared), 1 ip (1 - <a,b>), 2 cosine
+16       u32     dim
+20       u32     d (edges per vertex)
+24       u64     n (vertices)
+32       u32     length P of the parameter block (UTF-8 JSON)
+36       u32     reserved, 0
+40       P       parameter JSON (construction parameters, next default label)
+...              zero padding to a multiple of 64
+A1       f32     vectors   (n, dim), row = internal id
+A2       i32     neighbors (n, d), rows sorted ascending, internal ids
+A3       f32     weights   (n, d), distance of each edge, same order
+A4       i64     labels    (n,), external label of each internal id
+end-8    u32     CRC-32 of every byte before it
+end-4    4s      ``b"DEND"``
+=======  ======  ===============================================================
+
+Each array starts at the next multiple of 64 bytes after the previous one (zero padding), so a
+memory map gives aligned views. Writing is atomic: a temporary file in the same folder is
+written, fsynced and renamed over the target. Reading checks magic, version, header values, the
+exact file size, the checksum and the array contents; it never unpickles anything.
+"""
+
+import json
+import os
+import struct
+import tempfile
+import zlib
+
+import numpy as np
+
+MAGIC = b"DEGINDEX"
+VERSION = 1
+METRIC_CODES = {"l2": 0, "ip": 1, "cosine": 2}
+_HEADER = struct.Struct("<8sIIIIQII")
+_TRAILER = struct.Struct("<I4s")
+_END = b"DEND"
+ALIGN = 64
+_MAX_PARAMS = 1 << 20
+
+
+def _align(x):
+    return (x + ALIGN - 1) // ALIGN * ALIGN
+
+
+def _layout(dim, d, n, params_len):
+    """Offsets of the four arrays and the total file size."""
+    specs = [("vectors", "<f4", (n, dim)), ("neighbors", "<i4", (n, d)),
+             ("weights", "<f4", (n, d)), ("labels", "<i8", (n,))]
+    pos = _align(_HEADER.size + params_len)
+    out = []
+    for name, dtype, shape in specs:
+        out.append((name, np.dtype(dtype), shape, pos))
+        pos = _align(pos + int(np.prod(shape)) * np.dtype(dtype).itemsize)
+    return out, pos + _TRAILER.size
+
+
+def write(path, metric, params, vectors, neighbors, weights, labels):
+    """Atomically write an index file (arrays are the first n rows, C-contiguous)."""
+    n, dim = vectors.shape
+    d = neighbors.shape[1]
+    blob = json.dumps(params, sort_keys=True).encode()
+    header = _HEADER.pack(MAGIC, VERSION, METRIC_CODES[metric], dim, d, n, len(blob), 0)
+    layout, total = _layout(dim, d, n, len(blob))
+    arrays = {"vectors": vectors, "neighbors": neighbors, "weights": weights, "labels": labels}
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".deg-", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            crc = 0
+            pos = 0
+
+            def put(buf):
+                nonlocal crc, pos
+                f.write(buf)
+                crc = zlib.crc32(buf, crc)
+                pos += len(buf)
+
+            put(header)
+            put(blob)
+            for name, dtype, _, offset in layout:
+                put(bytes(offset - pos))
+                put(memoryview(np.ascontiguousarray(arrays[name], dtype=dtype)).cast("B"))
+            put(bytes(total - _TRAILER.size - pos))
+            f.write(_TRAILER.pack(crc, _END))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    dir_fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def _bad(path, why):
+    return ValueError(f"{os.fspath(path)!s} is not a valid deg index file: {why}")
+
+
+def read(path, mmap=False):
+    """Read and validate an index file.
+
+    Returns ``(metric, params, arrays)`` with arrays ``vectors, neighbors, weights, labels``.
+    With ``mmap=True`` the arrays are copy-on-write views of a memory map (pages load lazily and
+    the file is never written).
+    """
+    size = os.path.getsize(path)
+    if size < _HEADER.size + _TRAILER.size:
+        raise _bad(path, f"{size} bytes is shorter than the {_HEADER.size}-byte header")
+    if mmap:
+        buf = np.memmap(path, dtype=np.uint8, mode="c")
+    else:
+        buf = np.empty(size, dtype=np.uint8)
+        with open(path, "rb") as f:
+            f.readinto(memoryview(buf))
+    magic, version, code, dim, d, n, plen, _ = _HEADER.unpack_from(buf, 0)
+    if magic != MAGIC:
+        raise _bad(path, f"magic is {magic!r}, expected {MAGIC!r}")
+    if version != VERSION:
+        raise _bad(path, f"format version {version}, this deg reads version {VERSION}")
+    metrics = {v: k for k, v in METRIC_CODES.items()}
+    if code not in metrics:
+        raise _bad(path, f"unknown metric code {code}")
+    if dim < 1 or d < 2 or d % 2 or plen > _MAX_PARAMS:
+        raise _bad(path, f"implausible header (dim={dim}, d={d}, params={plen} bytes)")
+    layout, total = _layout(dim, d, n, plen)
+    if size != total:
+        raise _bad(path, f"size is {size} bytes, the header implies {total} (truncated?)")
+    crc, end = _TRAILER.unpack_from(buf, size - _TRAILER.size)
+    actual = 0
+    step = 1 << 24
+    for lo in range(0, size - _TRAILER.size, step):
+        actual = zlib.crc32(buf[lo:min(lo + step, size - _TRAILER.size)], actual)
+    if end != _END or crc != actual:
+        raise _bad(path, "checksum mismatch (the file is corrupted)")
+    try:
+        params = json.loads(bytes(buf[_HEADER.size:_HEADER.size + plen]).decode())
+    except ValueError as e:
+        raise _bad(path, f"parameter block is not JSON ({e})") from None
+    arrays = {}
+    for name, dtype, shape, offset in layout:
+        nbytes = int(np.prod(shape)) * dtype.itemsize
+        arrays[name] = np.asarray(buf[offset:offset + nbytes]).view(dtype).reshape(shape)
+    _check_arrays(path, arrays, n, d)
+    return metrics[code], params, arrays
+
+
+def _check_arrays(path, a, n, d):
+    """Contents a checksum cannot vouch for (a file written by a buggy or foreign writer)."""
+    nb = a["neighbors"]
+    if n and (nb.min() < 0 or nb.max() >= n):
+        raise _bad(path, "neighbor ids out of range")
+    if n and (np.diff(nb, axis=1) < 0).any():
+        raise _bad(path, "neighbor rows are not sorted")
+    if not np.isfinite(a["vectors"]).all() or not np.isfinite(a["weights"]).all():
+        raise _bad(path, "non-finite vectors or weights")
+    labels = a["labels"]
+    if n and (labels.min() < 0 or np.unique(labels).size != n):
+        raise _bad(path, "labels are negative or not unique")

@@ -1,0 +1,467 @@
+"""``deg.Index``: the Dynamic Exploration Graph behind a small Python API.
+
+The graph lives in flat arrays indexed by a dense internal id (``vid``); users only ever see
+their own int64 ``labels``. All graph work happens in the numba kernels of ``deg._kernels``;
+this module validates input, owns the arrays, and maps labels in and out.
+"""
+
+import contextlib
+import os
+
+import numba
+import numpy as np
+
+from deg import _validation as check
+from deg import fileformat
+from deg._concurrency import ReadWriteLock, ScratchPool
+from deg._kernels import build as kbuild
+from deg._kernels import search as ksearch
+from deg._kernels.distances import IP, L2
+
+_METRIC_CODE = {"l2": L2, "ip": IP, "cosine": IP}
+_SCHEME_CODE = {"low-lid": kbuild.SCHEME_D, "high-lid": kbuild.SCHEME_C}
+_MAX_BUILD_BATCH = 256  # vertices whose candidate searches run together (DEG_SPEC 16.6)
+_PROGRESS_MIN = 20_000  # adds at least this large show a progress bar when asked
+_SERIAL_BELOW = 4  # queries per thread below which one thread is faster than a launch
+
+
+def _build_batch(n):
+    """How many vertices to insert together when the graph holds ``n``.
+
+    Batch-mates cannot see each other during their candidate search, so the batch stays a small
+    fraction (1/32) of the graph; it depends on n only, never on the thread count, so the same
+    seed and data give the same graph on any machine.
+    """
+    return max(1, min(_MAX_BUILD_BATCH, n // 32))
+
+
+@contextlib.contextmanager
+def _numba_threads(threads):
+    old = numba.get_num_threads()
+    numba.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(old)
+
+
+class Index:
+    """A Dynamic Exploration Graph: an even-regular, undirected, connected k-NN search graph.
+
+    Parameters
+    ----------
+    dim : int
+        Vector dimension.
+    metric : {"l2", "ip", "cosine"}
+        ``"l2"``: distances are **squared** Euclidean. ``"ip"``: ``1 - <a, b>``. ``"cosine"``:
+        vectors are normalised on add and on query, then ``1 - <a, b>`` (as hnswlib/deglib).
+    edges_per_vertex : int
+        d, the degree of every vertex; even, >= 2. 30 is a good default up to ~1M vectors.
+    extend_k : int or None
+        Candidates searched per inserted vertex (k_ext); ``None`` means ``2 * d``. At least d
+        candidates are always searched.
+    extend_eps : float
+        Search slack (eps_ext) of the candidate search during construction.
+    scheme : {"low-lid", "high-lid"}
+        Which neighbour of a candidate is cut off for the new vertex: ``"low-lid"`` (scheme D,
+        least distortion; best for data of low intrinsic dimension) or ``"high-lid"`` (scheme C,
+        the candidate's longest edge; for high intrinsic dimension such as GloVe).
+    seed : int
+        Seed for the randomised parts of the algorithm. Building is deterministic: the same
+        data, parameters and seed give the same graph, whatever the thread count.
+
+    Notes
+    -----
+    Thread safety: ``search``, ``explore``, ``neighbors``, ``get_vectors`` and ``save`` may run
+    concurrently from many Python threads; ``add`` waits until they finish and blocks them while
+    it runs. Calls with ``threads > 1`` from several Python threads at once need numba's ``tbb``
+    or ``omp`` threading layer (``workqueue`` is not re-entrant).
+    """
+
+    def __init__(self, dim, metric="l2", edges_per_vertex=30, extend_k=None, extend_eps=0.1,
+                 scheme="low-lid", seed=0):
+        self._dim = check.check_int("dim", dim, minimum=1)
+        self._metric = check.check_choice("metric", metric, check.METRICS)
+        self._d = check.check_edges_per_vertex(edges_per_vertex)
+        if extend_k is None:
+            extend_k = 2 * self._d
+        self._extend_k = check.check_int("extend_k", extend_k, minimum=1)
+        self._extend_eps = check.check_float("extend_eps", extend_eps, minimum=0.0)
+        self._scheme = check.check_choice("scheme", scheme, check.SCHEMES)
+        self._seed = check.check_int("seed", seed)
+        self._n = 0
+        self._next_label = 0
+        self._read_only = False
+        self._vid_of = {}
+        self._allocate(0)
+        self._lock = ReadWriteLock()
+        self._scratch = ScratchPool()
+
+    # ------------------------------------------------------------------ construction
+
+    @classmethod
+    def build(cls, data, labels=None, metric="l2", edges_per_vertex=30, progress=True,
+              threads=None, **params):
+        """Build an index over ``data`` (n, dim); ``params`` go to :class:`Index`.
+
+        Examples
+        --------
+        >>> import numpy as np, deg
+        >>> x = np.random.default_rng(0).random((1000, 16), dtype=np.float32)
+        >>> index = deg.Index.build(x, edges_per_vertex=8, progress=False)
+        >>> labels, dists = index.search(x[:2], k=3)
+        >>> labels[:, 0].tolist()
+        [0, 1]
+        """
+        arr = np.asarray(data)
+        if arr.ndim != 2:
+            raise ValueError(f"data must be 2-D (n, dim), got shape {arr.shape}")
+        index = cls(arr.shape[1], metric=metric, edges_per_vertex=edges_per_vertex, **params)
+        index.add(arr, labels=labels, progress=progress, threads=threads)
+        return index
+
+    def add(self, data, labels=None, progress=False, threads=None):
+        """Insert vectors; returns their labels (int64).
+
+        Parameters
+        ----------
+        data : array_like, shape (m, dim) or (dim,)
+        labels : array_like of int, shape (m,), optional
+            Non-negative and unique, not yet in the index. Default: consecutive integers after
+            the largest label ever added (0, 1, ... for a new index).
+        progress : bool
+            Show a tqdm progress bar for adds of 20 000 vectors or more.
+        threads : int, optional
+            Threads for the candidate searches (default: all cores). The graph does not depend
+            on it.
+
+        Every insertion keeps the graph even-regular, undirected and connected. Invalid input
+        raises before anything changes; an interrupted add keeps the vectors inserted so far.
+        """
+        self._check_writable()
+        x = check.as_vectors(data, self._dim, "data")
+        if self._metric == "cosine":
+            x = check.normalize_rows(x, "data")
+        m = x.shape[0]
+        if labels is None:
+            new_labels = np.arange(self._next_label, self._next_label + m, dtype=np.int64)
+        else:
+            new_labels = check.as_labels(labels, m)
+        threads = self._resolve_threads(threads)
+        with self._lock.writing():
+            if labels is not None:  # default labels start above every label ever added
+                clash = next((x for x in new_labels.tolist() if x in self._vid_of), None)
+                if clash is not None:
+                    raise ValueError(f"label {clash} is already in the index")
+            if m:
+                self._insert(x, new_labels, progress and m >= _PROGRESS_MIN, threads)
+        return new_labels
+
+    def _insert(self, x, new_labels, progress, threads):
+        start = self._n
+        end = start + x.shape[0]
+        self._reserve(end)
+        self._vectors[start:end] = x
+        self._labels[start:end] = new_labels
+        kbuild.reset_rows(self._neighbors, self._weights, start, end)
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+            bar = tqdm(total=end - start, desc="deg add", unit="vec")
+        code = _METRIC_CODE[self._metric]
+        try:
+            v = start
+            while v < end:
+                if v <= self._d:  # bootstrap: the first d+1 vertices form a complete graph
+                    kbuild.bootstrap(self._vectors, self._neighbors, self._weights, code, v)
+                    stop = v + 1
+                else:
+                    stop = min(end, v + _build_batch(v))
+                    self._extend(v, stop, threads)
+                self._commit(v, stop)
+                if bar is not None:
+                    bar.update(stop - v)
+                v = stop
+        finally:
+            if bar is not None:
+                bar.close()
+
+    def _extend(self, start, stop, threads):
+        """Candidate search for ``start..stop-1`` (read-only, parallel), then wire them in."""
+        k = max(self._extend_k, self._d)
+        entries = np.zeros((1, 1), dtype=np.int32)
+        cand_i, cand_d, _ = self._run_search(
+            self._vectors[start:stop], entries, k, self._extend_eps, True, 0, threads)
+        failed = kbuild.connect_batch(self._vectors, self._neighbors, self._weights,
+                                      _METRIC_CODE[self._metric], start, stop, cand_i, cand_d,
+                                      _SCHEME_CODE[self._scheme])
+        if failed >= 0:  # cannot happen on a healthy graph; never leave a half-wired vertex
+            raise RuntimeError(f"internal error: vertex {failed} could not be connected")
+
+    def _commit(self, start, stop):
+        """Make vertices ``start..stop-1`` visible: count them and register their labels."""
+        new = self._labels[start:stop]
+        self._vid_of.update(zip(new.tolist(), range(start, stop)))
+        self._n = stop
+        self._next_label = max(self._next_label, int(new.max()) + 1)
+
+    # ------------------------------------------------------------------ queries
+
+    def search(self, queries, k=10, eps=0.1, threads=None, max_distance_computations=0,
+               return_stats=False):
+        """Approximate k nearest neighbours of each query.
+
+        Parameters
+        ----------
+        queries : array_like, shape (nq, dim) or (dim,)
+        k : int
+            Neighbours per query (>= 1). Rows are padded with label -1 and distance inf when
+            the index holds fewer than k vectors.
+        eps : float
+            Search slack (>= 0): the search stops once the closest open candidate is farther
+            than (1 + eps) times the current k-th distance. Larger is slower and more exact.
+        threads : int, optional
+            Threads for a batch of queries (default: all cores). Results do not depend on it.
+        max_distance_computations : int
+            Budget per query (0 = unlimited).
+        return_stats : bool
+            Also return ``{"distance_computations": int64 (nq,)}``.
+
+        Returns
+        -------
+        labels : int64 ndarray (nq, k)
+        distances : float32 ndarray (nq, k), ascending
+            Squared L2 for ``"l2"``; ``1 - <a, b>`` for ``"ip"`` and ``"cosine"``.
+        """
+        q = check.as_vectors(queries, self._dim, "queries")
+        if self._metric == "cosine":
+            q = check.normalize_rows(q, "queries")
+        entries = np.zeros((1, 1), dtype=np.int32)
+        with self._lock.reading():
+            return self._query(q, entries, k, eps, True, threads, max_distance_computations,
+                               return_stats)
+
+    def explore(self, entry_labels, k=10, eps=0.0, include_entry=False, threads=None,
+                max_distance_computations=0, return_stats=False):
+        """Neighbourhood of stored vectors (indexed queries): "what is similar to item X?".
+
+        The search starts at the vertex itself with its own vector as the query. With
+        ``include_entry=False`` (default) the entry is never returned; other vertices with an
+        identical vector are. ``entry_labels`` is one label or a 1-D array of labels; unknown
+        labels raise ``KeyError``. Other parameters and the return value as in :meth:`search`.
+        """
+        arr = np.asarray(entry_labels)
+        if arr.ndim > 1:
+            raise ValueError(f"entry_labels must be a label or a 1-D array, got shape {arr.shape}")
+        arr = arr.reshape(-1)
+        if arr.size and not np.issubdtype(arr.dtype, np.integer):
+            raise TypeError(f"entry_labels must be integers, got dtype {arr.dtype}")
+        with self._lock.reading():
+            vids = self._vids(arr)
+            entries = vids.astype(np.int32).reshape(-1, 1)
+            return self._query(self._vectors[vids], entries, k, eps, bool(include_entry),
+                               threads, max_distance_computations, return_stats)
+
+    def _query(self, queries, entries, k, eps, include_entry, threads, max_dc, return_stats):
+        """Validate the search parameters and run; the caller holds the read lock."""
+        k = check.check_int("k", k, minimum=1)
+        eps = check.check_float("eps", eps, minimum=0.0)
+        max_dc = check.check_int("max_distance_computations", max_dc, minimum=0)
+        threads = self._resolve_threads(threads)
+        if self._n == 0:
+            nq = queries.shape[0]
+            vids = np.full((nq, k), -1, dtype=np.int32)
+            dists = np.full((nq, k), np.inf, dtype=np.float32)
+            n_dc = np.zeros(nq, dtype=np.int64)
+        else:
+            vids, dists, n_dc = self._run_search(queries, entries, k, eps, include_entry,
+                                                 max_dc, threads)
+        labels = np.where(vids >= 0, self._labels[np.maximum(vids, 0)], -1)
+        if return_stats:
+            return labels, dists, {"distance_computations": n_dc}
+        return labels, dists
+
+    def _run_search(self, queries, entries, k, eps, include_entry, max_dc, threads):
+        """Run the search kernel over ``queries``; returns vids, distances, distance counts."""
+        nq = queries.shape[0]
+        blocks = min(threads, max(1, nq // _SERIAL_BELOW))
+        out_i = np.empty((nq, k), dtype=np.int32)
+        out_d = np.empty((nq, k), dtype=np.float32)
+        out_dc = np.empty(nq, dtype=np.int64)
+        heap = k + entries.shape[1] + 1
+        res_d = np.empty((blocks, heap), dtype=np.float32)
+        res_i = np.empty((blocks, heap), dtype=np.int32)
+        with self._scratch.take(self._capacity, blocks) as s:
+            args = (self._vectors, self._neighbors, _METRIC_CODE[self._metric], queries, entries,
+                    k, eps, include_entry, max_dc, s.visited[:blocks], s.tags[:blocks],
+                    s.cand_d[:blocks], s.cand_i[:blocks], res_d, res_i, out_i, out_d, out_dc)
+            if blocks == 1:
+                ksearch.search_batch(*args)
+            else:
+                with _numba_threads(blocks):
+                    ksearch.search_batch_parallel(*args)
+        return out_i, out_d, out_dc
+
+    # ------------------------------------------------------------------ inspection
+
+    def __len__(self):
+        return self._n
+
+    def __contains__(self, label):
+        try:
+            return int(label) in self._vid_of
+        except (TypeError, ValueError):
+            return False
+
+    def __repr__(self):
+        return (f"deg.Index(dim={self._dim}, metric={self._metric!r}, edges_per_vertex={self._d},"
+                f" n={self._n}{', read-only' if self._read_only else ''})")
+
+    @property
+    def dim(self):
+        return self._dim
+
+    @property
+    def metric(self):
+        return self._metric
+
+    @property
+    def edges_per_vertex(self):
+        return self._d
+
+    @property
+    def extend_k(self):
+        return self._extend_k
+
+    @property
+    def extend_eps(self):
+        return self._extend_eps
+
+    @property
+    def scheme(self):
+        return self._scheme
+
+    @property
+    def seed(self):
+        return self._seed
+
+    @property
+    def read_only(self):
+        """True for an index loaded with ``mmap=True``."""
+        return self._read_only
+
+    @property
+    def nbytes(self):
+        """Bytes held by the index arrays (vectors, neighbours, weights, labels), capacity incl."""
+        return sum(a.nbytes for a in (self._vectors, self._neighbors, self._weights,
+                                      self._labels))
+
+    @property
+    def labels(self):
+        """All labels, in internal order (a copy)."""
+        return self._labels[:self._n].copy()
+
+    def get_vectors(self, labels):
+        """Stored vectors of ``labels`` as float32 (m, dim); cosine vectors are normalised."""
+        with self._lock.reading():
+            return self._vectors[self._vids(labels)].copy()
+
+    def neighbors(self, labels):
+        """The graph itself: neighbour labels (m, d) int64 and edge weights (m, d) float32.
+
+        Rows are in internal (ascending id) order. While the index holds d vertices or fewer,
+        empty slots show as label -1 with weight inf.
+        """
+        with self._lock.reading():
+            vids = self._vids(labels)
+            nb = self._neighbors[vids]
+            empty = nb == vids[:, None]
+            out = np.where(empty, -1, self._labels[nb])
+            w = np.where(empty, np.float32(np.inf), self._weights[vids])
+        return out, w
+
+    def _vids(self, labels):
+        arr = np.asarray(labels).reshape(-1)
+        if arr.size and not np.issubdtype(arr.dtype, np.integer):
+            raise TypeError(f"labels must be integers, got dtype {arr.dtype}")
+        try:
+            return np.fromiter((self._vid_of[x] for x in arr.tolist()), dtype=np.int64,
+                               count=arr.size)
+        except KeyError as e:
+            raise KeyError(f"label {e.args[0]} is not in the index") from None
+
+    # ------------------------------------------------------------------ persistence
+
+    def save(self, path):
+        """Write the index to ``path`` atomically (see :mod:`deg.fileformat`)."""
+        params = {"extend_k": self._extend_k, "extend_eps": self._extend_eps,
+                  "scheme": self._scheme, "seed": self._seed, "next_label": self._next_label}
+        with self._lock.reading():
+            n = self._n
+            fileformat.write(path, self._metric, params, self._vectors[:n],
+                             self._neighbors[:n], self._weights[:n], self._labels[:n])
+
+    @classmethod
+    def load(cls, path, mmap=False):
+        """Load an index saved by :meth:`save`.
+
+        With ``mmap=True`` the arrays are memory-mapped (pages load on demand, several processes
+        share them) and the index is read-only: search and explore work, ``add`` raises.
+        Raises ``ValueError`` for a file that is not a valid deg index (bad magic or version,
+        truncated, checksum mismatch, inconsistent contents).
+        """
+        metric, params, a = fileformat.read(path, mmap=mmap)
+        n, dim = a["vectors"].shape
+        try:
+            index = cls(dim, metric=metric, edges_per_vertex=a["neighbors"].shape[1],
+                        extend_k=params["extend_k"], extend_eps=params["extend_eps"],
+                        scheme=params["scheme"], seed=params["seed"])
+            next_label = check.check_int("next_label", params["next_label"], minimum=0)
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"{os.fspath(path)} has invalid parameters: {e}") from None
+        if mmap:
+            index._vectors, index._neighbors = a["vectors"], a["neighbors"]
+            index._weights, index._labels = a["weights"], a["labels"]
+            index._read_only = True
+        else:
+            index._allocate(n)
+            for name in ("vectors", "neighbors", "weights", "labels"):
+                getattr(index, "_" + name)[:n] = a[name]
+        index._capacity = n
+        index._n = n
+        index._vid_of = dict(zip(a["labels"].tolist(), range(n)))
+        index._next_label = max(next_label, int(a["labels"].max()) + 1 if n else 0)
+        return index
+
+    # ------------------------------------------------------------------ storage
+
+    def _allocate(self, capacity):
+        self._capacity = capacity
+        self._vectors = np.zeros((capacity, self._dim), dtype=np.float32)
+        self._neighbors = np.zeros((capacity, self._d), dtype=np.int32)
+        self._weights = np.zeros((capacity, self._d), dtype=np.float32)
+        self._labels = np.full(capacity, -1, dtype=np.int64)
+
+    def _reserve(self, needed):
+        """Grow capacity by doubling so that ``needed`` vertices fit."""
+        if needed <= self._capacity:
+            return
+        cap = max(needed, 2 * self._capacity, 64)
+        old = (self._vectors, self._neighbors, self._weights, self._labels)
+        n = self._n
+        self._allocate(cap)
+        for new, prev in zip((self._vectors, self._neighbors, self._weights, self._labels), old):
+            new[:n] = prev[:n]
+        self._scratch.clear()
+
+    def _check_writable(self):
+        if self._read_only:
+            raise ValueError("this index was loaded with mmap=True and is read-only; "
+                             "load it with mmap=False to modify it")
+
+    @staticmethod
+    def _resolve_threads(threads):
+        if threads is None:
+            return numba.config.NUMBA_NUM_THREADS
+        threads = check.check_int("threads", threads, minimum=1)
+        return min(threads, numba.config.NUMBA_NUM_THREADS)
