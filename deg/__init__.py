@@ -1,6 +1,7 @@
 """deg: the Dynamic Exploration Graph, an approximate nearest neighbour index in numba."""
 
+from deg._warmup import warmup
 from deg.index import Index
 
-__all__ = ["Index", "__version__"]
+__all__ = ["Index", "warmup", "__version__"]
 __version__ = "0.1.0"

@@ -63,7 +63,8 @@ def as_vectors(x, dim, name="data"):
         raise ValueError(f"{name} must be 1-D (one vector) or 2-D (n, {dim}), got shape {arr.shape}")
     if arr.shape[1] != dim:
         raise ValueError(f"{name} has {arr.shape[1]} features, but the index expects dim = {dim}")
-    arr = np.ascontiguousarray(arr, dtype=np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):  # out-of-range values become inf: refused below
+        arr = np.ascontiguousarray(arr, dtype=np.float32)
     finite = np.isfinite(arr).all(axis=1)
     if not finite.all():
         row = int(np.flatnonzero(~finite)[0])

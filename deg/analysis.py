@@ -41,11 +41,12 @@ def check(index, gq_sample=1000, seed=0):
     self_slot = nb == ids[:, None]
     expected_empty = max(0, d - (n - 1))
     in_range = bool(((nb >= 0) & (nb < n)).all())
-    real = np.where(self_slot, -1, nb)
-    strictly_sorted = bool((np.diff(real, axis=1) > 0).all()) if expected_empty <= 1 else \
-        bool((np.diff(np.sort(real, axis=1)[:, expected_empty - 1:], axis=1) > 0).all())
+    rows_sorted = bool((np.diff(nb, axis=1) >= 0).all())
+    # with the expected empty slots set aside, the rest must be d - empty distinct ids
+    real = np.sort(np.where(self_slot, -1, nb), axis=1)[:, expected_empty:]
+    distinct = bool((np.diff(real, axis=1) > 0).all())
     out["no_self_loops"] = bool((self_slot.sum(axis=1) == expected_empty).all())
-    out["regular"] = in_range and out["no_self_loops"] and strictly_sorted
+    out["regular"] = in_range and out["no_self_loops"] and rows_sorted and distinct
     out["undirected"] = in_range and _undirected(nb, w, self_slot, n)
     recomputed = edge_distances(vectors, nb, _METRIC_CODE[index.metric], n) if in_range else w
     err = np.abs(recomputed - w)

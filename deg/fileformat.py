@@ -87,7 +87,7 @@ def write(path, metric, params, vectors, neighbors, weights, labels):
             put(blob)
             for name, dtype, _, offset in layout:
                 put(bytes(offset - pos))
-                put(memoryview(np.ascontiguousarray(arrays[name], dtype=dtype)).cast("B"))
+                put(memoryview(np.ascontiguousarray(arrays[name], dtype=dtype).reshape(-1).view(np.uint8)))
             put(bytes(total - _TRAILER.size - pos))
             f.write(_TRAILER.pack(crc, _END))
             f.flush()

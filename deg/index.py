@@ -270,13 +270,13 @@ class Index:
         threads = self._resolve_threads(threads)
         if self._n == 0:
             nq = queries.shape[0]
-            vids = np.full((nq, k), -1, dtype=np.int32)
+            labels = np.full((nq, k), -1, dtype=np.int64)
             dists = np.full((nq, k), np.inf, dtype=np.float32)
             n_dc = np.zeros(nq, dtype=np.int64)
         else:
             vids, dists, n_dc = self._run_search(queries, entries, k, eps, include_entry,
                                                  max_dc, threads)
-        labels = np.where(vids >= 0, self._labels[np.maximum(vids, 0)], -1)
+            labels = np.where(vids >= 0, self._labels[np.maximum(vids, 0)], -1)
         if return_stats:
             return labels, dists, {"distance_computations": n_dc}
         return labels, dists

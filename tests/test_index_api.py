@@ -1,0 +1,110 @@
+"""The public API: labels, inspection, and bad input that must leave the index unchanged."""
+
+import numpy as np
+import pytest
+
+import deg
+from tests.conftest import assert_graph_ok
+
+
+@pytest.fixture
+def index():
+    x = np.random.default_rng(0).random((100, 5), dtype=np.float32)
+    return deg.Index.build(x, edges_per_vertex=6, progress=False)
+
+
+def snapshot(index):
+    nb, w = index.neighbors(index.labels)
+    return len(index), index.labels.tolist(), nb.tolist(), w.tolist()
+
+
+def test_attributes_and_labels(index):
+    assert len(index) == 100 and index.dim == 5 and index.metric == "l2"
+    assert index.edges_per_vertex == 6 and index.extend_k == 12
+    assert 99 in index and 100 not in index and "x" not in index
+    new = index.add(np.ones((2, 5)))
+    assert new.tolist() == [100, 101]
+    index.add(np.zeros((1, 5)), labels=[500])
+    assert index.add(np.ones(5)).tolist() == [501]  # default labels continue after the largest
+    assert "deg.Index(dim=5" in repr(index)
+
+
+def test_get_vectors_and_neighbors(index):
+    x = index.get_vectors([3, 4])
+    assert x.shape == (2, 5) and x.dtype == np.float32
+    nb, w = index.neighbors([3])
+    assert nb.shape == (1, 6) and nb.dtype == np.int64 and w.dtype == np.float32
+    true = ((index.get_vectors(nb[0]) - x[0]) ** 2).sum(1)
+    np.testing.assert_allclose(w[0], true, rtol=1e-5)
+    small = deg.Index.build(np.eye(3, dtype=np.float32), edges_per_vertex=4, progress=False)
+    nb, w = small.neighbors([0])
+    assert sorted(nb[0].tolist()) == [-1, -1, 1, 2] and np.isinf(w[0][nb[0] == -1]).all()
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"dim": 0}, ValueError, "dim must be >= 1"),
+    ({"dim": 4, "edges_per_vertex": 7}, ValueError, "even number >= 2, got 7"),
+    ({"dim": 4, "edges_per_vertex": 0}, ValueError, "even number >= 2, got 0"),
+    ({"dim": 4, "metric": "manhattan"}, ValueError, "metric must be one of"),
+    ({"dim": 4, "scheme": "x"}, ValueError, "scheme must be one of"),
+    ({"dim": 4, "extend_eps": float("nan")}, ValueError, "extend_eps must be finite"),
+    ({"dim": 2.5}, TypeError, "dim must be an integer"),
+])
+def test_bad_constructor_arguments(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        deg.Index(**kwargs)
+
+
+@pytest.mark.parametrize("data, labels, error, match", [
+    (np.ones((2, 4)), None, ValueError, "data has 4 features, but the index expects dim = 5"),
+    (np.ones((2, 2, 5)), None, ValueError, "must be 1-D .* or 2-D"),
+    (np.array([[1, 2, 3, 4, np.nan]]), None, ValueError, "NaN or infinity \\(first in row 0\\)"),
+    (np.array([[1, 2, 3, 4, 1e39]]), None, ValueError, "NaN or infinity"),
+    (np.array([["a"] * 5]), None, TypeError, "must be numeric"),
+    (np.ones((2, 5)), [7, 7], ValueError, "duplicates, e.g. 7"),
+    (np.ones((2, 5)), [3, 1000], ValueError, "label 3 is already in the index"),
+    (np.ones((2, 5)), [1000], ValueError, "labels must have shape \\(2,\\)"),
+    (np.ones((2, 5)), [-1, 1000], ValueError, "labels must be >= 0"),
+    (np.ones((2, 5)), [0.5, 1000], TypeError, "labels must be integers"),
+])
+def test_bad_add_leaves_index_unchanged(index, data, labels, error, match):
+    before = snapshot(index)
+    with pytest.raises(error, match=match):
+        index.add(data, labels=labels)
+    assert snapshot(index) == before
+    assert_graph_ok(index)
+
+
+@pytest.mark.parametrize("call, error, match", [
+    (lambda ix: ix.search(np.ones((1, 4))), ValueError, "queries has 4 features"),
+    (lambda ix: ix.search(np.ones(5), k=0), ValueError, "k must be >= 1, got 0"),
+    (lambda ix: ix.search(np.ones(5), k=2.0), TypeError, "k must be an integer"),
+    (lambda ix: ix.search(np.ones(5), eps=-0.1), ValueError, "eps must be >= 0"),
+    (lambda ix: ix.search(np.full(5, np.inf)), ValueError, "NaN or infinity"),
+    (lambda ix: ix.search(np.ones(5), threads=0), ValueError, "threads must be >= 1"),
+    (lambda ix: ix.search(np.ones(5), max_distance_computations=-1), ValueError, ">= 0"),
+    (lambda ix: ix.explore([1, 10 ** 9]), KeyError, "label 1000000000 is not in the index"),
+    (lambda ix: ix.explore([0.5]), TypeError, "entry_labels must be integers"),
+    (lambda ix: ix.get_vectors([77, -3]), KeyError, "label -3"),
+])
+def test_bad_query_input(index, call, error, match):
+    before = snapshot(index)
+    with pytest.raises(error, match=match):
+        call(index)
+    assert snapshot(index) == before
+
+
+def test_cosine_rejects_zero_vectors():
+    index = deg.Index(3, metric="cosine", edges_per_vertex=2)
+    with pytest.raises(ValueError, match="row 1 has norm 0"):
+        index.add(np.array([[1, 0, 0], [0, 0, 0]]))
+    assert len(index) == 0
+
+
+def test_cosine_is_scale_invariant():
+    x = np.random.default_rng(1).random((200, 6), dtype=np.float32) + 0.1
+    index = deg.Index.build(x, metric="cosine", edges_per_vertex=8, progress=False)
+    a = index.search(x[:10], k=5)
+    b = index.search(x[:10] * 7.5, k=5)
+    assert np.array_equal(a[0], b[0])
+    np.testing.assert_allclose(a[1], b[1], atol=1e-5)

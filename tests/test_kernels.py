@@ -1,0 +1,54 @@
+"""Leaf kernels against plain numpy: distances, heaps, sorted-row edge edits."""
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from deg._kernels import graph, heap
+from deg._kernels.distances import IP, L2, distance
+
+floats = st.floats(-100, 100, width=32)
+
+
+@given(arrays(np.float32, st.tuples(st.just(2), st.integers(1, 70)), elements=floats))
+def test_distances_match_numpy(ab):
+    a, b = ab[0], ab[1]
+    ref_l2 = float(((a.astype(np.float64) - b) ** 2).sum())
+    ref_ip = 1.0 - float(a.astype(np.float64) @ b)
+    scale = 1.0 + float(np.abs(a).astype(np.float64) @ np.abs(b)) + ref_l2
+    assert abs(distance(L2, a, b) - ref_l2) <= 1e-5 * scale
+    assert abs(distance(IP, a, b) - ref_ip) <= 1e-5 * scale
+
+
+@given(st.lists(st.tuples(st.integers(0, 5).map(np.float32), st.integers(0, 50)), max_size=60))
+def test_heaps_pop_in_lexicographic_order(items):
+    n = len(items)
+    hd, hi = np.empty(n + 1, np.float32), np.empty(n + 1, np.int32)
+    size = 0
+    for dist, idx in items:
+        size = heap.min_push(hd, hi, size, dist, idx)
+    popped = []
+    while size:
+        popped.append((hd[0], hi[0]))
+        size = heap.min_pop(hd, hi, size)
+    assert popped == sorted(items)
+    for dist, idx in items:
+        size = heap.max_push(hd, hi, size, dist, idx)
+    out_d, out_i = np.empty(n, np.float32), np.empty(n, np.int32)
+    heap.max_drain_sorted(hd, hi, size, out_d, out_i)
+    assert list(zip(out_d, out_i)) == sorted(items)
+
+
+@given(st.lists(st.integers(0, 1000), min_size=2, max_size=12, unique=True), st.data())
+def test_change_edge_keeps_row_sorted(row, data):
+    row = np.array(sorted(row), dtype=np.int32)[None, :]
+    weights = row.astype(np.float32)
+    old = data.draw(st.sampled_from(row[0].tolist()))
+    new = data.draw(st.integers(0, 1000).filter(lambda x: x not in row[0]))
+    assert graph.change_edge(row, weights, 0, old, new, np.float32(new))
+    expected = sorted(set(row[0].tolist()))
+    assert row[0].tolist() == expected and new in expected and old not in expected
+    assert (weights[0] == row[0]).all()  # weights moved with their ids
+    assert not graph.change_edge(row, weights, 0, old, 5, np.float32(5))  # absent: no change
+    assert graph.find_slot(row, 0, new) == expected.index(new)

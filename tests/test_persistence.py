@@ -1,0 +1,108 @@
+"""Save/load round trips (plain and mmap) and refusal of damaged files."""
+
+import os
+
+import numpy as np
+import pytest
+
+import deg
+from deg import fileformat
+from tests.conftest import assert_graph_ok, low_dim_data
+
+
+@pytest.fixture(scope="module")
+def built():
+    x = low_dim_data(1500, dim=16, seed=4)
+    index = deg.Index.build(x, metric="cosine", edges_per_vertex=10, extend_eps=0.2,
+                            scheme="high-lid", seed=9, progress=False,
+                            labels=np.arange(1500) * 3 + 7)
+    return index, low_dim_data(50, dim=16, seed=5)
+
+
+@pytest.mark.parametrize("mmap", [False, True])
+def test_round_trip_gives_identical_results(built, tmp_path, mmap):
+    index, q = built
+    path = tmp_path / "a.deg"
+    index.save(path)
+    loaded = deg.Index.load(path, mmap=mmap)
+    assert (loaded.metric, loaded.dim, loaded.edges_per_vertex, loaded.scheme, loaded.seed,
+            loaded.extend_eps, len(loaded)) == ("cosine", 16, 10, "high-lid", 9, 0.2, 1500)
+    for _ in range(2):  # twice: a reload must not change anything
+        a, b = index.search(q, k=10), loaded.search(q, k=10)
+        assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+        e1, e2 = index.explore([7, 10], k=5), loaded.explore([7, 10], k=5)
+        assert np.array_equal(e1[0], e2[0])
+    assert loaded.read_only is mmap
+    assert_graph_ok(loaded)
+    if mmap:
+        with pytest.raises(ValueError, match="read-only"):
+            loaded.add(q)
+    else:
+        assert loaded.add(q[:3]).tolist() == [4505, 4506, 4507]  # after the largest label, 4504
+        assert_graph_ok(loaded)
+    assert not [f for f in os.listdir(tmp_path) if f != "a.deg"]  # no temp files left
+
+
+def test_empty_index_round_trip(tmp_path):
+    deg.Index(4).save(tmp_path / "e.deg")
+    loaded = deg.Index.load(tmp_path / "e.deg")
+    assert len(loaded) == 0 and loaded.dim == 4
+    assert loaded.add(np.ones((2, 4))).tolist() == [0, 1]
+
+
+def damage(path, how):
+    raw = bytearray(path.read_bytes())
+    if how == "truncate":
+        raw = raw[:-100]
+    elif how == "flip-array-byte":
+        raw[len(raw) // 2] ^= 0x40
+    elif how == "magic":
+        raw[:8] = b"NOTADEG!"
+    elif how == "version":
+        raw[8] = 99
+    elif how == "empty":
+        raw = bytearray()
+    path.write_bytes(bytes(raw))
+
+
+@pytest.mark.parametrize("how, match", [
+    ("truncate", "size is .* bytes, the header implies"),
+    ("flip-array-byte", "checksum mismatch"),
+    ("magic", "magic is"),
+    ("version", "format version 99"),
+    ("empty", "shorter than the"),
+])
+@pytest.mark.parametrize("mmap", [False, True])
+def test_damaged_files_are_refused(built, tmp_path, how, match, mmap):
+    path = tmp_path / "b.deg"
+    built[0].save(path)
+    damage(path, how)
+    with pytest.raises(ValueError, match=match):
+        deg.Index.load(path, mmap=mmap)
+
+
+def test_consistent_but_invalid_contents_are_refused(tmp_path):
+    """A file with a valid checksum but impossible contents (foreign or buggy writer)."""
+    n, d = 5, 2
+    vectors = np.zeros((n, 3), np.float32)
+    neighbors = np.full((n, d), 9, np.int32)  # ids out of range
+    params = {"extend_k": 4, "extend_eps": 0.1, "scheme": "low-lid", "seed": 0, "next_label": 5}
+    fileformat.write(tmp_path / "c.deg", "l2", params, vectors, neighbors,
+                     np.zeros((n, d), np.float32), np.arange(n, dtype=np.int64))
+    with pytest.raises(ValueError, match="neighbor ids out of range"):
+        deg.Index.load(tmp_path / "c.deg")
+
+
+def test_failed_save_keeps_previous_file(built, tmp_path, monkeypatch):
+    path = tmp_path / "d.deg"
+    built[0].save(path)
+    before = path.read_bytes()
+
+    def boom(fd):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "fsync", boom)
+    with pytest.raises(OSError, match="disk full"):
+        built[0].save(path)
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == ["d.deg"]

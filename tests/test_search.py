@@ -1,0 +1,106 @@
+"""Search and exploration: recall against brute force, semantics, padding, threads, budget."""
+
+import numpy as np
+import pytest
+
+import deg
+from tests.conftest import brute_force, low_dim_data, recall
+
+
+@pytest.fixture(scope="module")
+def data():
+    x = low_dim_data(4000, dim=32, seed=1)
+    q = low_dim_data(200, dim=32, seed=2)
+    return x, q
+
+
+@pytest.fixture(scope="module")
+def index(data):
+    return deg.Index.build(data[0], edges_per_vertex=16, progress=False)
+
+
+@pytest.mark.parametrize("metric", ["l2", "ip", "cosine"])
+def test_recall_against_brute_force(data, metric):
+    x, q = data
+    if metric == "ip":  # inner-product search on normalised data is the MIPS-as-cosine case
+        x = x / np.linalg.norm(x, axis=1, keepdims=True)
+        q = q / np.linalg.norm(q, axis=1, keepdims=True)
+    index = deg.Index.build(x, metric=metric, edges_per_vertex=16, progress=False)
+    truth, tdist = brute_force(x, q, 10, metric)
+    got, dist = index.search(q, k=10, eps=0.2)
+    r = recall(got, truth)
+    # measured 0.99+ for all three metrics (n=4000, latent dim 6, d=16, eps=0.2)
+    assert r >= 0.97, (metric, r)
+    hit = got[:, 0] == truth[:, 0]
+    np.testing.assert_allclose(dist[hit, 0], tdist[hit, 0], rtol=1e-4, atol=1e-4)
+
+
+def test_recall_grows_with_eps(index, data):
+    x, q = data
+    truth, _ = brute_force(x, q, 10)
+    rs = [recall(index.search(q, k=10, eps=e)[0], truth) for e in (0.0, 0.05, 0.2, 0.5)]
+    assert all(b >= a - 0.005 for a, b in zip(rs, rs[1:])), rs
+    assert rs[-1] > rs[0], rs
+
+
+def test_results_sorted_and_true_distances(index, data):
+    x, q = data
+    labels, dists = index.search(q[:50], k=10)
+    assert labels.dtype == np.int64 and dists.dtype == np.float32 and labels.shape == (50, 10)
+    assert (np.diff(dists, axis=1) >= 0).all()
+    true = ((x[labels] - q[:50, None, :]) ** 2).sum(-1)
+    np.testing.assert_allclose(dists, true, rtol=1e-4, atol=1e-3)
+
+
+def test_everything_found_with_large_k_and_eps():
+    x = low_dim_data(300, dim=8)
+    index = deg.Index.build(x, edges_per_vertex=6, progress=False)
+    labels, _ = index.search(x[:3], k=300, eps=10.0)
+    assert all(sorted(row) == list(range(300)) for row in labels.tolist())
+
+
+def test_padding_when_fewer_than_k():
+    x = np.arange(12, dtype=np.float32).reshape(4, 3)
+    index = deg.Index.build(x, edges_per_vertex=4, progress=False)
+    labels, dists = index.search(x[0], k=6)
+    assert labels.tolist() == [[0, 1, 2, 3, -1, -1]]
+    assert np.isinf(dists[0, 4:]).all() and dists[0, 0] == 0
+    empty = deg.Index(3)
+    labels, dists = empty.search(x, k=2)
+    assert (labels == -1).all() and np.isinf(dists).all()
+
+
+def test_same_results_any_thread_count(index, data):
+    q = data[1]
+    one = index.search(q, k=10, eps=0.1, threads=1)
+    two = index.search(q, k=10, eps=0.1, threads=2)
+    assert np.array_equal(one[0], two[0]) and np.array_equal(one[1], two[1])
+    row = index.search(q[7], k=10, eps=0.1)
+    assert np.array_equal(row[0], one[0][7:8])
+
+
+def test_distance_budget_is_respected(index, data):
+    q = data[1][:40]
+    _, _, free = index.search(q, k=10, eps=0.3, return_stats=True)
+    _, _, capped = index.search(q, k=10, eps=0.3, max_distance_computations=100,
+                                return_stats=True)
+    assert (capped["distance_computations"] <= 100).all()
+    assert (free["distance_computations"] > 100).any()
+
+
+def test_explore_excludes_entry_by_default(index, data):
+    x = data[0]
+    entries = np.array([0, 17, 3999])
+    labels, dists = index.explore(entries, k=10, eps=0.2)
+    assert not (labels == entries[:, None]).any()
+    truth, _ = brute_force(x, x[entries], 11)
+    assert recall(labels, truth[:, 1:]) >= 0.9  # measured 1.0
+    with_entry, d0 = index.explore(entries, k=10, eps=0.2, include_entry=True)
+    assert (with_entry[:, 0] == entries).all() and (d0[:, 0] == 0).all()
+
+
+def test_explore_single_label_and_unknown_label(index):
+    labels, _ = index.explore(5, k=3)
+    assert labels.shape == (1, 3)
+    with pytest.raises(KeyError, match="label 123456 is not in the index"):
+        index.explore([1, 123456])
