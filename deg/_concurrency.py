@@ -62,6 +62,9 @@ class Scratch:
         # every vertex enters the candidate heap at most once, so capacity bounds it
         self.cand_d = np.empty((blocks, capacity), dtype=np.float32)
         self.cand_i = np.empty((blocks, capacity), dtype=np.int32)
+        # graph repair (RESTORE_GRAPH): which group claimed a vertex (-1: none), and the undo list
+        self.owner = np.full(capacity, -1, dtype=np.int64)
+        self.touched = np.empty(capacity, dtype=np.int64)
 
 
 class ScratchPool:

@@ -15,6 +15,8 @@ from deg import _validation as check
 from deg import fileformat
 from deg._concurrency import ReadWriteLock, ScratchPool
 from deg._kernels import build as kbuild
+from deg._kernels import optimize as kopt
+from deg._kernels import remove as kremove
 from deg._kernels import search as ksearch
 from deg._kernels.distances import IP, L2
 
@@ -23,6 +25,7 @@ _SCHEME_CODE = {"low-lid": kbuild.SCHEME_D, "high-lid": kbuild.SCHEME_C}
 _MAX_BUILD_BATCH = 256  # vertices whose candidate searches run together (DEG_SPEC 16.6)
 _PROGRESS_MIN = 20_000  # adds at least this large show a progress bar when asked
 _SERIAL_BELOW = 4  # queries per thread below which one thread is faster than a launch
+_OPTIMIZE_CHUNK = 500  # improvement tries per kernel call (between time/progress checks)
 
 
 def _build_batch(n):
@@ -69,6 +72,15 @@ class Index:
     seed : int
         Seed for the randomised parts of the algorithm. Building is deterministic: the same
         data, parameters and seed give the same graph, whatever the thread count.
+    improve_k : int or None
+        Search size k_opt of the edge optimisation's swap-path searches (``None``: d).
+    improve_eps : float
+        Search slack eps_opt of those searches.
+    max_path_length : int
+        Longest swap path i_opt an improvement may use.
+    improve_tries : int
+        Random improvement tries per inserted vector during construction (0: none; the graph
+        can still be optimised later with :meth:`optimize`).
 
     Notes
     -----
@@ -79,7 +91,8 @@ class Index:
     """
 
     def __init__(self, dim, metric="l2", edges_per_vertex=30, extend_k=None, extend_eps=0.1,
-                 scheme="low-lid", seed=0):
+                 scheme="low-lid", seed=0, improve_k=None, improve_eps=0.001,
+                 max_path_length=5, improve_tries=0):
         self._dim = check.check_int("dim", dim, minimum=1)
         self._metric = check.check_choice("metric", metric, check.METRICS)
         self._d = check.check_edges_per_vertex(edges_per_vertex)
@@ -89,6 +102,15 @@ class Index:
         self._extend_eps = check.check_float("extend_eps", extend_eps, minimum=0.0)
         self._scheme = check.check_choice("scheme", scheme, check.SCHEMES)
         self._seed = check.check_int("seed", seed)
+        if improve_k is None:
+            improve_k = self._d
+        self._improve_k = check.check_int("improve_k", improve_k, minimum=0, maximum=1024)
+        self._improve_eps = check.check_float("improve_eps", improve_eps, minimum=0.0)
+        self._max_path_length = check.check_int("max_path_length", max_path_length, minimum=0,
+                                                maximum=64)
+        self._improve_tries = check.check_int("improve_tries", improve_tries, minimum=0)
+        # splitmix64 stream for the random improvement tries; saved with the index
+        self._rand_state = np.array([self._seed & (2**64 - 1)], dtype=np.uint64)
         self._n = 0
         self._next_label = 0
         self._read_only = False
@@ -179,6 +201,8 @@ class Index:
                     stop = min(end, v + _build_batch(v))
                     self._extend(v, stop, threads)
                 self._commit(v, stop)
+                if self._improve_tries and stop > self._d + 1:
+                    self._improve((stop - v) * self._improve_tries)
                 if bar is not None:
                     bar.update(stop - v)
                 v = stop
@@ -204,6 +228,111 @@ class Index:
         self._vid_of.update(zip(new.tolist(), range(start, stop)))
         self._n = stop
         self._next_label = max(self._next_label, int(new.max()) + 1)
+
+    # ------------------------------------------------------------------ dynamics
+
+    def remove(self, labels):
+        """Remove vectors by label; the graph stays even-regular and connected (DEG_SPEC 6).
+
+        Each removal reconnects the d former neighbours of the vertex with d/2 short edges,
+        keeping every component linked, then optimises the new edges. Unknown labels raise
+        ``KeyError`` and duplicates ``ValueError``, before anything changes. A removed label
+        never comes back from search or explore and may be added again later.
+        """
+        self._check_writable()
+        arr = np.asarray(labels).reshape(-1)
+        if arr.size and not np.issubdtype(arr.dtype, np.integer):
+            raise TypeError(f"labels must be integers, got dtype {arr.dtype}")
+        if np.unique(arr).size != arr.size:
+            raise ValueError("labels to remove contain duplicates")
+        with self._lock.writing():
+            self._vids(arr)  # raises KeyError for an unknown label, before any change
+            for label in arr.tolist():
+                self._remove_one(label)
+
+    def _remove_one(self, label):
+        vid = self._vid_of.pop(label)
+        n = self._n
+        involved = np.empty(self._d, dtype=np.int64)
+        count = kremove.remove_vertex(self._vectors, self._neighbors, self._weights,
+                                      self._labels, n, vid, involved)
+        if vid != n - 1:
+            self._vid_of[int(self._labels[vid])] = vid
+        self._labels[n - 1] = -1
+        self._n = n - 1
+        if self._n <= min(n, self._d):
+            return  # n <= d: the complete graph on n vertices, empty slots are expected
+        with self._optimizer() as (opt, scr, log, owner, touched):
+            status = kremove.restore_graph(self._vectors, self._neighbors, self._weights,
+                                           _METRIC_CODE[self._metric], involved, count, True,
+                                           opt, scr, log, owner, touched)
+        if status != kremove.OK:
+            raise RuntimeError(f"internal error: graph repair after removing label {label} "
+                               f"failed (code {status})")
+
+    def optimize(self, tries=None, seconds=None, progress=False):
+        """Continuous edge optimisation on demand (DEG_SPEC 7): replace long edges by shorter
+        swap paths, keeping the graph even-regular and connected.
+
+        Runs until ``tries`` random improvement tries are made or ``seconds`` have passed,
+        whichever comes first (default: one try per vector). Returns a dict with ``tries``,
+        ``improved`` (tries that changed the graph), ``aew_before`` and ``aew_after`` (average
+        edge weight; it never increases).
+        """
+        self._check_writable()
+        if tries is None and seconds is None:
+            tries = self._n
+        tries = None if tries is None else check.check_int("tries", tries, minimum=0)
+        seconds = None if seconds is None else check.check_float("seconds", seconds, minimum=0)
+        import time
+        with self._lock.writing():
+            before = self._aew()
+            done = improved = 0
+            deadline = None if seconds is None else time.monotonic() + seconds
+            bar = None
+            if progress and tries:
+                from tqdm.auto import tqdm
+                bar = tqdm(total=tries, desc="deg optimize", unit="try")
+            try:
+                while self._n > self._d + 1:
+                    if tries is not None and done >= tries:
+                        break
+                    if deadline is not None and time.monotonic() >= deadline:
+                        break
+                    step = _OPTIMIZE_CHUNK if tries is None else min(_OPTIMIZE_CHUNK,
+                                                                     tries - done)
+                    improved += self._improve(step)
+                    done += step
+                    if bar is not None:
+                        bar.update(step)
+            finally:
+                if bar is not None:
+                    bar.close()
+            return {"tries": done, "improved": improved, "aew_before": before,
+                    "aew_after": self._aew()}
+
+    def _improve(self, tries):
+        with self._optimizer() as (opt, scr, log, _, _):
+            return kopt.improve_many(self._vectors, self._neighbors, self._weights,
+                                     _METRIC_CODE[self._metric], self._n, tries, opt, scr, log,
+                                     self._rand_state)
+
+    @contextlib.contextmanager
+    def _optimizer(self):
+        """Single-thread scratch for the optimisation and repair kernels."""
+        k = max(self._improve_k, 1)
+        opt = (self._improve_k, self._improve_eps, self._max_path_length)
+        log_len = kopt.log_capacity(self._max_path_length)
+        log = (np.empty(log_len, np.int32), np.empty(log_len, np.int32),
+               np.empty(log_len, np.int32), np.empty(log_len, np.float32))
+        with self._scratch.take(self._capacity, 1) as s:
+            scr = (s.visited[0], s.tags[:1], s.cand_d[0], s.cand_i[0],
+                   np.empty(k + 4, np.float32), np.empty(k + 4, np.int32),
+                   np.empty(k + 4, np.float32), np.empty(k + 4, np.int32))
+            yield opt, scr, log, s.owner, s.touched
+
+    def _aew(self):
+        return float(self._weights[:self._n].mean(dtype=np.float64)) if self._n else 0.0
 
     # ------------------------------------------------------------------ queries
 
@@ -346,6 +475,22 @@ class Index:
         return self._seed
 
     @property
+    def improve_k(self):
+        return self._improve_k
+
+    @property
+    def improve_eps(self):
+        return self._improve_eps
+
+    @property
+    def max_path_length(self):
+        return self._max_path_length
+
+    @property
+    def improve_tries(self):
+        return self._improve_tries
+
+    @property
     def read_only(self):
         """True for an index loaded with ``mmap=True``."""
         return self._read_only
@@ -395,7 +540,10 @@ class Index:
     def save(self, path):
         """Write the index to ``path`` atomically (see :mod:`deg.fileformat`)."""
         params = {"extend_k": self._extend_k, "extend_eps": self._extend_eps,
-                  "scheme": self._scheme, "seed": self._seed, "next_label": self._next_label}
+                  "scheme": self._scheme, "seed": self._seed, "next_label": self._next_label,
+                  "improve_k": self._improve_k, "improve_eps": self._improve_eps,
+                  "max_path_length": self._max_path_length,
+                  "improve_tries": self._improve_tries, "rand_state": int(self._rand_state[0])}
         with self._lock.reading():
             n = self._n
             fileformat.write(path, self._metric, params, self._vectors[:n],
@@ -415,8 +563,13 @@ class Index:
         try:
             index = cls(dim, metric=metric, edges_per_vertex=a["neighbors"].shape[1],
                         extend_k=params["extend_k"], extend_eps=params["extend_eps"],
-                        scheme=params["scheme"], seed=params["seed"])
+                        scheme=params["scheme"], seed=params["seed"],
+                        improve_k=params["improve_k"], improve_eps=params["improve_eps"],
+                        max_path_length=params["max_path_length"],
+                        improve_tries=params["improve_tries"])
             next_label = check.check_int("next_label", params["next_label"], minimum=0)
+            index._rand_state[0] = check.check_int("rand_state", params["rand_state"],
+                                                   minimum=0, maximum=2**64 - 1)
         except (KeyError, TypeError, ValueError) as e:
             raise ValueError(f"{os.fspath(path)} has invalid parameters: {e}") from None
         if mmap:

@@ -86,7 +86,9 @@ def test_consistent_but_invalid_contents_are_refused(tmp_path):
     n, d = 5, 2
     vectors = np.zeros((n, 3), np.float32)
     neighbors = np.full((n, d), 9, np.int32)  # ids out of range
-    params = {"extend_k": 4, "extend_eps": 0.1, "scheme": "low-lid", "seed": 0, "next_label": 5}
+    params = {"extend_k": 4, "extend_eps": 0.1, "scheme": "low-lid", "seed": 0, "next_label": 5,
+              "improve_k": 2, "improve_eps": 0.001, "max_path_length": 5, "improve_tries": 0,
+              "rand_state": 0}
     fileformat.write(tmp_path / "c.deg", "l2", params, vectors, neighbors,
                      np.zeros((n, d), np.float32), np.arange(n, dtype=np.int64))
     with pytest.raises(ValueError, match="neighbor ids out of range"):

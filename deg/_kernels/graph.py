@@ -64,7 +64,7 @@ def rng_check(neighbors, weights, c, v, w_cv):
     """
     for j in range(neighbors.shape[1]):
         m = neighbors[c, j]
-        if m == c:
+        if m == c or m == v:
             continue
         s = find_slot(neighbors, v, m)
         if s >= 0:

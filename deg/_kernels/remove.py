@@ -1,0 +1,379 @@
+"""Vertex removal with repair (DEG_SPEC 6): the graph stays even-regular and connected.
+
+Removing x leaves its d former neighbours one edge short each ("missing" vertices).
+``restore_graph`` pairs them up again with d/2 short edges: first it finds, by a bounded
+multi-source BFS, which missing vertices can still reach each other; isolated ones are linked to
+a group with spare slots, groups are linked to each other, and the rest pair up freely.
+Internal ids stay dense: the last vertex moves into the freed slot.
+"""
+
+import numpy as np
+
+from deg._kernels._jit import jit
+from deg._kernels.distances import distance
+from deg._kernels.graph import change_edge, has_edge
+from deg._kernels.optimize import improve_edge
+
+OK = 0
+ERR_BFS = 1  # the BFS ran out of vertices while groups were still isolated: disconnected input
+ERR_LEFTOVER = 2  # a missing vertex could not be paired (no 2-hop rewiring exists)
+
+
+@jit
+def remove_vertex(vectors, neighbors, weights, labels, n, x, involved):
+    """Drop vertex x (of ``n``) and move the last vertex L into slot x (DEG_SPEC 6.1).
+
+    Writes x's former neighbours, in their new ids, into ``involved`` (length d) and returns
+    how many there are; each now lacks one edge (has one empty slot). If x and L were adjacent,
+    that edge is dropped first and L, at its new id x, is among them.
+    """
+    last = n - 1
+    d = neighbors.shape[1]
+    count = 0
+    if x != last and has_edge(neighbors, x, last):
+        change_edge(neighbors, weights, x, last, x, np.float32(0.0))
+        change_edge(neighbors, weights, last, x, last, np.float32(0.0))
+        involved[count] = x  # L, once moved into slot x, lacks this edge
+        count += 1
+    for j in range(d):
+        nb = neighbors[x, j]
+        if nb != x:
+            change_edge(neighbors, weights, nb, x, nb, np.float32(0.0))
+            involved[count] = nb
+            count += 1
+    if x != last:
+        for j in range(d):  # L's neighbours rename it to x
+            nb = neighbors[last, j]
+            if nb != last:
+                change_edge(neighbors, weights, nb, last, x, weights[last, j])
+        vectors[x] = vectors[last]
+        labels[x] = labels[last]
+        for j in range(d):  # L is the largest id, so its empty slots sit at the row's end
+            nb = neighbors[last, j]
+            w = weights[last, j]
+            if nb == last:
+                nb = x
+            t = j
+            while t > 0 and neighbors[x, t - 1] > nb:
+                neighbors[x, t] = neighbors[x, t - 1]
+                weights[x, t] = weights[x, t - 1]
+                t -= 1
+            neighbors[x, t] = nb
+            weights[x, t] = w
+    return count
+
+
+@jit
+def connect(vectors, neighbors, weights, metric, a, b):
+    """Fill one empty slot of a and of b with the edge a-b; returns its weight."""
+    w = distance(metric, vectors[a], vectors[b])
+    change_edge(neighbors, weights, a, a, b, w)
+    change_edge(neighbors, weights, b, b, a, w)
+    return w
+
+
+@jit
+def find_group(parent, g):
+    while parent[g] != g:
+        parent[g] = parent[parent[g]]
+        g = parent[g]
+    return g
+
+
+@jit
+def bfs_groups(neighbors, missing, m, owner, touched, parent, members):
+    """Union missing vertices whose BFS regions touch (DEG_SPEC 6.2 step 2).
+
+    ``owner[v]`` (all -1 on entry, reset on exit) is the group that claimed v. Returns OK or
+    ERR_BFS when the frontier dies out while isolated groups remain.
+    """
+    n_touched = 0
+    frontier = np.empty(m, dtype=np.int64)
+    for i in range(m):
+        parent[i] = i
+        members[i] = 1
+        owner[missing[i]] = i
+        touched[n_touched] = missing[i]
+        n_touched += 1
+        frontier[i] = missing[i]
+    n_front = m
+    depth = 0
+    status = OK
+    while need_more(parent, members, missing, m, neighbors):
+        if n_front == 0:
+            status = ERR_BFS
+            break
+        nxt = np.empty(n_front * neighbors.shape[1], dtype=np.int64)
+        n_nxt = 0
+        for f in range(n_front):
+            x = frontier[f]
+            r = find_group(parent, owner[x])
+            if depth > 0 and members[r] > 1:
+                continue  # only isolated groups keep searching
+            for j in range(neighbors.shape[1]):
+                y = neighbors[x, j]
+                if y == x:
+                    continue
+                if owner[y] < 0:
+                    owner[y] = r
+                    touched[n_touched] = y
+                    n_touched += 1
+                    nxt[n_nxt] = y
+                    n_nxt += 1
+                else:
+                    ry = find_group(parent, owner[y])
+                    if ry != r:
+                        parent[ry] = r
+                        members[r] += members[ry]
+        frontier = nxt[:n_nxt].copy()
+        n_front = n_nxt
+        depth += 1
+    for i in range(n_touched):
+        owner[touched[i]] = -1
+    return status
+
+
+@jit
+def need_more(parent, members, missing, m, neighbors):
+    """More isolated groups than spare missing slots (beyond 2) in the big groups?"""
+    isolated = 0
+    spare = 0
+    for g in range(m):
+        if find_group(parent, g) != g:
+            continue
+        if members[g] == 1:
+            isolated += 1
+        else:
+            slots = open_count(neighbors, parent, missing, m, g)
+            if slots > 2:
+                spare += slots - 2
+    return isolated > spare
+
+
+@jit
+def open_count(neighbors, parent, missing, m, g):
+    c = 0
+    for i in range(m):
+        if find_group(parent, i) == g and has_edge(neighbors, missing[i], missing[i]):
+            c += 1
+    return c
+
+
+@jit
+def closest_pair(vectors, neighbors, metric, parent, missing, m, ga, gb):
+    """Closest (a, b) with a open in group ga, b open in group gb (strict <: first wins)."""
+    best = np.inf
+    ba = -1
+    bb = -1
+    for i in range(m):
+        a = missing[i]
+        if find_group(parent, i) != ga or not has_edge(neighbors, a, a):
+            continue
+        for t in range(m):
+            b = missing[t]
+            if t == i or find_group(parent, t) != gb or not has_edge(neighbors, b, b):
+                continue
+            if has_edge(neighbors, a, b):
+                continue
+            dab = distance(metric, vectors[a], vectors[b])
+            if dab < best:
+                best = dab
+                ba = a
+                bb = b
+    return ba, bb
+
+
+@jit
+def attach_isolated(vectors, neighbors, weights, metric, parent, members, missing, m,
+                    new_edges, new_w):
+    """Step 2.3: link every isolated missing vertex to the closest spare slot of a big group.
+
+    Records the new edges in ``new_edges`` (x, y) and ``new_w``; returns their count, or -1.
+    """
+    n_new = 0
+    for i in range(m):
+        if find_group(parent, i) != i or members[i] != 1:
+            continue
+        best = np.inf
+        bt = -1
+        for t in range(m):
+            g = find_group(parent, t)
+            if g == i or members[g] <= 1 or not has_edge(neighbors, missing[t], missing[t]):
+                continue
+            if open_count(neighbors, parent, missing, m, g) <= 2:
+                continue
+            dxb = distance(metric, vectors[missing[i]], vectors[missing[t]])
+            if dxb < best:
+                best = dxb
+                bt = t
+        if bt < 0:
+            return -1
+        w = connect(vectors, neighbors, weights, metric, missing[i], missing[bt])
+        new_edges[n_new, 0] = missing[i]
+        new_edges[n_new, 1] = missing[bt]
+        new_w[n_new] = w
+        n_new += 1
+        g = find_group(parent, bt)
+        parent[i] = g
+        members[g] += 1
+    return n_new
+
+
+@jit
+def merge_groups(vectors, neighbors, weights, metric, parent, missing, m):
+    """Step 3: link the remaining groups, largest first, through their closest open pair."""
+    roots = np.empty(m, dtype=np.int64)
+    keys = np.empty(m, dtype=np.int64)
+    r = 0
+    for i in range(m):
+        if find_group(parent, i) == i:
+            roots[r] = i
+            # sort key: (open slots, root vertex id)
+            keys[r] = open_count(neighbors, parent, missing, m, i) * (1 << 40) + missing[i]
+            r += 1
+    order = np.argsort(keys[:r], kind="mergesort")
+    groups = roots[:r][order]
+    while r >= 2:
+        ga = groups[r - 1]
+        gb = groups[r - 2]
+        a, b = closest_pair(vectors, neighbors, metric, parent, missing, m, ga, gb)
+        if a < 0:
+            return False
+        connect(vectors, neighbors, weights, metric, a, b)
+        parent[ga] = gb
+        r -= 1
+    return True
+
+
+@jit
+def pair_remaining(vectors, neighbors, weights, metric, missing, m):
+    """Step 3.4: pair the still-open missing vertices greedily, closest partner first."""
+    for i in range(m):
+        a = missing[i]
+        if not has_edge(neighbors, a, a):
+            continue
+        best = np.inf
+        bb = -1
+        for t in range(i + 1, m):
+            b = missing[t]
+            if has_edge(neighbors, b, b) and not has_edge(neighbors, a, b):
+                dab = distance(metric, vectors[a], vectors[b])
+                if dab < best:
+                    best = dab
+                    bb = b
+        if bb >= 0:
+            connect(vectors, neighbors, weights, metric, a, bb)
+
+
+@jit
+def rewire_leftovers(vectors, neighbors, weights, metric, missing, m):
+    """Step 3.5: a is adjacent to every other open vertex c: cut a 2-hop edge B-D into a-B, c-D.
+
+    Tries the 2-hop vertices B nearest first until one has a usable D (the reference takes only
+    the nearest and can fail). Returns False if some open vertex could not be completed.
+    """
+    d = neighbors.shape[1]
+    for i in range(m):
+        a = missing[i]
+        if not has_edge(neighbors, a, a):
+            continue
+        c = -1
+        for t in range(i + 1, m):
+            if has_edge(neighbors, missing[t], missing[t]):
+                c = missing[t]
+                break
+        if c < 0:
+            return False
+        cand = np.empty(d * d, dtype=np.int64)
+        cd = np.empty(d * d, dtype=np.float32)
+        nc = 0
+        for j in range(d):
+            h = neighbors[a, j]
+            if h == a:
+                continue
+            for t in range(d):
+                p = neighbors[h, t]
+                if p != a and p != h and not has_edge(neighbors, a, p):
+                    cand[nc] = p
+                    cd[nc] = distance(metric, vectors[a], vectors[p])
+                    nc += 1
+        order = np.argsort(cd[:nc], kind="mergesort")
+        done = False
+        for o in range(nc):
+            bv = cand[order[o]]
+            best = np.inf
+            dv = -1
+            for t in range(d):
+                q = neighbors[bv, t]
+                if q != a and q != bv and not has_edge(neighbors, c, q):
+                    dcq = distance(metric, vectors[c], vectors[q])
+                    if dcq < best:
+                        best = dcq
+                        dv = q
+            if dv >= 0:
+                w_ab = distance(metric, vectors[a], vectors[bv])
+                w_cd = distance(metric, vectors[c], vectors[dv])
+                change_edge(neighbors, weights, bv, dv, a, w_ab)
+                change_edge(neighbors, weights, dv, bv, c, w_cd)
+                change_edge(neighbors, weights, a, a, bv, w_ab)
+                change_edge(neighbors, weights, c, c, dv, w_cd)
+                done = True
+                break
+        if not done:
+            return False
+    return True
+
+
+@jit
+def longest_first(edges, w, n):
+    """Order of edges by weight descending, then endpoint ids ascending (DEG_SPEC 6.2 step 4)."""
+    order = np.arange(n)
+    for i in range(1, n):
+        o = order[i]
+        t = i
+        while t > 0:
+            p = order[t - 1]
+            if (w[p] > w[o] or (w[p] == w[o] and (edges[p, 0] < edges[o, 0] or (
+                    edges[p, 0] == edges[o, 0] and edges[p, 1] <= edges[o, 1])))):
+                break
+            order[t] = p
+            t -= 1
+        order[t] = o
+    return order
+
+
+@jit
+def restore_graph(vectors, neighbors, weights, metric, missing, m, improve, opt, scr, log,
+                  owner, touched):
+    """RESTORE_GRAPH (DEG_SPEC 6.2): give each of the m missing vertices its edge back.
+
+    ``missing`` holds distinct vertices that each lack exactly one edge (m is even). With
+    ``improve`` and ``opt[0] > 0`` the edges made for isolated vertices are then optimised
+    (Alg. 4). ``owner`` (int64, all -1) and ``touched`` (int64) have one slot per vertex.
+    Returns OK or an error code; on error the graph still has empty slots.
+    """
+    if m == 0:
+        return OK
+    parent = np.empty(m, dtype=np.int64)
+    members = np.empty(m, dtype=np.int64)
+    status = bfs_groups(neighbors, missing, m, owner, touched, parent, members)
+    if status != OK:
+        return status
+    new_edges = np.empty((m, 2), dtype=np.int64)
+    new_w = np.empty(m, dtype=np.float32)
+    n_new = attach_isolated(vectors, neighbors, weights, metric, parent, members, missing, m,
+                            new_edges, new_w)
+    if n_new < 0:
+        return ERR_BFS
+    if not merge_groups(vectors, neighbors, weights, metric, parent, missing, m):
+        return ERR_LEFTOVER
+    pair_remaining(vectors, neighbors, weights, metric, missing, m)
+    if not rewire_leftovers(vectors, neighbors, weights, metric, missing, m):
+        return ERR_LEFTOVER
+    if improve and opt[0] > 0 and n_new > 0:
+        for o in longest_first(new_edges, new_w, n_new):
+            x = new_edges[o, 0]
+            y = new_edges[o, 1]
+            if has_edge(neighbors, x, y):
+                improve_edge(vectors, neighbors, weights, metric, x, y, new_w[o], opt, scr, log)
+    return OK

@@ -1,0 +1,137 @@
+"""Adds, removals and edge optimisation in any order keep every invariant (issue #4)."""
+
+import numpy as np
+import pytest
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+import deg
+from deg import analysis
+from tests.conftest import assert_graph_ok, low_dim_data
+
+
+class DynamicIndex(RuleBasedStateMachine):
+    """A model (dict label -> vector) beside the index; every step is checked against it."""
+
+    def __init__(self):
+        super().__init__()
+        self.d = 4
+        self.index = deg.Index(3, edges_per_vertex=self.d, improve_k=4, improve_tries=1)
+        self.model = {}
+        self.removed = set()
+        self.rng = np.random.default_rng(0)
+
+    @rule(m=st.integers(1, 25), dup=st.booleans(), reuse=st.booleans())
+    def add(self, m, dup, reuse):
+        x = self.rng.integers(0, 6, size=(m, 3)).astype(np.float32) if dup else \
+            self.rng.random((m, 3), dtype=np.float32)
+        labels = None
+        if reuse and len(self.removed) >= m:  # removed labels may come back
+            labels = sorted(self.removed)[:m]
+        got = self.index.add(x, labels=labels)
+        for label, vec in zip(got.tolist(), x):
+            self.model[label] = vec
+            self.removed.discard(label)
+
+    @precondition(lambda self: self.model)
+    @rule(data=st.data())
+    def remove(self, data):
+        labels = data.draw(st.lists(st.sampled_from(sorted(self.model)), min_size=1,
+                                    max_size=min(8, len(self.model)), unique=True))
+        self.index.remove(labels)
+        for label in labels:
+            del self.model[label]
+            self.removed.add(label)
+
+    @precondition(lambda self: self.removed)
+    @rule()
+    def remove_unknown_raises(self):
+        with pytest.raises(KeyError):
+            self.index.remove([next(iter(self.removed))])
+
+    @rule(tries=st.integers(1, 60))
+    def optimize(self, tries):
+        before = analysis.average_edge_weight(self.index)
+        report = self.index.optimize(tries=tries)
+        assert report["aew_after"] <= before + 1e-6 * max(1.0, before)
+
+    @precondition(lambda self: self.model)
+    @rule(k=st.integers(1, 12))
+    def search_and_explore(self, k):
+        q = self.rng.random((3, 3), dtype=np.float32)
+        labels, _ = self.index.search(q, k=k, eps=0.5)
+        found = set(labels.ravel().tolist()) - {-1}
+        assert found <= set(self.model) and not found & self.removed
+        entry = next(iter(self.model))
+        labels, _ = self.index.explore([entry], k=k)
+        found = set(labels.ravel().tolist()) - {-1}
+        assert entry not in found and found <= set(self.model)
+
+    @rule()
+    def save_and_load(self):
+        import os
+        import tempfile
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "s.deg")
+            self.index.save(path)
+            self.index = deg.Index.load(path)
+
+    @invariant()
+    def graph_and_labels_consistent(self):
+        assert len(self.index) == len(self.model)
+        assert_graph_ok(self.index)
+        assert sorted(self.index.labels.tolist()) == sorted(self.model)
+        if self.model:
+            labels = sorted(self.model)
+            np.testing.assert_array_equal(self.index.get_vectors(labels),
+                                          np.stack([self.model[x] for x in labels]))
+        assert all(x not in self.index for x in self.removed)
+
+
+DynamicIndex.TestCase.settings = settings(max_examples=150, stateful_step_count=30,
+                                          deadline=None)
+TestDynamicIndex = DynamicIndex.TestCase
+
+
+@pytest.mark.parametrize("d", [2, 4, 8])
+def test_remove_everything_then_add_again(d):
+    x = low_dim_data(200, dim=6)
+    index = deg.Index.build(x, edges_per_vertex=d, progress=False)
+    order = np.random.default_rng(1).permutation(200)
+    for chunk in np.array_split(order, 7):
+        index.remove(chunk)
+        assert_graph_ok(index)
+    assert len(index) == 0
+    index.add(x[:50], labels=np.arange(50))
+    assert_graph_ok(index)
+    assert index.search(x[3], k=50)[0][0, 0] == 3  # k = n: exhaustive even for a ring (d=2)
+
+
+def test_optimize_lowers_aew_keeps_graph_and_recall():
+    from tests.conftest import brute_force, recall
+    x = low_dim_data(3000, dim=16)
+    q = low_dim_data(100, dim=16, seed=9)
+    index = deg.Index.build(x, edges_per_vertex=10, progress=False)
+    truth, _ = brute_force(x, q, 10)
+    r0 = recall(index.search(q, k=10, eps=0.1)[0], truth)
+    report = index.optimize(tries=3000)
+    assert report["tries"] == 3000 and report["improved"] > 0
+    assert report["aew_after"] < report["aew_before"]
+    assert_graph_ok(index)
+    r1 = recall(index.search(q, k=10, eps=0.1)[0], truth)
+    assert r1 >= r0 - 0.01, (r0, r1)
+    timed = index.optimize(seconds=0.2)
+    assert timed["tries"] > 0
+
+
+def test_remove_bad_input_changes_nothing():
+    x = low_dim_data(100, dim=4)
+    index = deg.Index.build(x, edges_per_vertex=6, progress=False)
+    nb_before = index.neighbors(index.labels)
+    with pytest.raises(KeyError, match="label 100 is not in the index"):
+        index.remove([5, 100])
+    with pytest.raises(ValueError, match="duplicates"):
+        index.remove([5, 5])
+    assert len(index) == 100 and 5 in index
+    assert all(np.array_equal(a, b) for a, b in zip(nb_before, index.neighbors(index.labels)))
