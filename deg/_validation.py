@@ -8,7 +8,7 @@ import numbers
 import numpy as np
 
 METRICS = ("l2", "ip", "cosine")
-SCHEMES = ("low-lid", "high-lid")
+SCHEMES = ("low-lid", "high-lid", "stream")
 
 
 def check_int(name, value, minimum=None, maximum=None):

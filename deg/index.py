@@ -21,7 +21,8 @@ from deg._kernels import search as ksearch
 from deg._kernels.distances import IP, L2
 
 _METRIC_CODE = {"l2": L2, "ip": IP, "cosine": IP}
-_SCHEME_CODE = {"low-lid": kbuild.SCHEME_D, "high-lid": kbuild.SCHEME_C}
+_SCHEME_CODE = {"low-lid": kbuild.SCHEME_D, "high-lid": kbuild.SCHEME_C,
+                "stream": kbuild.SCHEME_STREAM}
 _MAX_BUILD_BATCH = 256  # vertices whose candidate searches run together (DEG_SPEC 16.6)
 _PROGRESS_MIN = 20_000  # adds at least this large show a progress bar when asked
 _SERIAL_BELOW = 4  # queries per thread below which one thread is faster than a launch
@@ -65,10 +66,13 @@ class Index:
         candidates are always searched.
     extend_eps : float
         Search slack (eps_ext) of the candidate search during construction.
-    scheme : {"low-lid", "high-lid"}
+    scheme : {"low-lid", "high-lid", "stream"}
         Which neighbour of a candidate is cut off for the new vertex: ``"low-lid"`` (scheme D,
-        least distortion; best for data of low intrinsic dimension) or ``"high-lid"`` (scheme C,
-        the candidate's longest edge; for high intrinsic dimension such as GloVe).
+        least distortion; best for data of low intrinsic dimension), ``"high-lid"`` (scheme C,
+        the candidate's longest edge; for high intrinsic dimension such as GloVe) or
+        ``"stream"`` (distribution-agnostic, for data whose distribution shifts over time: the
+        search starts at a random vertex, the new vertex links to d-1 candidates and the cut-off
+        vertices are re-paired by the deletion repair).
     seed : int
         Seed for the randomised parts of the algorithm. Building is deterministic: the same
         data, parameters and seed give the same graph, whatever the thread count.
@@ -212,13 +216,24 @@ class Index:
 
     def _extend(self, start, stop, threads):
         """Candidate search for ``start..stop-1`` (read-only, parallel), then wire them in."""
-        k = max(self._extend_k, self._d)
-        entries = np.zeros((1, 1), dtype=np.int32)
+        code = _METRIC_CODE[self._metric]
+        if self._scheme == "stream":  # from a random vertex, 2d candidates (DEG_SPEC 5.5)
+            k = max(self._extend_k, 2 * self._d)
+            entries = np.array([kopt.rand_below(self._rand_state, start)
+                                for _ in range(start, stop)], dtype=np.int32).reshape(-1, 1)
+        else:
+            k = max(self._extend_k, self._d)
+            entries = np.zeros((1, 1), dtype=np.int32)
         cand_i, cand_d, _ = self._run_search(
             self._vectors[start:stop], entries, k, self._extend_eps, True, 0, threads)
-        failed = kbuild.connect_batch(self._vectors, self._neighbors, self._weights,
-                                      _METRIC_CODE[self._metric], start, stop, cand_i, cand_d,
-                                      _SCHEME_CODE[self._scheme])
+        if self._scheme == "stream":
+            with self._optimizer() as (opt, scr, log, owner, touched):
+                failed = kbuild.connect_stream_batch(
+                    self._vectors, self._neighbors, self._weights, code, start, stop, cand_i,
+                    cand_d, opt, scr, log, owner, touched)
+        else:
+            failed = kbuild.connect_batch(self._vectors, self._neighbors, self._weights, code,
+                                          start, stop, cand_i, cand_d, _SCHEME_CODE[self._scheme])
         if failed >= 0:  # cannot happen on a healthy graph; never leave a half-wired vertex
             raise RuntimeError(f"internal error: vertex {failed} could not be connected")
 

@@ -14,10 +14,13 @@ from tests.conftest import assert_graph_ok, low_dim_data
 class DynamicIndex(RuleBasedStateMachine):
     """A model (dict label -> vector) beside the index; every step is checked against it."""
 
+    scheme = "low-lid"
+
     def __init__(self):
         super().__init__()
         self.d = 4
-        self.index = deg.Index(3, edges_per_vertex=self.d, improve_k=4, improve_tries=1)
+        self.index = deg.Index(3, edges_per_vertex=self.d, improve_k=4, improve_tries=1,
+                               scheme=self.scheme)
         self.model = {}
         self.removed = set()
         self.rng = np.random.default_rng(0)
@@ -92,6 +95,14 @@ class DynamicIndex(RuleBasedStateMachine):
 DynamicIndex.TestCase.settings = settings(max_examples=150, stateful_step_count=30,
                                           deadline=None)
 TestDynamicIndex = DynamicIndex.TestCase
+
+
+class DynamicStreamIndex(DynamicIndex):
+    scheme = "stream"
+
+
+DynamicStreamIndex.TestCase.settings = DynamicIndex.TestCase.settings
+TestDynamicStreamIndex = DynamicStreamIndex.TestCase
 
 
 @pytest.mark.parametrize("d", [2, 4, 8])

@@ -31,7 +31,7 @@ def datasets(draw):
 
 @settings(max_examples=60)
 @given(x=datasets(), d=st.sampled_from([2, 4, 6, 8]), metric=st.sampled_from(["l2", "ip"]),
-       scheme=st.sampled_from(["low-lid", "high-lid"]), data=st.data())
+       scheme=st.sampled_from(["low-lid", "high-lid", "stream"]), data=st.data())
 def test_every_add_keeps_graph_invariants(x, d, metric, scheme, data):
     index = deg.Index(x.shape[1], metric=metric, edges_per_vertex=d, scheme=scheme,
                       extend_k=data.draw(st.sampled_from([None, 1, d])))

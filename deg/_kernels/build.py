@@ -11,9 +11,11 @@ import numpy as np
 from deg._kernels._jit import jit
 from deg._kernels.distances import distance
 from deg._kernels.graph import change_edge, has_edge, rng_check
+from deg._kernels.remove import restore_graph
 
 SCHEME_D = 0  # "low LID": cut the neighbour that distorts least (w_cv + d_vn - w_cn)
 SCHEME_C = 1  # "high LID": cut the candidate's longest edge
+SCHEME_STREAM = 2  # distribution-agnostic: random entry, d-1 links, repair the cut-off vertices
 
 
 @jit
@@ -129,5 +131,84 @@ def connect_batch(vectors, neighbors, weights, metric, start, end, cand_i, cand_
         if filled < d:
             filled = connect_exhaustive(vectors, neighbors, weights, metric, v, scheme, filled)
         if filled < d:
+            return v
+    return -1
+
+
+@jit
+def stream_candidates(vectors, neighbors, weights, metric, v, cand_i, cand_d, n_cand,
+                      missing, n_missing, slots):
+    """Link v to up to ``slots`` candidates, cutting each one's longest edge (scheme C).
+
+    The cut-off neighbour is not linked to v; it is appended to ``missing`` (it now lacks an
+    edge), and a candidate that already lacks one is linked to v directly. Returns
+    ``(n_missing, slots)`` left (DEG_SPEC 5.5).
+    """
+    d = neighbors.shape[1]
+    for p in range(2):
+        for r in range(n_cand):
+            if slots == 0:
+                return n_missing, slots
+            c = cand_i[r]
+            w_cv = cand_d[r]
+            if c == v or has_edge(neighbors, c, v):
+                continue
+            if p == 0 and not rng_check(neighbors, weights, c, v, w_cv):
+                continue
+            if has_edge(neighbors, c, c):  # c was cut off earlier in this insertion
+                change_edge(neighbors, weights, c, c, v, w_cv)
+                change_edge(neighbors, weights, v, v, c, w_cv)
+                slots -= 1
+                continue
+            best = -1
+            for j in range(d):
+                m = neighbors[c, j]
+                if m == c or has_edge(neighbors, v, m) or has_edge(neighbors, m, m):
+                    continue
+                if best < 0 or weights[c, j] > weights[c, best]:
+                    best = j
+            if best < 0:
+                continue
+            n = neighbors[c, best]
+            change_edge(neighbors, weights, c, n, v, w_cv)
+            change_edge(neighbors, weights, v, v, c, w_cv)
+            change_edge(neighbors, weights, n, c, n, np.float32(0.0))
+            missing[n_missing] = n
+            n_missing += 1
+            slots -= 1
+    return n_missing, slots
+
+
+@jit
+def connect_stream_batch(vectors, neighbors, weights, metric, start, end, cand_i, cand_d,
+                         opt, scr, log, owner, touched):
+    """Streaming insertion of ``start..end-1`` (DEG_SPEC 5.5): d-1 links to candidates, then
+    RESTORE_GRAPH pairs up v's last slot and the cut-off vertices. Returns -1 or the failed v."""
+    d = neighbors.shape[1]
+    missing = np.empty(2 * d + 2, dtype=np.int64)
+    for v in range(start, end):
+        q = v - start
+        n_cand = 0
+        while n_cand < cand_i.shape[1] and cand_i[q, n_cand] >= 0:
+            n_cand += 1
+        missing[0] = v
+        n_missing, slots = stream_candidates(vectors, neighbors, weights, metric, v, cand_i[q],
+                                             cand_d[q], n_cand, missing, 1, d - 1)
+        if slots > 0:  # candidates ran out: every connected vertex, nearest first
+            dists = np.empty(v, dtype=np.float32)
+            for u in range(v):
+                dists[u] = distance(metric, vectors[v], vectors[u])
+            order = np.argsort(dists, kind="mergesort").astype(np.int32)
+            n_missing, slots = stream_candidates(vectors, neighbors, weights, metric, v, order,
+                                                 dists[order], v, missing, n_missing, slots)
+        if slots > 0:
+            return v
+        m = 0
+        for i in range(n_missing):
+            if has_edge(neighbors, missing[i], missing[i]):
+                missing[m] = missing[i]
+                m += 1
+        if restore_graph(vectors, neighbors, weights, metric, missing, m, False, opt, scr, log,
+                         owner, touched) != 0:
             return v
     return -1
