@@ -17,13 +17,15 @@ def warmup(verbose=False):
     start = time.perf_counter()
     x = np.random.default_rng(0).random((80, 4), dtype=np.float32)
     for metric in ("l2", "ip"):
-        for scheme in ("low-lid", "high-lid"):
-            index = Index(4, metric=metric, edges_per_vertex=4, scheme=scheme)
+        for scheme in ("low-lid", "high-lid", "stream"):
+            index = Index(4, metric=metric, edges_per_vertex=4, scheme=scheme, improve_tries=1)
             index.add(x, threads=1)
             index.add(x + 1, threads=2)
         index.search(x, k=3, threads=1)
         index.search(x, k=3, threads=2, max_distance_computations=50)
         index.explore([0, 1], k=3)
+        index.optimize(tries=20)
+        index.remove(index.labels[:30])
         analysis.check(index, gq_sample=8)
     # the parallel kernel even on a one-core machine, so a later multi-core run finds it cached
     from deg._kernels import search as ksearch
