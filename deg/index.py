@@ -27,6 +27,13 @@ _MAX_BUILD_BATCH = 256  # vertices whose candidate searches run together (DEG_SP
 _PROGRESS_MIN = 20_000  # adds at least this large show a progress bar when asked
 _SERIAL_BELOW = 4  # queries per thread below which one thread is faster than a launch
 _OPTIMIZE_CHUNK = 500  # improvement tries per kernel call (between time/progress checks)
+_MAX_PIVOTS = int(os.environ.get("DEG_PIVOTS", 128))
+
+
+def _pivot_count(n):
+    """Search entry pivots for a graph of n vertices: none for small graphs, where vertex 0
+    is close to everything anyway; up to _MAX_PIVOTS, whose vectors stay in cache."""
+    return 0 if n < 1024 else min(_MAX_PIVOTS, n // 256)
 
 
 def _build_batch(n):
@@ -120,6 +127,7 @@ class Index:
         self._read_only = False
         self._vid_of = {}
         self._allocate(0)
+        self._refresh_pivots()
         self._lock = ReadWriteLock()
         self._scratch = ScratchPool()
 
@@ -211,8 +219,21 @@ class Index:
                     bar.update(stop - v)
                 v = stop
         finally:
+            self._refresh_pivots()
             if bar is not None:
                 bar.close()
+
+    def _refresh_pivots(self):
+        """Draw the search entry pivots again (after any change of the vertex set).
+
+        A seeded sample of vertices, so results stay deterministic; their vectors are copied
+        into one contiguous matrix that the search scans before entering the graph.
+        """
+        count = _pivot_count(self._n)
+        rng = np.random.default_rng([self._seed & 0xFFFFFFFF, self._n])
+        ids = np.sort(rng.choice(self._n, size=count, replace=False)) if count else []
+        self._pivot_ids = np.asarray(ids, dtype=np.int32)
+        self._pivots = np.ascontiguousarray(self._vectors[self._pivot_ids])
 
     def _extend(self, start, stop, threads):
         """Candidate search for ``start..stop-1`` (read-only, parallel), then wire them in."""
@@ -262,8 +283,11 @@ class Index:
             raise ValueError("labels to remove contain duplicates")
         with self._lock.writing():
             self._vids(arr)  # raises KeyError for an unknown label, before any change
-            for label in arr.tolist():
-                self._remove_one(label)
+            try:
+                for label in arr.tolist():
+                    self._remove_one(label)
+            finally:
+                self._refresh_pivots()
 
     def _remove_one(self, label):
         vid = self._vid_of.pop(label)
@@ -383,7 +407,7 @@ class Index:
         entries = np.zeros((1, 1), dtype=np.int32)
         with self._lock.reading():
             return self._query(q, entries, k, eps, True, threads, max_distance_computations,
-                               return_stats)
+                               return_stats, pivots=True)
 
     def explore(self, entry_labels, k=10, eps=0.0, include_entry=False, threads=None,
                 max_distance_computations=0, return_stats=False):
@@ -406,7 +430,8 @@ class Index:
             return self._query(self._vectors[vids], entries, k, eps, bool(include_entry),
                                threads, max_distance_computations, return_stats)
 
-    def _query(self, queries, entries, k, eps, include_entry, threads, max_dc, return_stats):
+    def _query(self, queries, entries, k, eps, include_entry, threads, max_dc, return_stats,
+               pivots=False):
         """Validate the search parameters and run; the caller holds the read lock."""
         k = check.check_int("k", k, minimum=1)
         eps = check.check_float("eps", eps, minimum=0.0)
@@ -419,14 +444,23 @@ class Index:
             n_dc = np.zeros(nq, dtype=np.int64)
         else:
             vids, dists, n_dc = self._run_search(queries, entries, k, eps, include_entry,
-                                                 max_dc, threads)
+                                                 max_dc, threads, pivots)
             labels = np.where(vids >= 0, self._labels[np.maximum(vids, 0)], -1)
         if return_stats:
             return labels, dists, {"distance_computations": n_dc}
         return labels, dists
 
-    def _run_search(self, queries, entries, k, eps, include_entry, max_dc, threads):
-        """Run the search kernel over ``queries``; returns vids, distances, distance counts."""
+    def _run_search(self, queries, entries, k, eps, include_entry, max_dc, threads,
+                    pivots=False):
+        """Run the search kernel over ``queries``; returns vids, distances, distance counts.
+
+        With ``pivots`` each query enters the graph at its nearest pivot instead of
+        ``entries`` (query search); exploration and construction pass their own entries.
+        """
+        if pivots:
+            piv, piv_ids = self._pivots, self._pivot_ids
+        else:
+            piv, piv_ids = self._pivots[:0], self._pivot_ids[:0]
         nq = queries.shape[0]
         blocks = min(threads, max(1, nq // _SERIAL_BELOW))
         out_i = np.empty((nq, k), dtype=np.int32)
@@ -437,7 +471,8 @@ class Index:
         res_i = np.empty((blocks, heap), dtype=np.int32)
         with self._scratch.take(self._capacity, blocks) as s:
             args = (self._vectors, self._neighbors, _METRIC_CODE[self._metric], queries, entries,
-                    k, eps, include_entry, max_dc, s.visited[:blocks], s.tags[:blocks],
+                    piv, piv_ids, k, eps, include_entry, max_dc, s.visited[:blocks],
+                    s.tags[:blocks],
                     s.cand_d[:blocks], s.cand_i[:blocks], res_d, res_i, out_i, out_d, out_dc)
             if blocks == 1:
                 ksearch.search_batch(*args)
@@ -599,6 +634,7 @@ class Index:
         index._n = n
         index._vid_of = dict(zip(a["labels"].tolist(), range(n)))
         index._next_label = max(next_label, int(a["labels"].max()) + 1 if n else 0)
+        index._refresh_pivots()
         return index
 
     # ------------------------------------------------------------------ storage

@@ -87,15 +87,43 @@ def search_one(vectors, neighbors, metric, query, entries, k, eps, include_entry
 
 
 @jit
-def search_block(t, lo, hi, vectors, neighbors, metric, queries, entries, k, eps, include_entry,
-                 max_dc, visited, tags, cand_d, cand_i, res_d, res_i, out_i, out_d, out_dc):
-    """Answer queries ``lo..hi-1`` with thread ``t``'s scratch; write sorted, padded rows."""
+def nearest_pivot(metric, query, pivots, pivot_ids):
+    """Entry for a query: the closest of a few pivot vertices, whose vectors are kept in one
+    small contiguous matrix (cache-resident), as a length-1 slice of ``pivot_ids``."""
+    best = 0
+    best_d = np.inf
+    for p in range(pivot_ids.shape[0]):
+        dp = distance(metric, query, pivots[p])
+        if dp < best_d:
+            best_d = dp
+            best = p
+    return pivot_ids[best:best + 1]
+
+
+@jit
+def search_block(t, lo, hi, vectors, neighbors, metric, queries, entries, pivots, pivot_ids, k,
+                 eps, include_entry, max_dc, visited, tags, cand_d, cand_i, res_d, res_i, out_i,
+                 out_d, out_dc):
+    """Answer queries ``lo..hi-1`` with thread ``t``'s scratch; write sorted, padded rows.
+
+    With pivots (``pivot_ids`` non-empty) each query starts at its nearest pivot, and those
+    distance computations count towards the budget and the reported count; otherwise at
+    ``entries`` (one row for all queries, or one row per query).
+    """
+    n_piv = pivot_ids.shape[0]
+    use_pivots = n_piv > 0 and (max_dc == 0 or max_dc > 2 * n_piv)
+    budget = max_dc - n_piv if use_pivots and max_dc > 0 else max_dc
     for q in range(lo, hi):
         tag = next_tag(visited[t], tags, t)
-        erow = entries[0] if entries.shape[0] == 1 else entries[q]
+        if use_pivots:
+            erow = nearest_pivot(metric, queries[q], pivots, pivot_ids)
+        else:
+            erow = entries[0] if entries.shape[0] == 1 else entries[q]
         n_res, n_dc = search_one(vectors, neighbors, metric, queries[q], erow, k, eps,
-                                 include_entry, max_dc, visited[t], tag, cand_d[t], cand_i[t],
+                                 include_entry, budget, visited[t], tag, cand_d[t], cand_i[t],
                                  res_d[t], res_i[t])
+        if use_pivots:
+            n_dc += n_piv
         while n_res > k:  # more entries than k with include_entry: trim the farthest
             n_res = max_pop(res_d[t], res_i[t], n_res)
         max_drain_sorted(res_d[t], res_i[t], n_res, out_d[q], out_i[q])
@@ -106,24 +134,25 @@ def search_block(t, lo, hi, vectors, neighbors, metric, queries, entries, k, eps
 
 
 @jit
-def search_batch(vectors, neighbors, metric, queries, entries, k, eps, include_entry, max_dc,
-                 visited, tags, cand_d, cand_i, res_d, res_i, out_i, out_d, out_dc):
+def search_batch(vectors, neighbors, metric, queries, entries, pivots, pivot_ids, k, eps,
+                 include_entry, max_dc, visited, tags, cand_d, cand_i, res_d, res_i, out_i,
+                 out_d, out_dc):
     """All queries on the calling thread with scratch set 0 (no parallel launch overhead)."""
-    search_block(0, 0, queries.shape[0], vectors, neighbors, metric, queries, entries, k, eps,
-                 include_entry, max_dc, visited, tags, cand_d, cand_i, res_d, res_i,
-                 out_i, out_d, out_dc)
+    search_block(0, 0, queries.shape[0], vectors, neighbors, metric, queries, entries, pivots,
+                 pivot_ids, k, eps, include_entry, max_dc, visited, tags, cand_d, cand_i, res_d,
+                 res_i, out_i, out_d, out_dc)
 
 
 @pjit
-def search_batch_parallel(vectors, neighbors, metric, queries, entries, k, eps, include_entry,
-                          max_dc, visited, tags, cand_d, cand_i, res_d, res_i,
-                          out_i, out_d, out_dc):
+def search_batch_parallel(vectors, neighbors, metric, queries, entries, pivots, pivot_ids, k,
+                          eps, include_entry, max_dc, visited, tags, cand_d, cand_i, res_d,
+                          res_i, out_i, out_d, out_dc):
     """Queries split into one contiguous block per scratch set, blocks run in parallel."""
     nq = queries.shape[0]
     n_blocks = visited.shape[0]
     for t in numba.prange(n_blocks):
         lo = t * nq // n_blocks
         hi = (t + 1) * nq // n_blocks
-        search_block(t, lo, hi, vectors, neighbors, metric, queries, entries, k, eps,
-                     include_entry, max_dc, visited, tags, cand_d, cand_i, res_d, res_i,
-                     out_i, out_d, out_dc)
+        search_block(t, lo, hi, vectors, neighbors, metric, queries, entries, pivots,
+                     pivot_ids, k, eps, include_entry, max_dc, visited, tags, cand_d, cand_i,
+                     res_d, res_i, out_i, out_d, out_dc)
