@@ -28,6 +28,7 @@ _PROGRESS_MIN = 20_000  # adds at least this large show a progress bar when aske
 _SERIAL_BELOW = 4  # queries per thread below which one thread is faster than a launch
 _OPTIMIZE_CHUNK = 500  # improvement tries per kernel call (between time/progress checks)
 _MAX_PIVOTS = int(os.environ.get("DEG_PIVOTS", 128))
+_BUILD_PIVOTS = os.environ.get("DEG_BUILD_PIVOTS", "1") == "1"
 
 
 def _pivot_count(n):
@@ -210,6 +211,8 @@ class Index:
                     kbuild.bootstrap(self._vectors, self._neighbors, self._weights, code, v)
                     stop = v + 1
                 else:
+                    if v >= 2 * self._pivots_drawn_at:  # a growing graph needs fresh pivots
+                        self._refresh_pivots()
                     stop = min(end, v + _build_batch(v))
                     self._extend(v, stop, threads)
                 self._commit(v, stop)
@@ -229,6 +232,7 @@ class Index:
         A seeded sample of vertices, so results stay deterministic; their vectors are copied
         into one contiguous matrix that the search scans before entering the graph.
         """
+        self._pivots_drawn_at = self._n
         count = _pivot_count(self._n)
         rng = np.random.default_rng([self._seed & 0xFFFFFFFF, self._n])
         ids = np.sort(rng.choice(self._n, size=count, replace=False)) if count else []
@@ -246,7 +250,8 @@ class Index:
             k = max(self._extend_k, self._d)
             entries = np.zeros((1, 1), dtype=np.int32)
         cand_i, cand_d, _ = self._run_search(
-            self._vectors[start:stop], entries, k, self._extend_eps, True, 0, threads)
+            self._vectors[start:stop], entries, k, self._extend_eps, True, 0, threads,
+            pivots=_BUILD_PIVOTS and self._scheme != "stream")
         if self._scheme == "stream":
             with self._optimizer() as (opt, scr, log, owner, touched):
                 failed = kbuild.connect_stream_batch(
