@@ -39,7 +39,8 @@ def warmup(verbose=False):
         np.zeros(1, np.int32), 2, 0.1, True, 0,
         np.zeros((1, index._capacity), np.uint16), np.zeros(1, np.int64),
         np.empty((1, index._capacity), np.float32), np.empty((1, index._capacity), np.int32),
-        np.empty((1, 4), np.float32), np.empty((1, 4), np.int32), out_i, out_d,
+        np.empty((1, 4), np.float32), np.empty((1, 4), np.int32), np.empty((1, 4), np.int32),
+        out_i, out_d,
         np.empty(2, np.int64))
     seconds = time.perf_counter() - start
     if verbose:

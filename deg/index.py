@@ -372,7 +372,8 @@ class Index:
         with self._scratch.take(self._capacity, 1) as s:
             scr = (s.visited[0], s.tags[:1], s.cand_d[0], s.cand_i[0],
                    np.empty(k + 4, np.float32), np.empty(k + 4, np.int32),
-                   np.empty(k + 4, np.float32), np.empty(k + 4, np.int32))
+                   np.empty(k + 4, np.float32), np.empty(k + 4, np.int32),
+                   np.empty(self._d, np.int32))
             yield opt, scr, log, s.owner, s.touched
 
     def _aew(self):
@@ -474,11 +475,13 @@ class Index:
         heap = k + entries.shape[1] + 1
         res_d = np.empty((blocks, heap), dtype=np.float32)
         res_i = np.empty((blocks, heap), dtype=np.int32)
+        fresh = np.empty((blocks, self._d), dtype=np.int32)
         with self._scratch.take(self._capacity, blocks) as s:
             args = (self._vectors, self._neighbors, _METRIC_CODE[self._metric], queries, entries,
                     piv, piv_ids, k, eps, include_entry, max_dc, s.visited[:blocks],
                     s.tags[:blocks],
-                    s.cand_d[:blocks], s.cand_i[:blocks], res_d, res_i, out_i, out_d, out_dc)
+                    s.cand_d[:blocks], s.cand_i[:blocks], res_d, res_i, fresh, out_i, out_d,
+                    out_dc)
             if blocks == 1:
                 ksearch.search_batch(*args)
             else:

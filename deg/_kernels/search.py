@@ -11,6 +11,7 @@ import numpy as np
 from deg._kernels._jit import jit, pjit
 from deg._kernels.distances import distance
 from deg._kernels.heap import max_drain_sorted, max_pop, max_push, min_pop, min_push
+from deg._kernels.prefetch import prefetch_row
 
 TAG_MAX = 65535  # visited tags are uint16; the array is cleared when the tag wraps
 
@@ -28,7 +29,7 @@ def next_tag(visited_row, tags, t):
 
 @jit
 def search_one(vectors, neighbors, metric, query, entries, k, eps, include_entry, max_dc,
-               visited, tag, cand_d, cand_i, res_d, res_i):
+               visited, tag, cand_d, cand_i, res_d, res_i, fresh):
     """Best-first range search from ``entries`` towards ``query`` (DEG_SPEC 3.2).
 
     The result max-heap keeps k entries; the radius is the k-th distance only once a (k+1)-th
@@ -36,6 +37,9 @@ def search_one(vectors, neighbors, metric, query, entries, k, eps, include_entry
     radius*(1+eps) (radius*(1-eps) for a negative radius). ``max_dc > 0`` bounds the number of
     distance computations, entries included; once spent, remaining neighbours are marked
     visited but not evaluated, so the lowest-slot ones are kept.
+
+    ``fresh`` (int32, length >= d) holds the unvisited neighbours of the vertex being expanded:
+    their rows are all prefetched before any distance is computed.
 
     Returns ``(n_res, n_dc)``: the number of results left in ``res_d/res_i`` (a max-heap) and the
     distance computations made.
@@ -64,13 +68,19 @@ def search_one(vectors, neighbors, metric, query, entries, k, eps, include_entry
             break
         c = cand_i[0]
         n_cand = min_pop(cand_d, cand_i, n_cand)
-        for j in range(d):
+        n_fresh = 0
+        for j in range(d):  # first mark and prefetch every fresh neighbour, then evaluate
             nb = neighbors[c, j]
             if visited[nb] == tag16:
                 continue
             visited[nb] = tag16
-            if max_dc > 0 and n_dc >= max_dc:
+            if max_dc > 0 and n_dc + n_fresh >= max_dc:
                 continue
+            fresh[n_fresh] = nb
+            n_fresh += 1
+            prefetch_row(vectors, nb)
+        for f in range(n_fresh):
+            nb = fresh[f]
             n_dc += 1
             dn = distance(metric, query, vectors[nb])
             if dn <= xr:
@@ -102,8 +112,8 @@ def nearest_pivot(metric, query, pivots, pivot_ids):
 
 @jit
 def search_block(t, lo, hi, vectors, neighbors, metric, queries, entries, pivots, pivot_ids, k,
-                 eps, include_entry, max_dc, visited, tags, cand_d, cand_i, res_d, res_i, out_i,
-                 out_d, out_dc):
+                 eps, include_entry, max_dc, visited, tags, cand_d, cand_i, res_d, res_i, fresh,
+                 out_i, out_d, out_dc):
     """Answer queries ``lo..hi-1`` with thread ``t``'s scratch; write sorted, padded rows.
 
     With pivots (``pivot_ids`` non-empty) each query starts at its nearest pivot, and those
@@ -121,7 +131,7 @@ def search_block(t, lo, hi, vectors, neighbors, metric, queries, entries, pivots
             erow = entries[0] if entries.shape[0] == 1 else entries[q]
         n_res, n_dc = search_one(vectors, neighbors, metric, queries[q], erow, k, eps,
                                  include_entry, budget, visited[t], tag, cand_d[t], cand_i[t],
-                                 res_d[t], res_i[t])
+                                 res_d[t], res_i[t], fresh[t])
         if use_pivots:
             n_dc += n_piv
         while n_res > k:  # more entries than k with include_entry: trim the farthest
@@ -135,18 +145,18 @@ def search_block(t, lo, hi, vectors, neighbors, metric, queries, entries, pivots
 
 @jit
 def search_batch(vectors, neighbors, metric, queries, entries, pivots, pivot_ids, k, eps,
-                 include_entry, max_dc, visited, tags, cand_d, cand_i, res_d, res_i, out_i,
+                 include_entry, max_dc, visited, tags, cand_d, cand_i, res_d, res_i, fresh, out_i,
                  out_d, out_dc):
     """All queries on the calling thread with scratch set 0 (no parallel launch overhead)."""
     search_block(0, 0, queries.shape[0], vectors, neighbors, metric, queries, entries, pivots,
                  pivot_ids, k, eps, include_entry, max_dc, visited, tags, cand_d, cand_i, res_d,
-                 res_i, out_i, out_d, out_dc)
+                 res_i, fresh, out_i, out_d, out_dc)
 
 
 @pjit
 def search_batch_parallel(vectors, neighbors, metric, queries, entries, pivots, pivot_ids, k,
                           eps, include_entry, max_dc, visited, tags, cand_d, cand_i, res_d,
-                          res_i, out_i, out_d, out_dc):
+                          res_i, fresh, out_i, out_d, out_dc):
     """Queries split into one contiguous block per scratch set, blocks run in parallel."""
     nq = queries.shape[0]
     n_blocks = visited.shape[0]
@@ -155,4 +165,4 @@ def search_batch_parallel(vectors, neighbors, metric, queries, entries, pivots, 
         hi = (t + 1) * nq // n_blocks
         search_block(t, lo, hi, vectors, neighbors, metric, queries, entries, pivots,
                      pivot_ids, k, eps, include_entry, max_dc, visited, tags, cand_d, cand_i,
-                     res_d, res_i, out_i, out_d, out_dc)
+                     res_d, res_i, fresh, out_i, out_d, out_dc)
