@@ -31,7 +31,7 @@ def inner(a, b):
     return acc
 
 
-@jit
+@jit("float32(int64, float32[::1], float32[::1])")
 def distance(metric, a, b):
     """Distance of ``a`` and ``b`` under ``metric`` (``L2`` or ``IP``), as float32."""
     if metric == L2:

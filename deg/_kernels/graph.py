@@ -1,5 +1,8 @@
 """Edge primitives on the sorted neighbour rows (DEG_SPEC 1.2, 5.3).
 
+These leaves carry explicit signatures: callers pass ids as int32 or int64 and constants, and
+without a fixed signature numba would compile a copy for every such combination.
+
 Row ``u`` of ``neighbors`` lists u's d neighbours ascending, ``weights[u]`` their distances in
 the same order. A slot holding ``u`` itself is an empty slot ("self-loop", weight 0).
 """
@@ -7,7 +10,7 @@ the same order. A slot holding ``u`` itself is an empty slot ("self-loop", weigh
 from deg._kernels._jit import jit
 
 
-@jit
+@jit("int64(int32[:, ::1], int64, int64)")
 def find_slot(neighbors, u, x):
     """Slot of ``x`` in row ``u`` (binary search), or -1."""
     lo = 0
@@ -23,12 +26,12 @@ def find_slot(neighbors, u, x):
     return -1
 
 
-@jit
+@jit("boolean(int32[:, ::1], int64, int64)")
 def has_edge(neighbors, u, x):
     return find_slot(neighbors, u, x) >= 0
 
 
-@jit
+@jit("boolean(int32[:, ::1], float32[:, ::1], int64, int64, int64, float32)")
 def change_edge(neighbors, weights, u, old, new, w):
     """Replace ``old`` by ``new`` (weight ``w``) in row ``u``, keeping the row sorted.
 
@@ -54,7 +57,7 @@ def change_edge(neighbors, weights, u, old, new, w):
     return True
 
 
-@jit
+@jit("boolean(int32[:, ::1], float32[:, ::1], int64, int64, float32)")
 def rng_check(neighbors, weights, c, v, w_cv):
     """Is edge c-v conform to the relative neighbourhood graph, given the current graph?
 

@@ -3,19 +3,20 @@
 Ordering is lexicographic on ``(dist, id)`` (DEG_SPEC 3.1): equal distances pop the smaller id
 first from the min-heap and the larger id first from the max-heap, which makes every search
 deterministic. Each function takes the current size and returns the new size; the caller reads
-the top at index 0 before popping.
+the top at index 0 before popping. Explicit signatures: one compiled copy whatever the callers
+pass (constants, int32 or int64 ids).
 """
 
 from deg._kernels._jit import jit
 
 
-@jit
+@jit("boolean(float32, int64, float32, int64)")
 def before(d1, i1, d2, i2):
     """``(d1, i1) < (d2, i2)`` lexicographically."""
     return d1 < d2 or (d1 == d2 and i1 < i2)
 
 
-@jit
+@jit("int64(float32[::1], int32[::1], int64, float32, int64)")
 def min_push(hd, hi, size, dist, idx):
     pos = size
     while pos > 0:
@@ -30,7 +31,7 @@ def min_push(hd, hi, size, dist, idx):
     return size + 1
 
 
-@jit
+@jit("int64(float32[::1], int32[::1], int64)")
 def min_pop(hd, hi, size):
     size -= 1
     dist = hd[size]
@@ -53,7 +54,7 @@ def min_pop(hd, hi, size):
     return size
 
 
-@jit
+@jit("int64(float32[::1], int32[::1], int64, float32, int64)")
 def max_push(hd, hi, size, dist, idx):
     pos = size
     while pos > 0:
@@ -68,7 +69,7 @@ def max_push(hd, hi, size, dist, idx):
     return size + 1
 
 
-@jit
+@jit("int64(float32[::1], int32[::1], int64)")
 def max_pop(hd, hi, size):
     size -= 1
     dist = hd[size]
@@ -91,7 +92,7 @@ def max_pop(hd, hi, size):
     return size
 
 
-@jit
+@jit("int64(float32[::1], int32[::1], int64, float32[::1], int32[::1])")
 def max_drain_sorted(hd, hi, size, out_d, out_i):
     """Empty a max-heap into ``out_d/out_i`` in ascending ``(dist, id)`` order; returns size."""
     n = size

@@ -72,7 +72,7 @@ def connect(vectors, neighbors, weights, metric, a, b):
     return w
 
 
-@jit
+@jit("int64(int64[::1], int64)")
 def find_group(parent, g):
     while parent[g] != g:
         parent[g] = parent[parent[g]]

@@ -16,7 +16,7 @@ from deg._kernels.prefetch import prefetch_row
 TAG_MAX = 65535  # visited tags are uint16; the array is cleared when the tag wraps
 
 
-@jit
+@jit("int64(uint16[::1], int64[::1], int64)")
 def next_tag(visited_row, tags, t):
     """Advance thread ``t``'s visited tag, clearing its visited row when the tag wraps."""
     tag = tags[t] + 1
