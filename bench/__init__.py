@@ -1,0 +1,1 @@
+"""deg's benchmark harness: deg against faiss HNSW, hnswlib, deglib and pynndescent."""
