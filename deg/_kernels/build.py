@@ -105,12 +105,19 @@ def connect_exhaustive(vectors, neighbors, weights, metric, v, scheme, filled):
     at least d+1 of them, so some non-adjacent c has a neighbour not adjacent to v: this always
     completes v. Rarely needed (duplicates, tiny graphs), so it may allocate.
     """
+    order, dists = nearest_first(vectors, metric, v)
+    return connect_candidates(vectors, neighbors, weights, metric, v, order, dists, v, scheme,
+                              filled)
+
+
+@jit
+def nearest_first(vectors, metric, v):
+    """Vertices ``0..v-1`` ordered by distance to v (ties by id), with their distances."""
     dists = np.empty(v, dtype=np.float32)
     for u in range(v):
         dists[u] = distance(metric, vectors[v], vectors[u])
     order = np.argsort(dists, kind="mergesort").astype(np.int32)
-    return connect_candidates(vectors, neighbors, weights, metric, v, order, dists[order], v,
-                              scheme, filled)
+    return order, dists[order]
 
 
 @jit
@@ -195,12 +202,9 @@ def connect_stream_batch(vectors, neighbors, weights, metric, start, end, cand_i
         n_missing, slots = stream_candidates(vectors, neighbors, weights, metric, v, cand_i[q],
                                              cand_d[q], n_cand, missing, 1, d - 1)
         if slots > 0:  # candidates ran out: every connected vertex, nearest first
-            dists = np.empty(v, dtype=np.float32)
-            for u in range(v):
-                dists[u] = distance(metric, vectors[v], vectors[u])
-            order = np.argsort(dists, kind="mergesort").astype(np.int32)
+            order, dists = nearest_first(vectors, metric, v)
             n_missing, slots = stream_candidates(vectors, neighbors, weights, metric, v, order,
-                                                 dists[order], v, missing, n_missing, slots)
+                                                 dists, v, missing, n_missing, slots)
         if slots > 0:
             return v
         m = 0
