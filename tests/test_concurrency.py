@@ -1,0 +1,51 @@
+"""The readers-writer boundary: searches from many Python threads while the index changes."""
+
+import threading
+
+import numpy as np
+
+import deg
+from tests.conftest import assert_graph_ok, low_dim_data
+
+
+def test_searches_run_safely_beside_adds_removes_and_optimize():
+    x = low_dim_data(3000, dim=8, seed=11)
+    index = deg.Index.build(x[:1000], edges_per_vertex=8, progress=False)
+    stop = threading.Event()
+    errors = []
+    counts = []
+
+    def reader(seed):
+        rng = np.random.default_rng(seed)
+        done = 0
+        try:
+            while not stop.is_set():
+                q = x[rng.integers(0, 3000, 16)]
+                labels, dists = index.search(q, k=5, eps=0.1, threads=1)
+                assert ((labels >= 0) & (labels < 3000)).all()
+                assert (np.diff(dists, axis=1) >= 0).all()
+                np.testing.assert_allclose(dists[:, 0], ((x[labels[:, 0]] - q) ** 2).sum(1),
+                                           rtol=1e-4, atol=1e-4)
+                try:
+                    index.explore(labels[:2, 0], k=3, threads=1)
+                except KeyError:
+                    pass  # removed between the two calls: allowed, and must raise cleanly
+                done += 1
+        except Exception as e:  # surfaced by the main thread
+            errors.append(e)
+        counts.append(done)
+
+    readers = [threading.Thread(target=reader, args=(s,)) for s in range(3)]
+    for t in readers:
+        t.start()
+    for lo in range(1000, 3000, 250):
+        index.add(x[lo:lo + 250], labels=np.arange(lo, lo + 250))
+        index.remove(np.arange(lo - 1000, lo - 1000 + 50))
+        index.optimize(tries=50)
+    stop.set()
+    for t in readers:
+        t.join()
+    assert not errors, errors
+    assert sum(counts) > 0
+    assert len(index) == 3000 - 8 * 50
+    assert_graph_ok(index)
