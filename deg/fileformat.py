@@ -152,11 +152,11 @@ def read(path, mmap=False):
     for name, dtype, shape, offset in layout:
         nbytes = int(np.prod(shape)) * dtype.itemsize
         arrays[name] = np.asarray(buf[offset:offset + nbytes]).view(dtype).reshape(shape)
-    _check_arrays(path, arrays, n, d)
+    check_arrays(path, arrays, n, d)
     return metrics[code], params, arrays
 
 
-def _check_arrays(path, a, n, d):
+def check_arrays(path, a, n, d):
     """Contents a checksum cannot vouch for (a file written by a buggy or foreign writer)."""
     nb = a["neighbors"]
     if n and (nb.min() < 0 or nb.max() >= n):

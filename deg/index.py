@@ -37,6 +37,17 @@ def _pivot_count(n):
     return 0 if n < 1024 else min(_MAX_PIVOTS, n // 256)
 
 
+# construction parameters kept in files and pickles (attribute "_" + name on Index)
+_PARAMS = ("extend_k", "extend_eps", "scheme", "seed", "improve_k", "improve_eps",
+           "max_path_length", "improve_tries")
+
+
+def _unpickle(metric, params, arrays):
+    n = arrays["vectors"].shape[0]
+    fileformat.check_arrays("pickled deg.Index", arrays, n, arrays["neighbors"].shape[1])
+    return Index._from_parts(metric, params, arrays, "pickled deg.Index", read_only=False)
+
+
 def _build_batch(n):
     """How many vertices to insert together when the graph holds ``n``.
 
@@ -597,12 +608,8 @@ class Index:
 
     def save(self, path):
         """Write the index to ``path`` atomically (see :mod:`deg.fileformat`)."""
-        params = {"extend_k": self._extend_k, "extend_eps": self._extend_eps,
-                  "scheme": self._scheme, "seed": self._seed, "next_label": self._next_label,
-                  "improve_k": self._improve_k, "improve_eps": self._improve_eps,
-                  "max_path_length": self._max_path_length,
-                  "improve_tries": self._improve_tries, "rand_state": int(self._rand_state[0])}
         with self._lock.reading():
+            params = self._params()
             n = self._n
             fileformat.write(path, self._metric, params, self._vectors[:n],
                              self._neighbors[:n], self._weights[:n], self._labels[:n])
@@ -616,21 +623,22 @@ class Index:
         Raises ``ValueError`` for a file that is not a valid deg index (bad magic or version,
         truncated, checksum mismatch, inconsistent contents).
         """
-        metric, params, a = fileformat.read(path, mmap=mmap)
+        metric, params, arrays = fileformat.read(path, mmap=mmap)
+        return cls._from_parts(metric, params, arrays, os.fspath(path), read_only=mmap)
+
+    @classmethod
+    def _from_parts(cls, metric, params, a, source, read_only):
+        """An index over validated arrays (from a file or a pickle); see :meth:`load`."""
         n, dim = a["vectors"].shape
         try:
             index = cls(dim, metric=metric, edges_per_vertex=a["neighbors"].shape[1],
-                        extend_k=params["extend_k"], extend_eps=params["extend_eps"],
-                        scheme=params["scheme"], seed=params["seed"],
-                        improve_k=params["improve_k"], improve_eps=params["improve_eps"],
-                        max_path_length=params["max_path_length"],
-                        improve_tries=params["improve_tries"])
+                        **{key: params[key] for key in _PARAMS})
             next_label = check.check_int("next_label", params["next_label"], minimum=0)
             index._rand_state[0] = check.check_int("rand_state", params["rand_state"],
                                                    minimum=0, maximum=2**64 - 1)
         except (KeyError, TypeError, ValueError) as e:
-            raise ValueError(f"{os.fspath(path)} has invalid parameters: {e}") from None
-        if mmap:
+            raise ValueError(f"{source} has invalid parameters: {e}") from None
+        if read_only:
             index._vectors, index._neighbors = a["vectors"], a["neighbors"]
             index._weights, index._labels = a["weights"], a["labels"]
             index._read_only = True
@@ -644,6 +652,23 @@ class Index:
         index._next_label = max(next_label, int(a["labels"].max()) + 1 if n else 0)
         index._refresh_pivots()
         return index
+
+    def _params(self):
+        """Everything besides the arrays that a saved or pickled index needs."""
+        out = {key: getattr(self, "_" + key) for key in _PARAMS}
+        out.update(next_label=self._next_label, rand_state=int(self._rand_state[0]))
+        return out
+
+    def __reduce__(self):
+        """Pickle support (multiprocessing, Ray): the same content and checks as save/load.
+
+        An index loaded with ``mmap=True`` unpickles as an ordinary in-memory copy.
+        """
+        with self._lock.reading():
+            n = self._n
+            arrays = {name: np.array(getattr(self, "_" + name)[:n])
+                      for name in ("vectors", "neighbors", "weights", "labels")}
+            return _unpickle, (self._metric, self._params(), arrays)
 
     # ------------------------------------------------------------------ storage
 

@@ -108,3 +108,19 @@ def test_failed_save_keeps_previous_file(built, tmp_path, monkeypatch):
         built[0].save(path)
     assert path.read_bytes() == before
     assert os.listdir(tmp_path) == ["d.deg"]
+
+
+@pytest.mark.parametrize("mmap", [False, True])
+def test_pickle_round_trip(built, tmp_path, mmap):
+    import pickle
+    index, q = built
+    source = index
+    if mmap:
+        index.save(tmp_path / "p.deg")
+        source = deg.Index.load(tmp_path / "p.deg", mmap=True)
+    clone = pickle.loads(pickle.dumps(source))
+    a, b = index.search(q, k=10), clone.search(q, k=10)
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+    assert (clone.scheme, clone.seed, len(clone), clone.read_only) == ("high-lid", 9, 1500, False)
+    assert clone.add(q[:1]).tolist() == [4505]  # an in-memory copy, even of an mmap index
+    assert_graph_ok(clone)
