@@ -64,9 +64,12 @@ class Engine:
 
 
 class Deg(Engine):
+    """Sweeps (eps, max_degree): the whole graph, then the view of each vertex's 24 shortest
+    edges (``Index.search(max_degree=...)``), which is faster at equal recall on some data."""
+
     name = "deg"
-    sweep = DEG_EPS
-    param_name = "eps"
+    sweep = [(e, None) for e in DEG_EPS] + [(e, 24) for e in DEG_EPS[2:]]
+    param_name = "eps,max_degree"
 
     def fit(self, x):
         import deg
@@ -74,18 +77,18 @@ class Deg(Engine):
         self.index = deg.Index.build(x, metric="l2" if self.metric == "euclidean" else "cosine",
                                      progress=False, threads=self.build_threads, **self.params)
 
-    def set_query_arguments(self, eps):
-        self.eps = eps
+    def set_query_arguments(self, value):
+        self.eps, self.max_degree = value
 
     def query(self, q, k):
         labels, _, stats = self.index.search(q, k=k, eps=self.eps, threads=self.threads,
-                                             return_stats=True)
+                                             max_degree=self.max_degree, return_stats=True)
         self.last_dist_comps = float(stats["distance_computations"].mean())
         return labels
 
     def explore(self, entries, k):
         labels, _, stats = self.index.explore(entries, k=k, eps=self.eps, threads=self.threads,
-                                              return_stats=True)
+                                              max_degree=self.max_degree, return_stats=True)
         self.last_dist_comps = float(stats["distance_computations"].mean())
         return labels
 

@@ -125,7 +125,11 @@ def run_engine(name, ctx, args, sink):
           flush=True)
     rows = []
     for kind in ("unindexed", "indexed"):
+        stopped = ()  # groups (a tuple setting's last element) whose sweep reached the stop
         for value in cls.sweep:
+            group = value[-1] if isinstance(value, tuple) else None
+            if group in stopped:
+                continue
             engine.set_query_arguments(value)
             row = {**ctx["common"], **build_info, "param_name": cls.param_name,
                    "param": value, **measure(engine, kind, ctx, args)}
@@ -133,11 +137,12 @@ def run_engine(name, ctx, args, sink):
             sink.write(json.dumps(row) + "\n")
             sink.flush()
             dc = "" if row["dist_comps"] is None else f" dc {row['dist_comps']:.0f}"
-            print(f"  {kind:9s} {cls.param_name}={value:<6g} recall {row['recall']:.4f} "
+            shown = ",".join(map(str, value)) if isinstance(value, tuple) else f"{value:g}"
+            print(f"  {kind:9s} {cls.param_name}={shown:<9s} recall {row['recall']:.4f} "
                   f"qps {row['qps_1t']:8.0f} (batch {row['qps_batch']:8.0f}) "
                   f"p50 {row['latency_p50_us']:7.0f} us{dc}", flush=True)
             if row["recall"] > args.stop_recall:
-                break
+                stopped += (group,)
     return rows
 
 

@@ -393,7 +393,7 @@ class Index:
     # ------------------------------------------------------------------ queries
 
     def search(self, queries, k=10, eps=0.1, threads=None, max_distance_computations=0,
-               return_stats=False):
+               return_stats=False, max_degree=None):
         """Approximate k nearest neighbours of each query.
 
         Parameters
@@ -411,6 +411,11 @@ class Index:
             Budget per query (0 = unlimited).
         return_stats : bool
             Also return ``{"distance_computations": int64 (nq,)}``.
+        max_degree : int, optional
+            Follow only the ``max_degree`` shortest edges of each vertex the search expands
+            (1..d; default d, the whole graph). A pruned view of the same graph: fewer distance
+            computations per hop, so often faster at equal recall when combined with a larger
+            eps (Fashion-MNIST, d=30: 24 gave about 10% more QPS at recall 0.95 and 0.99).
 
         Returns
         -------
@@ -424,10 +429,10 @@ class Index:
         entries = np.zeros((1, 1), dtype=np.int32)
         with self._lock.reading():
             return self._query(q, entries, k, eps, True, threads, max_distance_computations,
-                               return_stats, pivots=True)
+                               return_stats, max_degree, pivots=True)
 
     def explore(self, entry_labels, k=10, eps=0.0, include_entry=False, threads=None,
-                max_distance_computations=0, return_stats=False):
+                max_distance_computations=0, return_stats=False, max_degree=None):
         """Neighbourhood of stored vectors (indexed queries): "what is similar to item X?".
 
         The search starts at the vertex itself with its own vector as the query. With
@@ -445,12 +450,15 @@ class Index:
             vids = self._vids(arr)
             entries = vids.astype(np.int32).reshape(-1, 1)
             return self._query(self._vectors[vids], entries, k, eps, bool(include_entry),
-                               threads, max_distance_computations, return_stats)
+                               threads, max_distance_computations, return_stats, max_degree)
 
     def _query(self, queries, entries, k, eps, include_entry, threads, max_dc, return_stats,
-               pivots=False):
+               max_degree, pivots=False):
         """Validate the search parameters and run; the caller holds the read lock."""
         k = check.check_int("k", k, minimum=1)
+        if max_degree is None:
+            max_degree = self._d
+        max_degree = check.check_int("max_degree", max_degree, minimum=1, maximum=self._d)
         eps = check.check_float("eps", eps, minimum=0.0)
         max_dc = check.check_int("max_distance_computations", max_dc, minimum=0)
         threads = self._resolve_threads(threads)
@@ -461,19 +469,21 @@ class Index:
             n_dc = np.zeros(nq, dtype=np.int64)
         else:
             vids, dists, n_dc = self._run_search(queries, entries, k, eps, include_entry,
-                                                 max_dc, threads, pivots)
+                                                 max_dc, threads, pivots, max_degree)
             labels = np.where(vids >= 0, self._labels[np.maximum(vids, 0)], -1)
         if return_stats:
             return labels, dists, {"distance_computations": n_dc}
         return labels, dists
 
     def _run_search(self, queries, entries, k, eps, include_entry, max_dc, threads,
-                    pivots=False):
+                    pivots=False, max_degree=None):
         """Run the search kernel over ``queries``; returns vids, distances, distance counts.
 
         With ``pivots`` each query enters the graph at its nearest pivot instead of
         ``entries`` (query search); exploration and construction pass their own entries.
         """
+        if max_degree is None:
+            max_degree = self._d
         if pivots:
             piv, piv_ids = self._pivots, self._pivot_ids
         else:
@@ -488,8 +498,9 @@ class Index:
         res_i = np.empty((blocks, heap), dtype=np.int32)
         fresh = np.empty((blocks, self._d), dtype=np.int32)
         with self._scratch.take(self._capacity, blocks) as s:
-            args = (self._vectors, self._neighbors, _METRIC_CODE[self._metric], queries, entries,
-                    piv, piv_ids, k, eps, include_entry, max_dc, s.visited[:blocks],
+            args = (self._vectors, self._neighbors, self._weights, _METRIC_CODE[self._metric],
+                    queries, entries, piv, piv_ids, k, eps, include_entry, max_dc, max_degree,
+                    s.visited[:blocks],
                     s.tags[:blocks],
                     s.cand_d[:blocks], s.cand_i[:blocks], res_d, res_i, fresh, out_i, out_d,
                     out_dc)

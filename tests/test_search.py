@@ -104,3 +104,22 @@ def test_explore_single_label_and_unknown_label(index):
     assert labels.shape == (1, 3)
     with pytest.raises(KeyError, match="label 123456 is not in the index"):
         index.explore([1, 123456])
+
+
+def test_max_degree_prunes_the_view_not_the_results(index, data):
+    x, q = data
+    full = index.search(q, k=10, eps=0.1, return_stats=True)
+    same = index.search(q, k=10, eps=0.1, max_degree=16, return_stats=True)  # d = 16
+    assert np.array_equal(full[0], same[0]) and np.array_equal(full[1], same[1])
+    pruned = index.search(q, k=10, eps=0.1, max_degree=10, return_stats=True)
+    assert (pruned[2]["distance_computations"].mean()
+            < full[2]["distance_computations"].mean())
+    true = ((x[pruned[0]] - q[:, None, :]) ** 2).sum(-1)
+    np.testing.assert_allclose(pruned[1], true, rtol=1e-4, atol=1e-3)
+    truth, _ = brute_force(x, q, 10)
+    assert recall(pruned[0], truth) >= 0.9  # measured 0.99 (d=16 graph, 10 shortest edges)
+    labels, _ = index.explore([1, 2], k=5, max_degree=8)
+    assert labels.shape == (2, 5) and (labels >= 0).all()
+    for bad in (0, 17):
+        with pytest.raises(ValueError, match="max_degree must be"):
+            index.search(q[:1], max_degree=bad)

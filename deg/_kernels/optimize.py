@@ -37,12 +37,13 @@ def rand_below(state, n):
 
 
 @jit
-def search_sorted(vectors, neighbors, metric, query, entries, k, eps, scr):
+def search_sorted(vectors, neighbors, weights, metric, query, entries, k, eps, scr):
     """Range search with include_entry; results ascending in ``scr[6], scr[7]``; returns count."""
     visited, tags, cand_d, cand_i, res_d, res_i, out_d, out_i, fresh = scr
     tag = next_tag(visited, tags, 0)
-    n_res, _ = search_one(vectors, neighbors, metric, query, entries, k, eps, True, 0,
-                          visited, tag, cand_d, cand_i, res_d, res_i, fresh)
+    # the optimiser searches the full graph: max_degree = d (no pruned view)
+    n_res, _ = search_one(vectors, neighbors, weights, metric, query, entries, k, eps, True, 0,
+                          neighbors.shape[1], visited, tag, cand_d, cand_i, res_d, res_i, fresh)
     while n_res > k:
         n_res = max_pop(res_d, res_i, n_res)
     return max_drain_sorted(res_d, res_i, n_res, out_d, out_i)
@@ -125,7 +126,8 @@ def close_double_gap(vectors, neighbors, weights, metric, v4, v2, v3, gain, opt,
     entries[0] = v2
     entries[1] = v3
     _, _, _, _, _, _, out_d, out_i, _ = scr
-    n = search_sorted(vectors, neighbors, metric, vectors[v4], entries, k_opt, eps_opt, scr)
+    n = search_sorted(vectors, neighbors, weights, metric, vectors[v4], entries, k_opt, eps_opt,
+                      scr)
     best = 0.0
     bg = -1
     bs = -1
@@ -175,7 +177,8 @@ def improve_edge(vectors, neighbors, weights, metric, v1, v2, w12, opt, scr, log
         # 1) a new partner v3 for v2 among vertices reachable from {v3, v4}; v3 gives up v4
         entries[0] = v3
         entries[1] = v4
-        n = search_sorted(vectors, neighbors, metric, vectors[v2], entries, k_opt, eps_opt, scr)
+        n = search_sorted(vectors, neighbors, weights, metric, vectors[v2], entries, k_opt,
+                          eps_opt, scr)
         best = gain
         nv3 = -1
         nv4 = -1

@@ -28,8 +28,8 @@ def next_tag(visited_row, tags, t):
 
 
 @jit
-def search_one(vectors, neighbors, metric, query, entries, k, eps, include_entry, max_dc,
-               visited, tag, cand_d, cand_i, res_d, res_i, fresh):
+def search_one(vectors, neighbors, weights, metric, query, entries, k, eps, include_entry,
+               max_dc, max_degree, visited, tag, cand_d, cand_i, res_d, res_i, fresh):
     """Best-first range search from ``entries`` towards ``query`` (DEG_SPEC 3.2).
 
     The result max-heap keeps k entries; the radius is the k-th distance only once a (k+1)-th
@@ -39,7 +39,10 @@ def search_one(vectors, neighbors, metric, query, entries, k, eps, include_entry
     visited but not evaluated, so the lowest-slot ones are kept.
 
     ``fresh`` (int32, length >= d) holds the unvisited neighbours of the vertex being expanded:
-    their rows are all prefetched before any distance is computed.
+    their rows are all prefetched before any distance is computed. With ``max_degree < d`` only
+    each expanded vertex's ``max_degree`` shortest edges are followed (a pruned view of the same
+    graph: fewer distance computations per hop); a skipped neighbour stays unvisited, so it can
+    still be reached through another vertex.
 
     Returns ``(n_res, n_dc)``: the number of results left in ``res_d/res_i`` (a max-heap) and the
     distance computations made.
@@ -73,6 +76,8 @@ def search_one(vectors, neighbors, metric, query, entries, k, eps, include_entry
             nb = neighbors[c, j]
             if visited[nb] == tag16:
                 continue
+            if max_degree < d and not among_shortest(weights, c, j, max_degree):
+                continue
             visited[nb] = tag16
             if max_dc > 0 and n_dc + n_fresh >= max_dc:
                 continue
@@ -97,6 +102,18 @@ def search_one(vectors, neighbors, metric, query, entries, k, eps, include_entry
 
 
 @jit
+def among_shortest(weights, c, j, m):
+    """Is slot j one of row c's m shortest edges? (rank by weight, ties by slot)"""
+    wj = weights[c, j]
+    rank = 0
+    for i in range(weights.shape[1]):
+        wi = weights[c, i]
+        if wi < wj or (wi == wj and i < j):
+            rank += 1
+    return rank < m
+
+
+@jit
 def nearest_pivot(metric, query, pivots, pivot_ids):
     """Entry for a query: the closest of a few pivot vertices, whose vectors are kept in one
     small contiguous matrix (cache-resident), as a length-1 slice of ``pivot_ids``."""
@@ -111,9 +128,9 @@ def nearest_pivot(metric, query, pivots, pivot_ids):
 
 
 @jit
-def search_block(t, lo, hi, vectors, neighbors, metric, queries, entries, pivots, pivot_ids, k,
-                 eps, include_entry, max_dc, visited, tags, cand_d, cand_i, res_d, res_i, fresh,
-                 out_i, out_d, out_dc):
+def search_block(t, lo, hi, vectors, neighbors, weights, metric, queries, entries, pivots,
+                 pivot_ids, k, eps, include_entry, max_dc, max_degree, visited, tags, cand_d,
+                 cand_i, res_d, res_i, fresh, out_i, out_d, out_dc):
     """Answer queries ``lo..hi-1`` with thread ``t``'s scratch; write sorted, padded rows.
 
     With pivots (``pivot_ids`` non-empty) each query starts at its nearest pivot, and those
@@ -129,9 +146,9 @@ def search_block(t, lo, hi, vectors, neighbors, metric, queries, entries, pivots
             erow = nearest_pivot(metric, queries[q], pivots, pivot_ids)
         else:
             erow = entries[0] if entries.shape[0] == 1 else entries[q]
-        n_res, n_dc = search_one(vectors, neighbors, metric, queries[q], erow, k, eps,
-                                 include_entry, budget, visited[t], tag, cand_d[t], cand_i[t],
-                                 res_d[t], res_i[t], fresh[t])
+        n_res, n_dc = search_one(vectors, neighbors, weights, metric, queries[q], erow, k, eps,
+                                 include_entry, budget, max_degree, visited[t], tag, cand_d[t],
+                                 cand_i[t], res_d[t], res_i[t], fresh[t])
         if use_pivots:
             n_dc += n_piv
         while n_res > k:  # more entries than k with include_entry: trim the farthest
@@ -144,25 +161,25 @@ def search_block(t, lo, hi, vectors, neighbors, metric, queries, entries, pivots
 
 
 @jit
-def search_batch(vectors, neighbors, metric, queries, entries, pivots, pivot_ids, k, eps,
-                 include_entry, max_dc, visited, tags, cand_d, cand_i, res_d, res_i, fresh, out_i,
-                 out_d, out_dc):
+def search_batch(vectors, neighbors, weights, metric, queries, entries, pivots, pivot_ids, k,
+                 eps, include_entry, max_dc, max_degree, visited, tags, cand_d, cand_i, res_d,
+                 res_i, fresh, out_i, out_d, out_dc):
     """All queries on the calling thread with scratch set 0 (no parallel launch overhead)."""
-    search_block(0, 0, queries.shape[0], vectors, neighbors, metric, queries, entries, pivots,
-                 pivot_ids, k, eps, include_entry, max_dc, visited, tags, cand_d, cand_i, res_d,
-                 res_i, fresh, out_i, out_d, out_dc)
+    search_block(0, 0, queries.shape[0], vectors, neighbors, weights, metric, queries, entries,
+                 pivots, pivot_ids, k, eps, include_entry, max_dc, max_degree, visited, tags,
+                 cand_d, cand_i, res_d, res_i, fresh, out_i, out_d, out_dc)
 
 
 @pjit
-def search_batch_parallel(vectors, neighbors, metric, queries, entries, pivots, pivot_ids, k,
-                          eps, include_entry, max_dc, visited, tags, cand_d, cand_i, res_d,
-                          res_i, fresh, out_i, out_d, out_dc):
+def search_batch_parallel(vectors, neighbors, weights, metric, queries, entries, pivots,
+                          pivot_ids, k, eps, include_entry, max_dc, max_degree, visited, tags,
+                          cand_d, cand_i, res_d, res_i, fresh, out_i, out_d, out_dc):
     """Queries split into one contiguous block per scratch set, blocks run in parallel."""
     nq = queries.shape[0]
     n_blocks = visited.shape[0]
     for t in numba.prange(n_blocks):
         lo = t * nq // n_blocks
         hi = (t + 1) * nq // n_blocks
-        search_block(t, lo, hi, vectors, neighbors, metric, queries, entries, pivots,
-                     pivot_ids, k, eps, include_entry, max_dc, visited, tags, cand_d, cand_i,
-                     res_d, res_i, fresh, out_i, out_d, out_dc)
+        search_block(t, lo, hi, vectors, neighbors, weights, metric, queries, entries, pivots,
+                     pivot_ids, k, eps, include_entry, max_dc, max_degree, visited, tags, cand_d,
+                     cand_i, res_d, res_i, fresh, out_i, out_d, out_dc)
