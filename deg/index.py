@@ -196,7 +196,7 @@ class Index:
         threads = self._resolve_threads(threads)
         with self._lock.writing():
             if labels is not None:  # default labels start above every label ever added
-                clash = next((x for x in new_labels.tolist() if x in self._vid_of), None)
+                clash = next((lab for lab in new_labels.tolist() if lab in self._vid_of), None)
                 if clash is not None:
                     raise ValueError(f"label {clash} is already in the index")
             if m:
