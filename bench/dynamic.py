@@ -74,7 +74,8 @@ def run_stream(name, x, params, threads):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--dataset", default="fashion-mnist-784-euclidean")
+    parser.add_argument("--dataset", default="fashion-mnist-784-euclidean",
+                        help="a registered name or an .hdf5 file")
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--limit", type=int, default=0, help="use the first N train vectors")
@@ -85,7 +86,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     from deg import datasets
-    ds = datasets.load(args.dataset)
+    ds = datasets.read_hdf5(args.dataset) if args.dataset.endswith(".hdf5") else \
+        datasets.load(args.dataset)
     x = ds.train[:args.limit] if args.limit else ds.train
     q = ds.test[:args.queries]
     metric = ds.deg_metric

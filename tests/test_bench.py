@@ -71,3 +71,16 @@ def test_ann_benchmarks_wrapper():
     assert str(algo) == "DEG(edges_per_vertex=8,eps=0.2)"
     with pytest.raises(NotImplementedError):
         DEG("hamming", {})
+
+
+def test_dynamic_benchmark_streams_end_with_the_first_half(tmp_path, capsys):
+    from bench import dynamic
+    from deg import datasets
+    datasets.write_hdf5(tmp_path / "dyn.hdf5", datasets.synthetic(800, 30, 12, seed=4))
+    rows = dynamic.main(["--dataset", str(tmp_path / "dyn.hdf5"), "--queries", "30",
+                         "--eps", "0,0.2", "--out", str(tmp_path / "dyn.jsonl")])
+    assert [r["stream"] for r in rows] == ["add-half", "add-all-remove-half", "interleaved"]
+    assert all(r["graph_ok"] for r in rows)
+    assert all(r["recall"][0.2] > 0.9 for r in rows)
+    assert len((tmp_path / "dyn.jsonl").read_text().splitlines()) == 3
+    assert "largest recall drop" in capsys.readouterr().out
