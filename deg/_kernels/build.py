@@ -67,6 +67,24 @@ def choose_cut(vectors, neighbors, weights, metric, v, c, w_cv, scheme):
 
 
 @jit
+def candidate_ok(neighbors, weights, v, c, w_cv, rng_pass):
+    """May candidate c take part in v's insertion? Not v, not yet adjacent to v, and in the
+    first pass conform to the relative neighbourhood graph (DEG_SPEC 5.3-5.5)."""
+    if c == v or has_edge(neighbors, c, v):
+        return False
+    return not rng_pass or rng_check(neighbors, weights, c, v, w_cv)
+
+
+@jit
+def found(cand_i, q):
+    """Candidates in row q of a search result (rows are padded with -1)."""
+    n = 0
+    while n < cand_i.shape[1] and cand_i[q, n] >= 0:
+        n += 1
+    return n
+
+
+@jit
 def connect_candidates(vectors, neighbors, weights, metric, v, cand_i, cand_d, n_cand, scheme,
                        filled):
     """Fill v's empty slots from its ascending candidate list; returns the filled slot count.
@@ -81,9 +99,7 @@ def connect_candidates(vectors, neighbors, weights, metric, v, cand_i, cand_d, n
                 return filled
             c = cand_i[r]
             w_cv = cand_d[r]
-            if c == v or has_edge(neighbors, c, v):
-                continue
-            if p == 0 and not rng_check(neighbors, weights, c, v, w_cv):
+            if not candidate_ok(neighbors, weights, v, c, w_cv, p == 0):
                 continue
             j, d_vn = choose_cut(vectors, neighbors, weights, metric, v, c, w_cv, scheme)
             if j < 0:
@@ -130,11 +146,8 @@ def connect_batch(vectors, neighbors, weights, metric, start, end, cand_i, cand_
     d = neighbors.shape[1]
     for v in range(start, end):
         q = v - start
-        n_cand = 0
-        while n_cand < cand_i.shape[1] and cand_i[q, n_cand] >= 0:
-            n_cand += 1
         filled = connect_candidates(vectors, neighbors, weights, metric, v, cand_i[q], cand_d[q],
-                                    n_cand, scheme, 0)
+                                    found(cand_i, q), scheme, 0)
         if filled < d:
             filled = connect_exhaustive(vectors, neighbors, weights, metric, v, scheme, filled)
         if filled < d:
@@ -158,9 +171,7 @@ def stream_candidates(vectors, neighbors, weights, metric, v, cand_i, cand_d, n_
                 return n_missing, slots
             c = cand_i[r]
             w_cv = cand_d[r]
-            if c == v or has_edge(neighbors, c, v):
-                continue
-            if p == 0 and not rng_check(neighbors, weights, c, v, w_cv):
+            if not candidate_ok(neighbors, weights, v, c, w_cv, p == 0):
                 continue
             if has_edge(neighbors, c, c):  # c was cut off earlier in this insertion
                 change_edge(neighbors, weights, c, c, v, w_cv)
@@ -195,12 +206,9 @@ def connect_stream_batch(vectors, neighbors, weights, metric, start, end, cand_i
     missing = np.empty(2 * d + 2, dtype=np.int64)
     for v in range(start, end):
         q = v - start
-        n_cand = 0
-        while n_cand < cand_i.shape[1] and cand_i[q, n_cand] >= 0:
-            n_cand += 1
         missing[0] = v
         n_missing, slots = stream_candidates(vectors, neighbors, weights, metric, v, cand_i[q],
-                                             cand_d[q], n_cand, missing, 1, d - 1)
+                                             cand_d[q], found(cand_i, q), missing, 1, d - 1)
         if slots > 0:  # candidates ran out: every connected vertex, nearest first
             order, dists = nearest_first(vectors, metric, v)
             n_missing, slots = stream_candidates(vectors, neighbors, weights, metric, v, order,
