@@ -108,3 +108,15 @@ def test_cosine_is_scale_invariant():
     b = index.search(x[:10] * 7.5, k=5)
     assert np.array_equal(a[0], b[0])
     np.testing.assert_allclose(a[1], b[1], atol=1e-5)
+
+
+def test_progress_bar_on_long_adds(monkeypatch, capsys):
+    import deg.index
+    monkeypatch.setattr(deg.index, "_PROGRESS_MIN", 100)  # "long" for this test
+    x = np.random.default_rng(2).random((300, 4), dtype=np.float32)
+    index = deg.Index.build(x, edges_per_vertex=4, progress=True)
+    assert "deg add" in capsys.readouterr().err and len(index) == 300
+    index.optimize(tries=200, progress=True)
+    assert "deg optimize" in capsys.readouterr().err
+    deg.Index.build(x, edges_per_vertex=4, progress=False)
+    assert capsys.readouterr().err == ""
