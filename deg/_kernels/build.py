@@ -147,7 +147,7 @@ def connect_batch(vectors, neighbors, weights, metric, start, end, cand_i, cand_
     for v in range(start, end):
         q = v - start
         filled = connect_candidates(vectors, neighbors, weights, metric, v, cand_i[q], cand_d[q],
-                                    found(cand_i, q), scheme, 0)
+                                    found(cand_i, q), scheme, np.int64(0))
         if filled < d:
             filled = connect_exhaustive(vectors, neighbors, weights, metric, v, scheme, filled)
         if filled < d:
@@ -208,19 +208,20 @@ def connect_stream_batch(vectors, neighbors, weights, metric, start, end, cand_i
         q = v - start
         missing[0] = v
         n_missing, slots = stream_candidates(vectors, neighbors, weights, metric, v, cand_i[q],
-                                             cand_d[q], found(cand_i, q), missing, 1, d - 1)
+                                             cand_d[q], found(cand_i, q), missing, np.int64(1),
+                                             d - 1)
         if slots > 0:  # candidates ran out: every connected vertex, nearest first
             order, dists = nearest_first(vectors, metric, v)
             n_missing, slots = stream_candidates(vectors, neighbors, weights, metric, v, order,
                                                  dists, v, missing, n_missing, slots)
         if slots > 0:
             return v
-        m = 0
+        m = np.int64(0)
         for i in range(n_missing):
             if has_edge(neighbors, missing[i], missing[i]):
                 missing[m] = missing[i]
                 m += 1
-        if restore_graph(vectors, neighbors, weights, metric, missing, m, False, opt, scr, log,
-                         owner, touched) != 0:
+        if restore_graph(vectors, neighbors, weights, metric, missing, m, np.bool_(False), opt,
+                         scr, log, owner, touched) != 0:
             return v
     return -1

@@ -41,9 +41,11 @@ def search_sorted(vectors, neighbors, weights, metric, query, entries, k, eps, s
     """Range search with include_entry; results ascending in ``scr[6], scr[7]``; returns count."""
     visited, tags, cand_d, cand_i, res_d, res_i, out_d, out_i, fresh = scr
     tag = next_tag(visited, tags, 0)
-    # the optimiser searches the full graph: max_degree = d (no pruned view)
-    n_res, _ = search_one(vectors, neighbors, weights, metric, query, entries, k, eps, True, 0,
-                          neighbors.shape[1], visited, tag, cand_d, cand_i, res_d, res_i, fresh)
+    # the optimiser searches the full graph (max_degree = d), entries included, no budget;
+    # typed flags rather than literals, so search_one is not compiled a second time
+    n_res, _ = search_one(vectors, neighbors, weights, metric, query, entries, k, eps,
+                          np.bool_(True), np.int64(0), neighbors.shape[1], visited, tag, cand_d,
+                          cand_i, res_d, res_i, fresh)
     while n_res > k:
         n_res = max_pop(res_d, res_i, n_res)
     return max_drain_sorted(res_d, res_i, n_res, out_d, out_i)
@@ -129,8 +131,8 @@ def close_double_gap(vectors, neighbors, weights, metric, v4, v2, v3, gain, opt,
     n = search_sorted(vectors, neighbors, weights, metric, vectors[v4], entries, k_opt, eps_opt,
                       scr)
     best = 0.0
-    bg = -1
-    bs = -1
+    bg = np.int64(-1)
+    bs = np.int64(-1)
     bdg = np.float32(0.0)
     bds = np.float32(0.0)
     for r in range(n):
@@ -168,7 +170,7 @@ def improve_edge(vectors, neighbors, weights, metric, v1, v2, w12, opt, scr, log
         return False
     _, _, _, _, _, _, out_d, out_i, _ = scr
     entries = np.empty(2, dtype=np.int32)
-    pos = logged_change(neighbors, weights, log, 0, v1, v2, v1, np.float32(0.0))
+    pos = logged_change(neighbors, weights, log, np.int64(0), v1, v2, v1, np.float32(0.0))
     pos = logged_change(neighbors, weights, log, pos, v2, v1, v2, np.float32(0.0))
     gain = np.float64(w12)
     v3 = v1
@@ -180,8 +182,8 @@ def improve_edge(vectors, neighbors, weights, metric, v1, v2, w12, opt, scr, log
         n = search_sorted(vectors, neighbors, weights, metric, vectors[v2], entries, k_opt,
                           eps_opt, scr)
         best = gain
-        nv3 = -1
-        nv4 = -1
+        nv3 = np.int64(-1)  # typed, not literal: numba would compile callees for the literal
+        nv4 = np.int64(-1)
         d23 = np.float32(0.0)
         d34 = np.float32(0.0)
         for r in range(n - 1, -1, -1):  # farthest first: the reference's scan order
@@ -236,7 +238,7 @@ def improve_random(vectors, neighbors, weights, metric, n, opt, scr, log, rand_s
     success = False
     d = neighbors.shape[1]
     for j in range(d):  # the live row: swaps may change it while we walk it
-        v2 = neighbors[v1, j]
+        v2 = np.int64(neighbors[v1, j])
         w = weights[v1, j]
         if v2 != v1 and not rng_check(neighbors, weights, v2, v1, w):
             if improve_edge(vectors, neighbors, weights, metric, v1, v2, w, opt, scr, log):
@@ -246,7 +248,7 @@ def improve_random(vectors, neighbors, weights, metric, n, opt, scr, log, rand_s
         if neighbors[v1, j] != v1 and (best < 0 or weights[v1, j] > weights[v1, best]):
             best = j
     if best >= 0:
-        if improve_edge(vectors, neighbors, weights, metric, v1, neighbors[v1, best],
+        if improve_edge(vectors, neighbors, weights, metric, v1, np.int64(neighbors[v1, best]),
                         weights[v1, best], opt, scr, log):
             success = True
     return success

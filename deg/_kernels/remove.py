@@ -163,8 +163,8 @@ def open_count(neighbors, parent, missing, m, g):
 def closest_pair(vectors, neighbors, metric, parent, missing, m, ga, gb):
     """Closest (a, b) with a open in group ga, b open in group gb (strict <: first wins)."""
     best = np.inf
-    ba = -1
-    bb = -1
+    ba = np.int64(-1)
+    bb = np.int64(-1)
     for i in range(m):
         a = missing[i]
         if find_group(parent, i) != ga or not has_edge(neighbors, a, a):
@@ -195,7 +195,7 @@ def attach_isolated(vectors, neighbors, weights, metric, parent, members, missin
         if find_group(parent, i) != i or members[i] != 1:
             continue
         best = np.inf
-        bt = -1
+        bt = np.int64(-1)
         for t in range(m):
             g = find_group(parent, t)
             if g == i or members[g] <= 1 or not has_edge(neighbors, missing[t], missing[t]):
@@ -253,7 +253,7 @@ def pair_remaining(vectors, neighbors, weights, metric, missing, m):
         if not has_edge(neighbors, a, a):
             continue
         best = np.inf
-        bb = -1
+        bb = np.int64(-1)
         for t in range(i + 1, m):
             b = missing[t]
             if has_edge(neighbors, b, b) and not has_edge(neighbors, a, b):
@@ -277,7 +277,7 @@ def rewire_leftovers(vectors, neighbors, weights, metric, missing, m):
         a = missing[i]
         if not has_edge(neighbors, a, a):
             continue
-        c = -1
+        c = np.int64(-1)
         for t in range(i + 1, m):
             if has_edge(neighbors, missing[t], missing[t]):
                 c = missing[t]
@@ -302,7 +302,7 @@ def rewire_leftovers(vectors, neighbors, weights, metric, missing, m):
         for o in range(nc):
             bv = cand[order[o]]
             best = np.inf
-            dv = -1
+            dv = np.int64(-1)
             for t in range(d):
                 q = neighbors[bv, t]
                 if q != a and q != bv and not has_edge(neighbors, c, q):

@@ -165,7 +165,7 @@ def search_batch(vectors, neighbors, weights, metric, queries, entries, pivots, 
                  eps, include_entry, max_dc, max_degree, visited, tags, cand_d, cand_i, res_d,
                  res_i, fresh, out_i, out_d, out_dc):
     """All queries on the calling thread with scratch set 0 (no parallel launch overhead)."""
-    search_block(0, 0, queries.shape[0], vectors, neighbors, weights, metric, queries, entries,
+    search_block(np.int64(0), np.int64(0), queries.shape[0], vectors, neighbors, weights, metric, queries, entries,
                  pivots, pivot_ids, k, eps, include_entry, max_dc, max_degree, visited, tags,
                  cand_d, cand_i, res_d, res_i, fresh, out_i, out_d, out_dc)
 
@@ -177,7 +177,8 @@ def search_batch_parallel(vectors, neighbors, weights, metric, queries, entries,
     """Queries split into one contiguous block per scratch set, blocks run in parallel."""
     nq = queries.shape[0]
     n_blocks = visited.shape[0]
-    for t in numba.prange(n_blocks):
+    for block in numba.prange(n_blocks):
+        t = np.int64(block)  # prange yields uint64; one compiled search_block for both drivers
         lo = t * nq // n_blocks
         hi = (t + 1) * nq // n_blocks
         search_block(t, lo, hi, vectors, neighbors, weights, metric, queries, entries, pivots,
