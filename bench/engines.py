@@ -1,61 +1,90 @@
 """One adapter per engine, all with the same small surface (ANN-Benchmarks' BaseANN shape).
 
-``fit(x)`` builds with ``threads`` threads; ``set_threads(n)`` sets the query threads;
-``set_query_arguments(p)`` selects a point of ``sweep``; ``query(q, k)`` answers a batch and
-``explore(entries, k)`` answers indexed queries (neighbours of stored vectors, themselves
-excluded); ``last_dist_comps`` is the mean distance computations per query of the last call,
-where the engine reports it. Angular data is normalised here for the peers that need inner
-product on unit vectors; deg normalises by itself (metric "cosine").
+``warmup(x, q, k)`` compiles what a JIT engine compiles on first use, so no timing below
+includes it; ``fit(x)`` builds with ``threads`` threads; ``set_threads(n)`` sets the query
+threads; ``set_query_arguments(p)`` selects one point of ``sweep``; ``query(q, k)`` answers a
+batch of test queries and ``explore(entries, k)`` answers indexed queries (neighbours of stored
+vectors, themselves excluded); ``last_dist_comps`` is the mean number of distance computations
+per query of the last call, where the engine reports it (else None).
+
+Angular data is L2-normalised here for the peers, which then use inner product on unit
+vectors; deg normalises by itself (metric "cosine"). Every peer's global thread setting is put
+back after each call, so engines cannot leak thread counts into each other's timings.
 """
 
 import importlib.util
 import os
+import time
 
 import numpy as np
 
-DEG_EPS = [0.0, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.12, 0.15, 0.2, 0.3]
-HNSW_EF = [10, 12, 16, 20, 24, 32, 48, 64, 96, 128, 192, 256]
-NND_EPS = [0.0, 0.02, 0.05, 0.08, 0.1, 0.15, 0.2, 0.25, 0.3]
+DEG_EPS = [0.0, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.12, 0.15, 0.2, 0.3, 0.4]
+HNSW_EF = [10, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512]
+NND_EPS = [0.0, 0.02, 0.05, 0.08, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35]
+
+
+def cpu_count():
+    """Cores this process may run on (the affinity mask, not the machine's total)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 
 def unit(x):
+    """Rows scaled to unit L2 norm (zero rows stay zero), float32 C-contiguous."""
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     return np.ascontiguousarray(x / np.where(norms == 0, 1, norms), dtype=np.float32)
 
 
 class Engine:
+    """Base adapter.
+
+    Parameters
+    ----------
+    metric : {"euclidean", "angular"}
+        The dataset's metric.
+    threads : int
+        Build threads, and the query threads until :meth:`set_threads`.
+    **params
+        Build parameters, recorded verbatim in the results.
+    """
+
     name = "?"
-    package = None
+    package = None     # module to import; None: always available
+    distribution = None  # pip name, for the version in the results
     sweep = []
     param_name = "?"
+    memory_source = "?"  # how memory_bytes() is obtained, recorded next to it
 
     def __init__(self, metric, threads, **params):
-        self.metric = metric  # "euclidean" | "angular"
+        self.metric = metric
         self.build_threads = threads
-        self.params = params
         self.threads = threads
+        self.params = params
         self.last_dist_comps = None
         self.x = None
+        self.extra = {}  # per-build facts worth recording (e.g. a separate prepare time)
 
     @classmethod
     def available(cls):
         return cls.package is None or importlib.util.find_spec(cls.package) is not None
 
     def prepare(self, x):
-        """Peers that need unit vectors for angular data get them here."""
+        """The vectors as this engine indexes them: unit rows for angular data."""
         return unit(x) if self.metric == "angular" else np.ascontiguousarray(x, np.float32)
+
+    def warmup(self, x, q, k):
+        """Compile on-first-use code outside the timings; returns seconds (0: nothing to do)."""
+        return 0.0
 
     def set_threads(self, n):
         self.threads = n
 
     def explore(self, entries, k):
-        """Default: query with the stored vector, k+1 results, drop the vertex itself."""
+        """Query with each stored vector, ask for k+1 and drop the vertex itself."""
         ids = self.query(self.x[entries], k + 1)
-        out = np.empty((len(entries), k), dtype=np.int64)
+        out = np.full((len(entries), k), -1, dtype=np.int64)
         for r, e in enumerate(entries):
-            row = ids[r][ids[r] != e]
-            out[r] = row[:k] if len(row) >= k else np.pad(row, (0, k - len(row)),
-                                                             constant_values=-1)
+            row = ids[r][ids[r] != e][:k]  # if the vertex itself was missed: first k
+            out[r, :len(row)] = row
         return out
 
     def __str__(self):
@@ -64,12 +93,18 @@ class Engine:
 
 
 class Deg(Engine):
-    """Sweeps (eps, max_degree): the whole graph, then the view of each vertex's 24 shortest
-    edges (``Index.search(max_degree=...)``), which is faster at equal recall on some data."""
+    """deg; sweeps (eps, max_degree): the whole graph, then the view of each vertex's 24
+    shortest edges (``Index.search(max_degree=...)``), faster at equal recall on some data."""
 
     name = "deg"
+    distribution = "deg"
     sweep = [(e, None) for e in DEG_EPS] + [(e, 24) for e in DEG_EPS[2:]]
     param_name = "eps,max_degree"
+    memory_source = "Index.nbytes"
+
+    def warmup(self, x, q, k):
+        import deg
+        return deg.warmup()
 
     def fit(self, x):
         import deg
@@ -97,30 +132,41 @@ class Deg(Engine):
 
 
 class FaissHNSW(Engine):
+    """faiss ``IndexHNSWFlat``; sweeps ``efSearch``. Distance computations come from
+    ``faiss.cvar.hnsw_stats``."""
+
     name = "faiss-hnsw"
     package = "faiss"
+    distribution = "faiss-cpu"
     sweep = HNSW_EF
     param_name = "ef"
+    memory_source = "serialized size"
+
+    def _omp(self, n, call):
+        old = self.faiss.omp_get_max_threads()
+        self.faiss.omp_set_num_threads(n)
+        try:
+            return call()
+        finally:
+            self.faiss.omp_set_num_threads(old)
 
     def fit(self, x):
         import faiss
         self.faiss = faiss
         self.x = self.prepare(x)
         kind = faiss.METRIC_L2 if self.metric == "euclidean" else faiss.METRIC_INNER_PRODUCT
-        self.index = faiss.IndexHNSWFlat(x.shape[1], self.params.get("M", 15), kind)
-        self.index.hnsw.efConstruction = self.params.get("efConstruction", 200)
-        faiss.omp_set_num_threads(self.build_threads)
-        self.index.add(self.x)
+        self.index = faiss.IndexHNSWFlat(x.shape[1], self.params["M"], kind)
+        self.index.hnsw.efConstruction = self.params["efConstruction"]
+        self._omp(self.build_threads, lambda: self.index.add(self.x))
 
     def set_query_arguments(self, ef):
         self.index.hnsw.efSearch = ef
 
     def query(self, q, k):
-        self.faiss.omp_set_num_threads(self.threads)
         q = self.prepare(q)
         stats = self.faiss.cvar.hnsw_stats
         stats.reset()
-        _, ids = self.index.search(q, k)
+        _, ids = self._omp(self.threads, lambda: self.index.search(q, k))
         self.last_dist_comps = stats.ndis / len(q)
         return ids
 
@@ -129,25 +175,29 @@ class FaissHNSW(Engine):
 
 
 class HnswLib(Engine):
+    """hnswlib; sweeps ``ef``. It does not report distance computations."""
+
     name = "hnswlib"
     package = "hnswlib"
+    distribution = "hnswlib"
     sweep = HNSW_EF
     param_name = "ef"
+    memory_source = "index_file_size()"
 
     def fit(self, x):
         import hnswlib
         self.x = self.prepare(x)
         self.index = hnswlib.Index(space="l2" if self.metric == "euclidean" else "ip",
                                    dim=x.shape[1])
-        self.index.init_index(max_elements=len(x), M=self.params.get("M", 15),
-                              ef_construction=self.params.get("efConstruction", 200),
-                              random_seed=100)
+        self.index.init_index(max_elements=len(x), M=self.params["M"],
+                              ef_construction=self.params["efConstruction"], random_seed=100)
         self.index.add_items(self.x, np.arange(len(x)), num_threads=self.build_threads)
 
     def set_query_arguments(self, ef):
         self.index.set_ef(ef)
 
     def query(self, q, k):
+        # the per-call num_threads leaves the index's own default untouched
         ids, _ = self.index.knn_query(self.prepare(q), k=k, num_threads=self.threads)
         return ids.astype(np.int64)
 
@@ -156,10 +206,14 @@ class HnswLib(Engine):
 
 
 class DegLib(Engine):
+    """deglib (the C++ reference DEG) through ``build_from_data`` (LowLID); sweeps eps."""
+
     name = "deglib"
     package = "deglib"
+    distribution = "deglib"
     sweep = DEG_EPS
     param_name = "eps"
+    memory_source = "record layout n*(4*dim + 8*d + 4)"
 
     def fit(self, x):
         import deglib
@@ -167,8 +221,7 @@ class DegLib(Engine):
         metric = deglib.Metric.FP32_L2 if self.metric == "euclidean" else \
             deglib.Metric.FP32_InnerProduct
         self.graph = deglib.builder.build_from_data(
-            self.x, edges_per_vertex=self.params.get("edges_per_vertex", 30), metric=metric,
-            thread_count=self.build_threads)
+            self.x, metric=metric, thread_count=self.build_threads, **self.params)
         self.d = self.graph.get_edges_per_vertex()
 
     def set_query_arguments(self, eps):
@@ -184,43 +237,65 @@ class DegLib(Engine):
         return ids.astype(np.int64)
 
     def memory_bytes(self):
-        # deglib's record: vector, d neighbour ids and weights, label (no API for the size)
+        # deglib has no size API; its vertex record is the vector, d neighbour ids (u32) and
+        # weights (f32) and the label (u32)
         return len(self.x) * (4 * self.x.shape[1] + 8 * self.d + 4)
 
 
 class PyNNDescent(Engine):
+    """pynndescent, the numba-based peer; sweeps ``epsilon``.
+
+    Its search function is compiled per index inside ``prepare()``, which is part of its
+    build (as in ANN-Benchmarks) and is also recorded on its own as ``prepare_s``.
+    """
+
     name = "pynndescent"
     package = "pynndescent"
+    distribution = "pynndescent"
     sweep = NND_EPS
     param_name = "epsilon"
+    memory_source = "data + search graph arrays"
 
-    def fit(self, x):
+    def _numba(self, n, call):
         import numba
-        import pynndescent
-        self.numba = numba
-        self.x = np.ascontiguousarray(x, np.float32)
-        metric = "euclidean" if self.metric == "euclidean" else "cosine"
         old = numba.get_num_threads()
-        numba.set_num_threads(self.build_threads)
+        numba.set_num_threads(n)
         try:
-            self.index = pynndescent.NNDescent(
-                self.x, metric=metric, n_neighbors=self.params.get("n_neighbors", 30),
-                n_jobs=self.build_threads, random_state=0, low_memory=True)
-            self.index.prepare()
+            return call()
         finally:
             numba.set_num_threads(old)
+
+    def _build(self, x):
+        import pynndescent
+        return pynndescent.NNDescent(
+            x, metric="euclidean" if self.metric == "euclidean" else "cosine",
+            n_jobs=self.build_threads, random_state=0, low_memory=True,
+            # the query kernel runs queries in parallel only when built with this flag
+            parallel_batch_queries=True, **self.params)
+
+    def warmup(self, x, q, k):
+        # numba compiles pynndescent's build kernels on first use: do it on a small sample
+        start = time.perf_counter()
+        small = self._numba(self.build_threads, lambda: self._build(np.ascontiguousarray(
+            x[:2000], np.float32)))
+        small.prepare()
+        small.query(np.ascontiguousarray(q[:5], np.float32), k=k, epsilon=self.sweep[0])
+        return time.perf_counter() - start
+
+    def fit(self, x):
+        self.x = np.ascontiguousarray(x, np.float32)
+        self.index = self._numba(self.build_threads, lambda: self._build(self.x))
+        start = time.perf_counter()
+        self._numba(self.build_threads, self.index.prepare)
+        self.extra["prepare_s"] = time.perf_counter() - start
 
     def set_query_arguments(self, epsilon):
         self.epsilon = epsilon
 
     def query(self, q, k):
-        old = self.numba.get_num_threads()
-        self.numba.set_num_threads(self.threads)
-        try:
-            ids, _ = self.index.query(np.ascontiguousarray(q, np.float32), k=k,
-                                      epsilon=self.epsilon)
-        finally:
-            self.numba.set_num_threads(old)
+        q = np.ascontiguousarray(q, np.float32)
+        ids, _ = self._numba(self.threads,
+                             lambda: self.index.query(q, k=k, epsilon=self.epsilon))
         return ids.astype(np.int64)
 
     def memory_bytes(self):
@@ -230,6 +305,7 @@ class PyNNDescent(Engine):
 
 
 ENGINES = {e.name: e for e in (Deg, FaissHNSW, HnswLib, DegLib, PyNNDescent)}
+# comparable degree: HNSW's base layer has 2*M = 30 links, the DEG graphs 30 edges per vertex
 DEFAULT_PARAMS = {
     "deg": {"edges_per_vertex": 30},
     "faiss-hnsw": {"M": 15, "efConstruction": 200},
@@ -237,7 +313,3 @@ DEFAULT_PARAMS = {
     "deglib": {"edges_per_vertex": 30},
     "pynndescent": {"n_neighbors": 30},
 }
-
-
-def cpu_count():
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()

@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from bench import metrics
-from bench.engines import ENGINES
+from bench import metrics, report
+from bench.engines import ENGINES, FaissHNSW
 
 
 def test_threshold_recall_forgives_ties_id_recall_does_not():
@@ -19,6 +19,17 @@ def test_threshold_recall_forgives_ties_id_recall_does_not():
     assert metrics.threshold_recall(np.array([[1.0, 2.0, 3.1]]), gt_d, 3) == pytest.approx(2 / 3)
 
 
+def test_recall_rules_agree_on_exact_answers_and_count_missing_results_as_misses():
+    gt_ids = np.array([[4, 5], [6, 7]])
+    gt_d = np.array([[0.5, 1.0], [0.2, 0.4]])
+    ids = np.array([[5, 4], [6, -1]])  # order within the top k does not matter; -1 is missing
+    dist = np.array([[1.0, 0.5], [0.2, np.inf]])
+    assert metrics.threshold_recall(dist, gt_d, 2) == pytest.approx(3 / 4)
+    assert metrics.id_recall(ids, gt_ids, 2) == pytest.approx(3 / 4)
+    # only the first k columns count, whatever follows
+    assert metrics.threshold_recall(np.array([[0.5, 9.0, 1.0]]), gt_d[:1], 1) == 1.0
+
+
 def test_true_distances_both_metrics_and_missing():
     x = np.array([[0, 0], [3, 4], [1, 0]], dtype=np.float32)
     q = np.array([[0, 0], [1, 0]], dtype=np.float32)
@@ -28,34 +39,110 @@ def test_true_distances_both_metrics_and_missing():
     assert a[0, 0] == pytest.approx(0) and a[0, 1] == pytest.approx(1 - 3 / 5)
 
 
-def test_pareto_and_qps_at_target():
-    pts = [(0.80, 1000), (0.90, 900), (0.85, 500), (0.95, 400), (0.99, 100), (0.97, 50)]
+def test_pareto_keeps_only_undominated_points():
+    pts = [(0.80, 1000), (0.90, 900), (0.85, 500), (0.95, 400), (0.99, 100), (0.97, 50),
+           (0.95, 300)]
     assert metrics.pareto(pts) == [(0.80, 1000), (0.90, 900), (0.95, 400), (0.99, 100)]
-    assert metrics.qps_at(pts, 0.9) == 900 and metrics.qps_at(pts, 0.96) == 100
-    assert metrics.qps_at(pts, 0.995) is None
+    assert metrics.pareto([]) == []
+
+
+def test_qps_at_interpolates_log_qps_linearly_in_logit_recall():
+    pts = [(0.8, 1000), (0.9, 900), (0.85, 500), (0.99, 100), (0.97, 50)]
+    assert metrics.qps_at(pts, 0.9) == pytest.approx(900)  # a frontier point: its own QPS
+    assert metrics.qps_at(pts, 0.5) == pytest.approx(1000)  # below the frontier: fastest point
+    assert metrics.qps_at(pts, 0.995) is None  # never reached
+    assert metrics.qps_at([], 0.9) is None
+    # halfway between logit(0.9) and logit(0.99) in logit space is the geometric mean of QPS
+    mid = 1 / (1 + np.exp(-(metrics.logit(0.9) + metrics.logit(0.99)) / 2))
+    assert metrics.qps_at(pts, mid) == pytest.approx(np.sqrt(900 * 100))
+    q95 = metrics.qps_at(pts, 0.95)
+    assert 100 < q95 < 900 and q95 > np.sqrt(900 * 100)  # 0.95 lies before that midpoint
+    # the dominated (0.97, 50) does not drag the interpolation down
+    assert metrics.qps_at(pts, 0.97) > 100
+
+
+def test_qps_at_handles_perfect_recall():
+    pts = [(0.99, 400), (1.0, 100)]
+    assert metrics.qps_at(pts, 1.0) == pytest.approx(100)
+    assert 100 < metrics.qps_at(pts, 0.999) < 400
+
+
+def test_table_reports_na_and_deg_ratios():
+    def row(engine, kind, recall, qps):
+        return {"engine": engine, "kind": kind, "recall": recall, "qps_1t": qps,
+                "build_s": 1.0, "memory_bytes": 2**20}
+    rows = [row("deg", "unindexed", 0.9, 200), row("deg", "unindexed", 0.99, 100),
+            row("peer", "unindexed", 0.95, 100), row("peer", "indexed", 0.9, 10)]
+    text = report.table(rows, "unindexed", 10)
+    deg_line, peer_line, ratio = text.splitlines()[2:]
+    mid = metrics.qps_at([(0.9, 200), (0.99, 100)], 0.95)
+    assert deg_line.split() == ["deg", "1.0", "1", "200", f"{mid:.0f}", "100", "0.9900"]
+    assert peer_line.split() == ["peer", "1.0", "1", "100", "100", "n/a", "0.9500"]
+    assert ratio.split() == ["deg", "/", "peer", "2.00x", f"{mid / 100:.2f}x", "n/a"]
+    assert "peer" in report.table(rows, "indexed", 10) and \
+        "deg /" not in report.table(rows, "indexed", 10)
+
+
+def _tiny_run(tmp_path, algorithms, capsys):
+    from bench.run import main
+    from deg import datasets
+    path = tmp_path / "tiny.hdf5"
+    if not path.exists():
+        datasets.write_hdf5(path, datasets.synthetic(1500, 40, 16, seed=2))
+    rows = main(["--dataset", str(path), "--algorithms", ",".join(algorithms), "--queries", "40",
+                 "--explore", "30", "--latency-queries", "5", "--runs", "1",
+                 "--out", str(tmp_path / "out")])
+    return rows, capsys.readouterr().out, tmp_path / "out" / "tiny"
 
 
 def test_tiny_end_to_end_run(tmp_path, capsys):
-    from bench.run import main
-    from deg import datasets
-    ds = datasets.synthetic(1500, 40, 16, seed=2)
-    datasets.write_hdf5(tmp_path / "tiny.hdf5", ds)
     names = [n for n in ("deg", "faiss-hnsw") if ENGINES[n].available()]
-    rows = main(["--dataset", str(tmp_path / "tiny.hdf5"), "--algorithms", ",".join(names),
-                 "--queries", "40", "--explore", "30", "--latency-queries", "5", "--runs", "1",
-                 "--out", str(tmp_path / "out")])
-    out = capsys.readouterr().out
-    assert "unindexed queries, k=10" in out and "indexed queries, k=10" in out
-    folder = tmp_path / "out" / "tiny"
+    rows, out, folder = _tiny_run(tmp_path, names, capsys)
+    assert "unindexed queries, recall@10" in out and "indexed queries, recall@10" in out
+    if "faiss-hnsw" in names:
+        assert "deg / faiss-hnsw" in out
     lines = [json.loads(x) for f in folder.glob("run-*.jsonl") for x in f.read_text().split("\n")
              if x]
     assert len(lines) == len(rows) and {r["engine"] for r in lines} == set(names)
     assert {r["kind"] for r in lines} == {"unindexed", "indexed"}
+    for r in lines:
+        for key in ("recall", "id_recall", "qps_1t", "qps_batch", "latency_p50_us",
+                    "latency_p99_us", "build_s", "compile_s", "memory_bytes", "rss_delta_bytes",
+                    "build_params", "param", "version", "date"):
+            assert r[key] is not None, key
+        assert r["machine"]["cores"] >= 1 and r["versions"]["numpy"] == np.__version__
+        assert r["latency_p50_us"] <= r["latency_p99_us"]
     deg_rows = [r for r in lines if r["engine"] == "deg"]
     assert max(r["recall"] for r in deg_rows) > 0.95 and deg_rows[0]["dist_comps"] > 0
+    assert deg_rows[0]["build_params"] == {"edges_per_vertex": 30}
+    # a sweep ends once recall passes 0.999: no setting after the first such one
+    for kind in ("unindexed", "indexed"):
+        recalls = [r["recall"] for r in deg_rows if r["kind"] == kind and r["param"][1] is None]
+        assert all(r <= 0.999 for r in recalls[:-1])
     for png in ("unindexed.png", "indexed.png"):
         assert (folder / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "deg" in (folder / "summary.txt").read_text()
+
+
+def test_missing_engine_is_skipped_with_a_note(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(FaissHNSW, "package", "no_such_package_for_deg_tests")
+    rows, out, folder = _tiny_run(tmp_path, ["faiss-hnsw"], capsys)
+    assert rows == [] and "faiss-hnsw: skipped" in out
+    assert (folder / "unindexed.png").exists()  # an empty run still writes its outputs
+    with pytest.raises(SystemExit, match="unknown engine"):
+        _tiny_run(tmp_path, ["no-such-engine"], capsys)
+
+
+def test_peer_explore_drops_the_vertex_itself():
+    if not FaissHNSW.available():
+        pytest.skip("faiss is not installed")
+    x = np.random.default_rng(3).random((300, 8), dtype=np.float32)
+    engine = FaissHNSW("euclidean", 1, M=8, efConstruction=40)
+    engine.fit(x)
+    engine.set_query_arguments(64)
+    entries = np.array([0, 150, 299])
+    ids = engine.explore(entries, 5)
+    assert ids.shape == (3, 5) and not (ids == entries[:, None]).any()
 
 
 def test_ann_benchmarks_wrapper():
@@ -65,12 +152,28 @@ def test_ann_benchmarks_wrapper():
     algo.fit(x)
     algo.set_query_arguments(0.2)
     assert algo.query(x[3], 5)[0] == 3
+    one = algo.get_additional()["dist_comps"]
+    assert one > 0
     algo.batch_query(x[:10], 5)
     assert [row[0] for row in algo.get_batch_results()] == list(range(10))
-    assert algo.get_additional()["dist_comps"] > 0
-    assert str(algo) == "DEG(edges_per_vertex=8,eps=0.2)"
+    # ANN-Benchmarks divides by run_count * queries: a total, reset per query setting
+    assert algo.get_additional()["dist_comps"] > one
+    algo.set_query_arguments(0.0)
+    assert algo.get_additional()["dist_comps"] == 0
+    assert str(algo) == algo.name == "DEG(edges_per_vertex=8,eps=0.0)"
+    assert algo.get_memory_usage() > 0
+    algo.done()
     with pytest.raises(NotImplementedError):
         DEG("hamming", {})
+
+
+def test_ann_benchmarks_config_has_the_run_groups_shape():
+    from pathlib import Path
+    text = (Path(__file__).parents[1] / "bench" / "ann_benchmarks" / "config.yml").read_text()
+    for key in ("float:", "base_args: ['@metric']", "constructor: DEG",
+                "module: ann_benchmarks.algorithms.deg", "run_groups:", "arg_groups:",
+                "query_args:"):
+        assert key in text
 
 
 def test_dynamic_benchmark_streams_end_with_the_first_half(tmp_path, capsys):
