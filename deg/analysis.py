@@ -6,6 +6,7 @@ say which invariant broke.
 
 import numpy as np
 
+from deg._kernels import view as kview
 from deg._kernels.distances import edge_distances
 from deg.index import _METRIC_CODE
 
@@ -26,6 +27,7 @@ def check(index, gq_sample=1000, seed=0):
         beyond those; ``undirected``: u lists v iff v lists u, with the same weight;
         ``weights_exact``: stored weights equal recomputed distances (``max_weight_error``
         gives the largest difference); ``connected``: a BFS from vertex 0 reaches all n;
+        ``view_current``: the search view equals one computed afresh from the graph;
         ``ok``: all of these. ``aew``: average edge weight over all n*d slots (DEG_SPEC 12).
         ``gq``: graph quality, the fraction of edges of ``gq_sample`` sampled vertices that lead
         to one of the vertex's exact d nearest other vertices.
@@ -35,7 +37,8 @@ def check(index, gq_sample=1000, seed=0):
     out = {"n": n, "edges_per_vertex": d}
     if n == 0:
         out.update(regular=True, no_self_loops=True, undirected=True, weights_exact=True,
-                   max_weight_error=0.0, connected=True, aew=0.0, gq=1.0, ok=True)
+                   max_weight_error=0.0, connected=True, view_current=True, aew=0.0, gq=1.0,
+                   ok=True)
         return out
     ids = np.arange(n)
     self_slot = nb == ids[:, None]
@@ -53,11 +56,21 @@ def check(index, gq_sample=1000, seed=0):
     out["max_weight_error"] = float(err.max())
     out["weights_exact"] = in_range and bool((err <= 1e-6 * np.maximum(1.0, np.abs(w))).all())
     out["connected"] = in_range and _connected(nb, n)
+    out["view_current"] = in_range and _view_current(index, n)
     out["aew"] = float(w.mean(dtype=np.float64))
     out["gq"] = graph_quality(index, gq_sample, seed) if in_range and n > d else 1.0
     out["ok"] = all(out[key] for key in ("regular", "no_self_loops", "undirected",
-                                          "weights_exact", "connected"))
+                                          "weights_exact", "connected", "view_current"))
     return out
+
+
+def _view_current(index, n):
+    """The stored search view against a recomputation of every row (no signature shortcut)."""
+    fresh = np.zeros_like(index._order[:n])
+    kview.refresh_view(index._vectors, index._neighbors, index._weights,
+                       _METRIC_CODE[index.metric], n, fresh,
+                       np.full(n, kview.EMPTY_SIG, dtype=np.uint32), 1)
+    return bool(np.array_equal(fresh, index._order[:n]))
 
 
 def _undirected(nb, w, self_slot, n):
@@ -90,8 +103,11 @@ def average_edge_weight(index):
 
 
 def graph_quality(index, sample=1000, seed=0):
-    """GQ: share of the sampled vertices' edges that lead to one of their exact d-NN (self excluded)."""
+    """GQ: share of the sampled vertices' edges that lead to one of their exact d-NN (self
+    excluded); NaN when nothing is sampled (``sample=0``)."""
     n, vectors, nb, _ = _graph(index)
+    if sample <= 0:
+        return float("nan")
     d = index.edges_per_vertex
     rng = np.random.default_rng(seed)
     picked = np.sort(rng.choice(n, size=min(sample, n), replace=False))

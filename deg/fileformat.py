@@ -1,10 +1,10 @@
-"""The deg index file format, version 1 (little-endian).
+"""The deg index file format, version 2 (little-endian).
 
 =======  ======  ===============================================================
 offset   type    field
 =======  ======  ===============================================================
 0        8s      magic ``b"DEGINDEX"``
-8        u32     format version (1)
+8        u32     format version (2; version 1 files are read too)
 12       u32     metric code: 0 l2 (squared), 1 ip (1 - <a,b>), 2 cosine
 16       u32     dim
 20       u32     d (edges per vertex)
@@ -17,6 +17,8 @@ A1       f32     vectors   (n, dim), row = internal id
 A2       i32     neighbors (n, d), rows sorted ascending, internal ids
 A3       f32     weights   (n, d), distance of each edge, same order
 A4       i64     labels    (n,), external label of each internal id
+A5       u8      order     (n, d), the search view: each row a permutation of the slots
+                           (absent in version 1 files; computed on load then)
 end-8    u32     CRC-32 of every byte before it
 end-4    4s      ``b"DEND"``
 =======  ======  ===============================================================
@@ -36,7 +38,8 @@ import zlib
 import numpy as np
 
 MAGIC = b"DEGINDEX"
-VERSION = 1
+VERSION = 2
+READABLE = (1, 2)
 METRIC_CODES = {"l2": 0, "ip": 1, "cosine": 2}
 _HEADER = struct.Struct("<8sIIIIQII")
 _TRAILER = struct.Struct("<I4s")
@@ -49,10 +52,12 @@ def _align(x):
     return (x + ALIGN - 1) // ALIGN * ALIGN
 
 
-def _layout(dim, d, n, params_len):
-    """Offsets of the four arrays and the total file size."""
+def _layout(dim, d, n, params_len, version=VERSION):
+    """Offsets of the arrays and the total file size."""
     specs = [("vectors", "<f4", (n, dim)), ("neighbors", "<i4", (n, d)),
              ("weights", "<f4", (n, d)), ("labels", "<i8", (n,))]
+    if version >= 2:
+        specs.append(("order", "<u1", (n, d)))
     pos = _align(_HEADER.size + params_len)
     out = []
     for name, dtype, shape in specs:
@@ -61,14 +66,15 @@ def _layout(dim, d, n, params_len):
     return out, pos + _TRAILER.size
 
 
-def write(path, metric, params, vectors, neighbors, weights, labels):
+def write(path, metric, params, vectors, neighbors, weights, labels, order):
     """Atomically write an index file (arrays are the first n rows, C-contiguous)."""
     n, dim = vectors.shape
     d = neighbors.shape[1]
     blob = json.dumps(params, sort_keys=True).encode()
     header = _HEADER.pack(MAGIC, VERSION, METRIC_CODES[metric], dim, d, n, len(blob), 0)
     layout, total = _layout(dim, d, n, len(blob))
-    arrays = {"vectors": vectors, "neighbors": neighbors, "weights": weights, "labels": labels}
+    arrays = {"vectors": vectors, "neighbors": neighbors, "weights": weights, "labels": labels,
+              "order": order}
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".deg-", suffix=".tmp", dir=folder)
@@ -111,7 +117,8 @@ def _bad(path, why):
 def read(path, mmap=False):
     """Read and validate an index file.
 
-    Returns ``(metric, params, arrays)`` with arrays ``vectors, neighbors, weights, labels``.
+    Returns ``(metric, params, arrays)`` with arrays ``vectors, neighbors, weights, labels``
+    and, from version 2 on, ``order``.
     With ``mmap=True`` the arrays are copy-on-write views of a memory map (pages load lazily and
     the file is never written).
     """
@@ -127,14 +134,15 @@ def read(path, mmap=False):
     magic, version, code, dim, d, n, plen, _ = _HEADER.unpack_from(buf, 0)
     if magic != MAGIC:
         raise _bad(path, f"magic is {magic!r}, expected {MAGIC!r}")
-    if version != VERSION:
-        raise _bad(path, f"format version {version}, this deg reads version {VERSION}")
+    if version not in READABLE:
+        raise _bad(path, f"format version {version}, this deg reads versions "
+                         f"{', '.join(map(str, READABLE))}")
     metrics = {v: k for k, v in METRIC_CODES.items()}
     if code not in metrics:
         raise _bad(path, f"unknown metric code {code}")
     if dim < 1 or d < 2 or d % 2 or plen > _MAX_PARAMS:
         raise _bad(path, f"implausible header (dim={dim}, d={d}, params={plen} bytes)")
-    layout, total = _layout(dim, d, n, plen)
+    layout, total = _layout(dim, d, n, plen, version)
     if size != total:
         raise _bad(path, f"size is {size} bytes, the header implies {total} (truncated?)")
     crc, end = _TRAILER.unpack_from(buf, size - _TRAILER.size)
@@ -168,3 +176,5 @@ def check_arrays(path, a, n, d):
     labels = a["labels"]
     if n and (labels.min() < 0 or np.unique(labels).size != n):
         raise _bad(path, "labels are negative or not unique")
+    if "order" in a and n and (np.sort(a["order"], axis=1) != np.arange(d)).any():
+        raise _bad(path, "search view rows are not permutations of the slots")

@@ -1,6 +1,7 @@
 """Save/load round trips (plain and mmap) and refusal of damaged files."""
 
 import os
+import zlib
 
 import numpy as np
 import pytest
@@ -89,10 +90,49 @@ def test_consistent_but_invalid_contents_are_refused(tmp_path):
     params = {"extend_k": 4, "extend_eps": 0.1, "scheme": "low-lid", "seed": 0, "next_label": 5,
               "improve_k": 2, "improve_eps": 0.001, "max_path_length": 5, "improve_tries": 0,
               "rand_state": 0}
+    order = np.tile(np.arange(d, dtype=np.uint8), (n, 1))
     fileformat.write(tmp_path / "c.deg", "l2", params, vectors, neighbors,
-                     np.zeros((n, d), np.float32), np.arange(n, dtype=np.int64))
+                     np.zeros((n, d), np.float32), np.arange(n, dtype=np.int64), order)
     with pytest.raises(ValueError, match="neighbor ids out of range"):
         deg.Index.load(tmp_path / "c.deg")
+
+
+def test_search_view_that_is_not_a_permutation_is_refused(built, tmp_path):
+    """The view's slot numbers index rows in the kernels: a bad one must never get there."""
+    index = built[0]
+    n = len(index)
+    order = index._order[:n].copy()
+    order[3, 0] = order[3, 1]  # a repeated slot (and so one missing)
+    fileformat.write(tmp_path / "v.deg", "l2", index._params(), index._vectors[:n],
+                     index._neighbors[:n], index._weights[:n], index._labels[:n], order)
+    with pytest.raises(ValueError, match="search view rows are not permutations"):
+        deg.Index.load(tmp_path / "v.deg")
+
+
+def _as_version_1(src, dst):
+    """Rewrite a version-2 file as version 1: same header and arrays, no search view."""
+    raw = src.read_bytes()
+    magic, _, code, dim, d, n, plen, res = fileformat._HEADER.unpack_from(raw, 0)
+    layout, _ = fileformat._layout(dim, d, n, plen, version=1)
+    _, total = fileformat._layout(dim, d, n, plen, version=1)
+    body = bytearray(raw[:total - fileformat._TRAILER.size])
+    fileformat._HEADER.pack_into(body, 0, magic, 1, code, dim, d, n, plen, res)
+    end = layout[-1][3] + n * 8  # labels are the last array of version 1
+    body[end:] = bytes(len(body) - end)  # the zero padding up to the trailer
+    dst.write_bytes(bytes(body) + fileformat._TRAILER.pack(zlib.crc32(body), b"DEND"))
+
+
+@pytest.mark.parametrize("mmap", [False, True])
+def test_version_1_files_load_with_a_computed_view(built, tmp_path, mmap):
+    index, q = built
+    index.save(tmp_path / "v2.deg")
+    _as_version_1(tmp_path / "v2.deg", tmp_path / "v1.deg")
+    old = deg.Index.load(tmp_path / "v1.deg", mmap=mmap)
+    assert np.array_equal(old._order[:len(old)], index._order[:len(index)])
+    for m in (None, 6):
+        a = index.search(q, k=5, max_degree=m)
+        b = old.search(q, k=5, max_degree=m)
+        assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
 
 
 def test_failed_save_keeps_previous_file(built, tmp_path, monkeypatch):

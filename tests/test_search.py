@@ -123,3 +123,39 @@ def test_max_degree_prunes_the_view_not_the_results(index, data):
     for bad in (0, 17):
         with pytest.raises(ValueError, match="max_degree must be"):
             index.search(q[:1], max_degree=bad)
+
+
+def reference_view_row(index, u):
+    """The search view of row u, written out plainly: diversified edges by weight, then the
+    other real edges by weight, then empty slots (ties by slot)."""
+    nb, w, x = index._neighbors[u], index._weights[u], index._vectors
+    real = sorted((j for j in range(len(nb)) if nb[j] != u), key=lambda j: (w[j], j))
+    kept, rest = [], []
+    for j in real:
+        v = nb[j]
+        dist = [float(((x[nb[a]] - x[v]) ** 2).sum()) for a in kept]
+        (rest if any(dv < w[j] for dv in dist) else kept).append(j)
+    return kept + rest + [j for j in range(len(nb)) if nb[j] == u]
+
+
+def test_search_view_rows_match_a_plain_reference(index):
+    for u in range(0, len(index), 97):
+        assert index._order[u].tolist() == reference_view_row(index, u), u
+    first = index._order[:len(index), 0]
+    # the first edge of the view is always the shortest edge
+    w = index._weights[:len(index)]
+    assert np.array_equal(w[np.arange(len(index)), first], w.min(axis=1))
+
+
+def test_search_view_follows_edits(data):
+    """Rows changed by add, remove and optimize get a fresh view, the others keep theirs."""
+    x, _ = data
+    index = deg.Index.build(x[:1500], edges_per_vertex=8, progress=False)
+    report = deg.analysis.check(index, gq_sample=0)
+    assert report["view_current"]
+    index.add(x[1500:1600])
+    index.remove(np.arange(0, 1500, 7))
+    index.optimize(tries=200)
+    assert deg.analysis.check(index, gq_sample=0)["view_current"]
+    index._order[5] = index._order[5][::-1]  # a stale row is detected
+    assert not deg.analysis.check(index, gq_sample=0)["view_current"]

@@ -41,9 +41,10 @@ def search_sorted(vectors, neighbors, weights, metric, query, entries, k, eps, s
     """Range search with include_entry; results ascending in ``scr[6], scr[7]``; returns count."""
     visited, tags, cand_d, cand_i, res_d, res_i, out_d, out_i, fresh = scr
     tag = next_tag(visited, tags, 0)
-    # the optimiser searches the full graph (max_degree = d), entries included, no budget;
-    # typed flags rather than literals, so search_one is not compiled a second time
-    n_res, _ = search_one(vectors, neighbors, weights, metric, query, entries, k, eps,
+    # the optimiser searches the full graph (max_degree = d, so no search view), entries
+    # included, no budget; typed flags rather than literals, so search_one is not compiled twice
+    no_view = np.empty((0, 0), dtype=np.uint8)  # a local, not a (read-only) global constant
+    n_res, _ = search_one(vectors, neighbors, no_view, metric, query, entries, k, eps,
                           np.bool_(True), np.int64(0), neighbors.shape[1], visited, tag, cand_d,
                           cand_i, res_d, res_i, fresh)
     while n_res > k:

@@ -28,7 +28,7 @@ def next_tag(visited_row, tags, t):
 
 
 @jit
-def search_one(vectors, neighbors, weights, metric, query, entries, k, eps, include_entry,
+def search_one(vectors, neighbors, order, metric, query, entries, k, eps, include_entry,
                max_dc, max_degree, visited, tag, cand_d, cand_i, res_d, res_i, fresh):
     """Best-first range search from ``entries`` towards ``query`` (DEG_SPEC 3.2).
 
@@ -40,9 +40,10 @@ def search_one(vectors, neighbors, weights, metric, query, entries, k, eps, incl
 
     ``fresh`` (int32, length >= d) holds the unvisited neighbours of the vertex being expanded:
     their rows are all prefetched before any distance is computed. With ``max_degree < d`` only
-    each expanded vertex's ``max_degree`` shortest edges are followed (a pruned view of the same
-    graph: fewer distance computations per hop); a skipped neighbour stays unvisited, so it can
-    still be reached through another vertex.
+    the first ``max_degree`` slots of each expanded vertex's row of ``order`` (the search view,
+    see ``view.py``) are followed: fewer distance computations per hop; a skipped neighbour
+    stays unvisited, so it can still be reached through another vertex. With ``max_degree == d``
+    ``order`` is not read (construction and optimisation pass an empty one).
 
     Returns ``(n_res, n_dc)``: the number of results left in ``res_d/res_i`` (a max-heap) and the
     distance computations made.
@@ -72,11 +73,9 @@ def search_one(vectors, neighbors, weights, metric, query, entries, k, eps, incl
         c = cand_i[0]
         n_cand = min_pop(cand_d, cand_i, n_cand)
         n_fresh = 0
-        for j in range(d):  # first mark and prefetch every fresh neighbour, then evaluate
-            nb = neighbors[c, j]
+        for j in range(max_degree):  # first mark and prefetch every fresh neighbour, then evaluate
+            nb = neighbors[c, j] if max_degree == d else neighbors[c, order[c, j]]
             if visited[nb] == tag16:
-                continue
-            if max_degree < d and not among_shortest(weights, c, j, max_degree):
                 continue
             visited[nb] = tag16
             if max_dc > 0 and n_dc + n_fresh >= max_dc:
@@ -102,18 +101,6 @@ def search_one(vectors, neighbors, weights, metric, query, entries, k, eps, incl
 
 
 @jit
-def among_shortest(weights, c, j, m):
-    """Is slot j one of row c's m shortest edges? (rank by weight, ties by slot)"""
-    wj = weights[c, j]
-    rank = 0
-    for i in range(weights.shape[1]):
-        wi = weights[c, i]
-        if wi < wj or (wi == wj and i < j):
-            rank += 1
-    return rank < m
-
-
-@jit
 def nearest_pivot(metric, query, pivots, pivot_ids):
     """Entry for a query: the closest of a few pivot vertices, whose vectors are kept in one
     small contiguous matrix (cache-resident), as a length-1 slice of ``pivot_ids``."""
@@ -128,7 +115,7 @@ def nearest_pivot(metric, query, pivots, pivot_ids):
 
 
 @jit
-def search_block(t, lo, hi, vectors, neighbors, weights, metric, queries, entries, pivots,
+def search_block(t, lo, hi, vectors, neighbors, order, metric, queries, entries, pivots,
                  pivot_ids, k, eps, include_entry, max_dc, max_degree, visited, tags, cand_d,
                  cand_i, res_d, res_i, fresh, out_i, out_d, out_dc):
     """Answer queries ``lo..hi-1`` with thread ``t``'s scratch; write sorted, padded rows.
@@ -146,7 +133,7 @@ def search_block(t, lo, hi, vectors, neighbors, weights, metric, queries, entrie
             erow = nearest_pivot(metric, queries[q], pivots, pivot_ids)
         else:
             erow = entries[0] if entries.shape[0] == 1 else entries[q]
-        n_res, n_dc = search_one(vectors, neighbors, weights, metric, queries[q], erow, k, eps,
+        n_res, n_dc = search_one(vectors, neighbors, order, metric, queries[q], erow, k, eps,
                                  include_entry, budget, max_degree, visited[t], tag, cand_d[t],
                                  cand_i[t], res_d[t], res_i[t], fresh[t])
         if use_pivots:
@@ -161,17 +148,17 @@ def search_block(t, lo, hi, vectors, neighbors, weights, metric, queries, entrie
 
 
 @jit
-def search_batch(vectors, neighbors, weights, metric, queries, entries, pivots, pivot_ids, k,
+def search_batch(vectors, neighbors, order, metric, queries, entries, pivots, pivot_ids, k,
                  eps, include_entry, max_dc, max_degree, visited, tags, cand_d, cand_i, res_d,
                  res_i, fresh, out_i, out_d, out_dc):
     """All queries on the calling thread with scratch set 0 (no parallel launch overhead)."""
-    search_block(np.int64(0), np.int64(0), queries.shape[0], vectors, neighbors, weights, metric, queries, entries,
+    search_block(np.int64(0), np.int64(0), queries.shape[0], vectors, neighbors, order, metric, queries, entries,
                  pivots, pivot_ids, k, eps, include_entry, max_dc, max_degree, visited, tags,
                  cand_d, cand_i, res_d, res_i, fresh, out_i, out_d, out_dc)
 
 
 @pjit
-def search_batch_parallel(vectors, neighbors, weights, metric, queries, entries, pivots,
+def search_batch_parallel(vectors, neighbors, order, metric, queries, entries, pivots,
                           pivot_ids, k, eps, include_entry, max_dc, max_degree, visited, tags,
                           cand_d, cand_i, res_d, res_i, fresh, out_i, out_d, out_dc):
     """Queries split into one contiguous block per scratch set, blocks run in parallel."""
@@ -181,6 +168,6 @@ def search_batch_parallel(vectors, neighbors, weights, metric, queries, entries,
         t = np.int64(block)  # prange yields uint64; one compiled search_block for both drivers
         lo = t * nq // n_blocks
         hi = (t + 1) * nq // n_blocks
-        search_block(t, lo, hi, vectors, neighbors, weights, metric, queries, entries, pivots,
+        search_block(t, lo, hi, vectors, neighbors, order, metric, queries, entries, pivots,
                      pivot_ids, k, eps, include_entry, max_dc, max_degree, visited, tags, cand_d,
                      cand_i, res_d, res_i, fresh, out_i, out_d, out_dc)

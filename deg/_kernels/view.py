@@ -1,0 +1,103 @@
+"""The search view: each vertex's edges in the order a pruned search should follow them.
+
+Row ``u`` of ``order`` (uint8) lists u's slots: first the edges that survive a relative
+neighbourhood test among u's own neighbours (shortest first; an edge u-v is dropped when an
+already kept neighbour a is closer to v than u is: d(a, v) < d(u, v)), then the others by
+weight, empty slots last. ``search(max_degree=m)`` follows the first m. The test is the one
+HNSW and pynndescent use to diversify neighbour lists; here it orders edges instead of deleting
+them, so the graph stays d-regular and the full graph is still searched when m = d.
+
+Rows are refreshed lazily: ``sig[u]`` is a hash of row u's neighbour ids when its order was
+computed, so after any edit only the rows whose hash changed are reordered.
+"""
+
+import numba
+import numpy as np
+
+from deg._kernels._jit import jit, pjit
+from deg._kernels.distances import distance
+
+EMPTY_SIG = np.uint32(0)  # never produced by row_signature for a row of d >= 2 (see below)
+
+
+@jit("uint32(int32[:, ::1], int64)")
+def row_signature(neighbors, u):
+    """FNV-1a hash of row u's neighbour ids, forced odd so it never equals ``EMPTY_SIG``."""
+    h = np.uint32(2166136261)
+    for j in range(neighbors.shape[1]):
+        h = (h ^ np.uint32(neighbors[u, j])) * np.uint32(16777619)
+    return h | np.uint32(1)
+
+
+@jit
+def order_row(vectors, neighbors, weights, metric, u, by_weight, kept, out):
+    """Write row u's search order into ``out`` (uint8, length d).
+
+    ``by_weight`` and ``kept`` are int64 scratch of length d. Empty slots (u itself) go last.
+    """
+    d = neighbors.shape[1]
+    n_full = 0
+    for j in range(d):  # insertion sort of the real edges by (weight, slot)
+        if neighbors[u, j] == u:
+            continue
+        w = weights[u, j]
+        i = n_full
+        while i > 0 and weights[u, by_weight[i - 1]] > w:
+            by_weight[i] = by_weight[i - 1]
+            i -= 1
+        by_weight[i] = j
+        n_full += 1
+    n_kept = 0
+    n_out = 0
+    for r in range(n_full):  # the diversified edges, in weight order
+        j = by_weight[r]
+        v = neighbors[u, j]
+        w_uv = weights[u, j]
+        occluded = False
+        for i in range(n_kept):
+            a = neighbors[u, kept[i]]
+            if distance(metric, vectors[a], vectors[v]) < w_uv:
+                occluded = True
+                break
+        if occluded:
+            by_weight[r] = -1 - j  # remember it for the second pass
+        else:
+            kept[n_kept] = j
+            n_kept += 1
+            out[n_out] = j
+            n_out += 1
+    for r in range(n_full):  # the occluded ones, still in weight order
+        if by_weight[r] < 0:
+            out[n_out] = -1 - by_weight[r]
+            n_out += 1
+    for j in range(d):
+        if neighbors[u, j] == u:
+            out[n_out] = j
+            n_out += 1
+
+
+@pjit
+def refresh_view(vectors, neighbors, weights, metric, n, order, sig, blocks):
+    """Recompute the order of every row among ``0..n-1`` whose signature changed.
+
+    ``blocks`` parallel chunks of rows (1 on a single thread). Returns the rows reordered.
+    """
+    d = neighbors.shape[1]
+    counts = np.zeros(blocks, dtype=np.int64)
+    for b in numba.prange(blocks):
+        by_weight = np.empty(d, dtype=np.int64)
+        kept = np.empty(d, dtype=np.int64)
+        for u in range(b * n // blocks, (b + 1) * n // blocks):
+            s = row_signature(neighbors, u)
+            if s != sig[u]:
+                order_row(vectors, neighbors, weights, metric, u, by_weight, kept, order[u])
+                sig[u] = s
+                counts[b] += 1
+    return counts.sum()
+
+
+@jit
+def sign_rows(neighbors, n, sig):
+    """Mark the order of rows ``0..n-1`` as current (an order loaded with the graph)."""
+    for u in range(n):
+        sig[u] = row_signature(neighbors, u)
