@@ -28,14 +28,15 @@ _MAX_BUILD_BATCH = 256  # vertices whose candidate searches run together (DEG_SP
 _PROGRESS_MIN = 20_000  # adds at least this large show a progress bar when asked
 _SERIAL_BELOW = 4  # queries per thread below which one thread is faster than a launch
 _OPTIMIZE_CHUNK = 500  # improvement tries per kernel call (between time/progress checks)
-_MAX_PIVOTS = int(os.environ.get("DEG_PIVOTS", 128))
+_MAX_PIVOTS = int(os.environ.get("DEG_PIVOTS", 4096))
 _BUILD_PIVOTS = os.environ.get("DEG_BUILD_PIVOTS", "1") == "1"
 
 
 def _pivot_count(n):
     """Search entry pivots for a graph of n vertices: none for small graphs, where vertex 0
-    is close to everything anyway; up to _MAX_PIVOTS, whose vectors stay in cache."""
-    return 0 if n < 1024 else min(_MAX_PIVOTS, n // 256)
+    is close to everything anyway; one per 64 vertices up to _MAX_PIVOTS (their vectors are
+    copied, so this costs 1/64 of the vector memory at most)."""
+    return 0 if n < 1024 else min(_MAX_PIVOTS, n // 64)
 
 
 # construction parameters kept in files and pickles (attribute "_" + name on Index)
@@ -243,15 +244,30 @@ class Index:
     def _refresh_pivots(self):
         """Draw the search entry pivots again (after any change of the vertex set).
 
-        A seeded sample of vertices, so results stay deterministic; their vectors are copied
-        into one contiguous matrix that the search scans before entering the graph.
+        A seeded sample of vertices (so results stay deterministic) in two levels: about
+        sqrt(count) coarse pivots, and every pivot filed in the cell of its nearest coarse one.
+        Their vectors are copied into contiguous matrices, cell by cell, that the search scans
+        before entering the graph (``nearest_pivot``).
         """
         self._pivots_drawn_at = self._n
         count = _pivot_count(self._n)
         rng = np.random.default_rng([self._seed & 0xFFFFFFFF, self._n])
-        ids = np.sort(rng.choice(self._n, size=count, replace=False)) if count else []
-        self._pivot_ids = np.asarray(ids, dtype=np.int32)
+        ids = np.sort(rng.choice(self._n, size=count, replace=False)) if count else \
+            np.zeros(0, np.int64)
+        n_coarse = int(np.ceil(np.sqrt(count)))
+        coarse = np.ascontiguousarray(self._vectors[ids[:n_coarse]])
+        fine = self._vectors[ids]
+        if self._metric == "l2":
+            dist = (fine ** 2).sum(1)[:, None] - 2 * fine @ coarse.T + (coarse ** 2).sum(1)
+        else:
+            dist = -(fine @ coarse.T)
+        cell = dist.argmin(axis=1) if count else np.zeros(0, np.int64)
+        cell[:n_coarse] = np.arange(n_coarse)  # a coarse pivot always files in its own cell
+        by_cell = np.argsort(cell, kind="stable")
+        self._pivot_ids = ids[by_cell].astype(np.int32)
         self._pivots = np.ascontiguousarray(self._vectors[self._pivot_ids])
+        self._coarse = coarse
+        self._cells = np.searchsorted(cell[by_cell], np.arange(n_coarse + 1)).astype(np.int64)
 
     def _refresh_view(self, threads=None):
         """Reorder the search view rows of every vertex whose edges changed (see
@@ -511,9 +527,10 @@ class Index:
         if max_degree is None:
             max_degree = self._d
         if pivots:
-            piv, piv_ids = self._pivots, self._pivot_ids
+            piv, piv_ids, coarse, cells = self._pivots, self._pivot_ids, self._coarse, self._cells
         else:
             piv, piv_ids = self._pivots[:0], self._pivot_ids[:0]
+            coarse, cells = self._coarse[:0], self._cells[:1]
         nq = queries.shape[0]
         blocks = min(threads, max(1, nq // _SERIAL_BELOW))
         out_i = np.empty((nq, k), dtype=np.int32)
@@ -525,7 +542,8 @@ class Index:
         fresh = np.empty((blocks, self._d), dtype=np.int32)
         with self._scratch.take(self._capacity, blocks) as s:
             args = (self._vectors, self._neighbors, self._order, _METRIC_CODE[self._metric],
-                    queries, entries, piv, piv_ids, k, eps, include_entry, max_dc, max_degree,
+                    queries, entries, piv, piv_ids, coarse, cells, k, eps, include_entry, max_dc,
+                    max_degree,
                     s.visited[:blocks],
                     s.tags[:blocks],
                     s.cand_d[:blocks], s.cand_i[:blocks], res_d, res_i, fresh, out_i, out_d,

@@ -159,3 +159,24 @@ def test_search_view_follows_edits(data):
     assert deg.analysis.check(index, gq_sample=0)["view_current"]
     index._order[5] = index._order[5][::-1]  # a stale row is detected
     assert not deg.analysis.check(index, gq_sample=0)["view_current"]
+
+
+def test_two_level_pivot_table(index):
+    """Every pivot sits in the cell of its nearest coarse pivot; a query enters at the nearest
+    pivot of its nearest coarse pivot's cell, and those distances are counted."""
+    from deg._kernels.search import nearest_pivot
+    piv, ids, coarse, cells = index._pivots, index._pivot_ids, index._coarse, index._cells
+    assert len(ids) == len(index) // 64 and len(np.unique(ids)) == len(ids)
+    assert len(coarse) == int(np.ceil(np.sqrt(len(ids))))
+    assert cells[0] == 0 and cells[-1] == len(ids) and (np.diff(cells) >= 1).all()
+    np.testing.assert_array_equal(piv, index._vectors[ids])
+    d_coarse = ((piv[:, None, :] - coarse[None]) ** 2).sum(-1)
+    own = np.repeat(np.arange(len(coarse)), np.diff(cells))
+    assert (d_coarse[np.arange(len(ids)), own] <= d_coarse.min(axis=1) + 1e-4).all()
+    q = low_dim_data(20, dim=32, seed=7)
+    for row in q:
+        entry, spent = nearest_pivot(0, row, piv, ids, coarse, cells)
+        c = ((coarse - row) ** 2).sum(1).argmin()
+        lo, hi = cells[c], cells[c + 1]
+        assert entry[0] == ids[lo + ((piv[lo:hi] - row) ** 2).sum(1).argmin()]
+        assert spent == len(coarse) + hi - lo

@@ -101,43 +101,62 @@ def search_one(vectors, neighbors, order, metric, query, entries, k, eps, includ
 
 
 @jit
-def nearest_pivot(metric, query, pivots, pivot_ids):
-    """Entry for a query: the closest of a few pivot vertices, whose vectors are kept in one
-    small contiguous matrix (cache-resident), as a length-1 slice of ``pivot_ids``."""
-    best = 0
+def nearest_pivot(metric, query, pivots, pivot_ids, coarse, cells):
+    """Entry for a query, from a two-level pivot table; returns ``(entry, distances)``.
+
+    ``coarse`` holds a few pivot vectors; pivot ``c``'s cell is rows
+    ``cells[c]:cells[c+1]`` of ``pivots`` (the fine pivots nearest to it, stored contiguously,
+    so one cell is a short sequential scan). The query takes the nearest coarse pivot's cell
+    and enters the graph at that cell's nearest fine pivot: the quality of a thousand entry
+    points for the cost of about 2*sqrt(thousand) distance computations. ``entry`` is a
+    length-1 slice of ``pivot_ids``.
+    """
+    best_c = 0
     best_d = np.inf
-    for p in range(pivot_ids.shape[0]):
+    for c in range(coarse.shape[0]):
+        dc = distance(metric, query, coarse[c])
+        if dc < best_d:
+            best_d = dc
+            best_c = c
+    lo = cells[best_c]
+    hi = cells[best_c + 1]
+    best = lo
+    best_d = np.inf
+    for p in range(lo, hi):
         dp = distance(metric, query, pivots[p])
         if dp < best_d:
             best_d = dp
             best = p
-    return pivot_ids[best:best + 1]
+    return pivot_ids[best:best + 1], coarse.shape[0] + hi - lo
 
 
 @jit
 def search_block(t, lo, hi, vectors, neighbors, order, metric, queries, entries, pivots,
-                 pivot_ids, k, eps, include_entry, max_dc, max_degree, visited, tags, cand_d,
+                 pivot_ids, coarse, cells, k, eps, include_entry, max_dc, max_degree, visited, tags, cand_d,
                  cand_i, res_d, res_i, fresh, out_i, out_d, out_dc):
     """Answer queries ``lo..hi-1`` with thread ``t``'s scratch; write sorted, padded rows.
 
-    With pivots (``pivot_ids`` non-empty) each query starts at its nearest pivot, and those
-    distance computations count towards the budget and the reported count; otherwise at
-    ``entries`` (one row for all queries, or one row per query).
+    With pivots (``pivot_ids`` non-empty) each query starts at its nearest pivot (see
+    ``nearest_pivot``), and those distance computations count towards the budget and the
+    reported count; otherwise at ``entries`` (one row for all queries, or one row per query).
     """
-    n_piv = pivot_ids.shape[0]
-    use_pivots = n_piv > 0 and (max_dc == 0 or max_dc > 2 * n_piv)
-    budget = max_dc - n_piv if use_pivots and max_dc > 0 else max_dc
+    largest_cell = 0
+    for c in range(coarse.shape[0]):
+        largest_cell = max(largest_cell, cells[c + 1] - cells[c])
+    most = coarse.shape[0] + largest_cell  # pivot distances one query may spend
+    use_pivots = pivot_ids.shape[0] > 0 and (max_dc == 0 or max_dc > 2 * most)
     for q in range(lo, hi):
         tag = next_tag(visited[t], tags, t)
+        n_piv = 0
         if use_pivots:
-            erow = nearest_pivot(metric, queries[q], pivots, pivot_ids)
+            erow, n_piv = nearest_pivot(metric, queries[q], pivots, pivot_ids, coarse, cells)
         else:
             erow = entries[0] if entries.shape[0] == 1 else entries[q]
+        budget = max_dc - n_piv if max_dc > 0 else max_dc
         n_res, n_dc = search_one(vectors, neighbors, order, metric, queries[q], erow, k, eps,
                                  include_entry, budget, max_degree, visited[t], tag, cand_d[t],
                                  cand_i[t], res_d[t], res_i[t], fresh[t])
-        if use_pivots:
-            n_dc += n_piv
+        n_dc += n_piv
         while n_res > k:  # more entries than k with include_entry: trim the farthest
             n_res = max_pop(res_d[t], res_i[t], n_res)
         max_drain_sorted(res_d[t], res_i[t], n_res, out_d[q], out_i[q])
@@ -148,18 +167,19 @@ def search_block(t, lo, hi, vectors, neighbors, order, metric, queries, entries,
 
 
 @jit
-def search_batch(vectors, neighbors, order, metric, queries, entries, pivots, pivot_ids, k,
-                 eps, include_entry, max_dc, max_degree, visited, tags, cand_d, cand_i, res_d,
-                 res_i, fresh, out_i, out_d, out_dc):
+def search_batch(vectors, neighbors, order, metric, queries, entries, pivots, pivot_ids,
+                 coarse, cells, k, eps, include_entry, max_dc, max_degree, visited, tags, cand_d,
+                 cand_i, res_d, res_i, fresh, out_i, out_d, out_dc):
     """All queries on the calling thread with scratch set 0 (no parallel launch overhead)."""
-    search_block(np.int64(0), np.int64(0), queries.shape[0], vectors, neighbors, order, metric, queries, entries,
-                 pivots, pivot_ids, k, eps, include_entry, max_dc, max_degree, visited, tags,
-                 cand_d, cand_i, res_d, res_i, fresh, out_i, out_d, out_dc)
+    search_block(np.int64(0), np.int64(0), queries.shape[0], vectors, neighbors, order, metric,
+                 queries, entries, pivots, pivot_ids, coarse, cells, k, eps, include_entry, max_dc,
+                 max_degree, visited, tags, cand_d, cand_i, res_d, res_i, fresh, out_i, out_d,
+                 out_dc)
 
 
 @pjit
 def search_batch_parallel(vectors, neighbors, order, metric, queries, entries, pivots,
-                          pivot_ids, k, eps, include_entry, max_dc, max_degree, visited, tags,
+                          pivot_ids, coarse, cells, k, eps, include_entry, max_dc, max_degree, visited, tags,
                           cand_d, cand_i, res_d, res_i, fresh, out_i, out_d, out_dc):
     """Queries split into one contiguous block per scratch set, blocks run in parallel."""
     nq = queries.shape[0]
@@ -169,5 +189,5 @@ def search_batch_parallel(vectors, neighbors, order, metric, queries, entries, p
         lo = t * nq // n_blocks
         hi = (t + 1) * nq // n_blocks
         search_block(t, lo, hi, vectors, neighbors, order, metric, queries, entries, pivots,
-                     pivot_ids, k, eps, include_entry, max_dc, max_degree, visited, tags, cand_d,
+                     pivot_ids, coarse, cells, k, eps, include_entry, max_dc, max_degree, visited, tags, cand_d,
                      cand_i, res_d, res_i, fresh, out_i, out_d, out_dc)

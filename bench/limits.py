@@ -1,0 +1,143 @@
+"""How much is left: graph quality and the cost of one distance computation (issue 5, target 7).
+
+``python -m bench.limits [--dataset NAME]`` prints
+
+* distance computations per query at recall 0.95 and 0.99 for deg's graph and for deglib's
+  graph, both searched by deg's search kernel from the same pivots (so only the graphs differ);
+* nanoseconds per distance computation: inside deg's search (query time / distance
+  computations), deg's distance kernel over random rows of the same vectors (the memory-bound
+  case a graph search is), numpy's gather + BLAS over the same random rows, and BLAS streaming
+  over all rows in order (the memory-bandwidth floor).
+"""
+
+import argparse
+import time
+
+import numpy as np
+
+import deg
+from bench import engines, metrics
+from deg import datasets, fileformat
+
+EPS = [0.0, 0.02, 0.04, 0.06, 0.08, 0.1, 0.12, 0.15, 0.2, 0.3]
+
+
+def parse(argv=None):
+    p = argparse.ArgumentParser(prog="python -m bench.limits", description=__doc__.split("\n")[0])
+    p.add_argument("--dataset", default="fashion-mnist-784-euclidean")
+    p.add_argument("--queries", type=int, default=1000)
+    p.add_argument("--threads", type=int, default=engines.cpu_count())
+    p.add_argument("--data-dir", default=None)
+    return p.parse_args(argv)
+
+
+def curve(index, q, gt_ids, k):
+    """(recall, distance computations, seconds per query) over EPS, whole graph, one thread."""
+    out = []
+    for eps in EPS:
+        index.search(q[:10], k=k, eps=eps, threads=1)
+        best = np.inf
+        for _ in range(3):
+            start = time.perf_counter()
+            ids, _, stats = index.search(q, k=k, eps=eps, threads=1, return_stats=True)
+            best = min(best, time.perf_counter() - start)
+        out.append((metrics.id_recall(ids, gt_ids, k), stats["distance_computations"].mean(),
+                    best / len(q)))
+    return out
+
+
+def at(points, target, column):
+    """Interpolate ``column`` (1: distance computations, 2: seconds) at recall ``target``."""
+    for (r0, *a), (r1, *b) in zip(points, points[1:]):
+        if r0 <= target <= r1:
+            f = 0.0 if r1 == r0 else (target - r0) / (r1 - r0)
+            return a[column - 1] + f * (b[column - 1] - a[column - 1])
+    return float("nan")
+
+
+def deglib_as_index(graph, x, metric):
+    """deglib's graph in deg's storage (ids = deglib's internal indices = rows of ``x``)."""
+    n = graph.size()
+    nb = np.sort(np.array([graph.get_neighbors(i) for i in range(n)], dtype=np.int32), axis=1)
+    vec = np.ascontiguousarray(x, np.float32)
+    if metric == "cosine":
+        vec = engines.unit(vec)
+    if metric == "l2":
+        w = ((vec[nb] - vec[:, None, :]) ** 2).sum(-1, dtype=np.float32)
+    else:
+        w = 1.0 - (vec[nb] * vec[:, None, :]).sum(-1, dtype=np.float32)
+    arrays = {"vectors": vec, "neighbors": nb, "weights": w.astype(np.float32),
+              "labels": np.arange(n, dtype=np.int64)}
+    fileformat.check_arrays("deglib graph", arrays, n, nb.shape[1])
+    params = {"extend_k": 60, "extend_eps": 0.1, "scheme": "low-lid", "seed": 0,
+              "improve_k": 30, "improve_eps": 0.001, "max_path_length": 5, "improve_tries": 0,
+              "next_label": n, "rand_state": 0}
+    return deg.Index._from_parts(metric, params, arrays, "deglib graph", read_only=False)
+
+
+def ns_per_distance(x, q, rows):
+    """Per distance: deg's kernel on random rows, numpy gather + BLAS, BLAS streaming."""
+    from deg._kernels.distances import distance
+    import numba
+
+    @numba.njit(nogil=True, fastmath={"reassoc", "contract", "nsz", "arcp"})
+    def kernel(x, q, rows):
+        s = np.float32(0.0)
+        for r in rows:
+            s += distance(0, q, x[r])
+        return s
+
+    kernel(x, q, rows[:10])
+    out = {}
+    start = time.perf_counter()
+    kernel(x, q, rows)
+    out["deg kernel, random rows"] = (time.perf_counter() - start) / len(rows)
+    start = time.perf_counter()
+    for lo in range(0, len(rows), 4096):
+        sub = x[rows[lo:lo + 4096]]
+        (sub @ q)
+    out["numpy gather + BLAS, random rows"] = (time.perf_counter() - start) / len(rows)
+    reps = max(1, len(rows) // len(x))
+    start = time.perf_counter()
+    for _ in range(reps):
+        x @ q
+    out["BLAS streaming, all rows in order"] = (time.perf_counter() - start) / (reps * len(x))
+    return out
+
+
+def main(argv=None):
+    args = parse(argv)
+    import deglib
+    data = datasets.load(args.dataset, data_dir=args.data_dir)
+    x = np.ascontiguousarray(data.train, np.float32)
+    q = np.ascontiguousarray(data.test[:args.queries], np.float32)
+    gt = data.neighbors[:args.queries]
+    metric = "l2" if data.metric == "euclidean" else "cosine"
+    k = 10
+    deg.warmup()
+    mine = deg.Index.build(x, metric=metric, edges_per_vertex=30, progress=False,
+                           threads=args.threads)
+    dl_metric = deglib.Metric.FP32_L2 if metric == "l2" else deglib.Metric.FP32_InnerProduct
+    dl_x = x if metric == "l2" else engines.unit(x)
+    theirs = deglib_as_index(deglib.builder.build_from_data(
+        dl_x, metric=dl_metric, edges_per_vertex=30, thread_count=args.threads), x, metric)
+    print(f"{args.dataset}: {len(x)} x {x.shape[1]}, {len(q)} queries, k={k}, one thread, "
+          f"deg's search kernel on both graphs (whole graph, {len(mine._pivot_ids)} pivots)")
+    rows = {}
+    for name, index in (("deg", mine), ("deglib graph", theirs)):
+        pts = curve(index, q, gt, k)
+        rows[name] = pts
+        for target in (0.95, 0.99):
+            print(f"  {name:13s} recall {target}: {at(pts, target, 1):6.0f} distance "
+                  f"computations/query, {at(pts, target, 2) * 1e6:6.1f} us/query")
+    pts = rows["deg"]
+    search_ns = np.median([s / dc for _, dc, s in pts]) * 1e9
+    print(f"  ns per distance computation inside deg's search (median over eps): "
+          f"{search_ns:.0f}")
+    rng = np.random.default_rng(0)
+    for name, sec in ns_per_distance(x, q[0], rng.integers(0, len(x), 200_000)).items():
+        print(f"  ns per distance computation, {name}: {sec * 1e9:.0f}")
+
+
+if __name__ == "__main__":
+    main()
