@@ -19,6 +19,7 @@ from deg._kernels import optimize as kopt
 from deg._kernels import remove as kremove
 from deg._kernels import search as ksearch
 from deg._kernels import view as kview
+from deg._labelmap import LabelMap
 from deg._kernels.distances import IP, L2
 
 _METRIC_CODE = {"l2": L2, "ip": IP, "cosine": IP}
@@ -139,7 +140,7 @@ class Index:
         self._n = 0
         self._next_label = 0
         self._read_only = False
-        self._vid_of = {}
+        self._vid_of = LabelMap()
         self._allocate(0)
         self._refresh_pivots()
         self._lock = ReadWriteLock()
@@ -198,7 +199,7 @@ class Index:
         threads = self._resolve_threads(threads)
         with self._lock.writing():
             if labels is not None:  # default labels start above every label ever added
-                clash = next((lab for lab in new_labels.tolist() if lab in self._vid_of), None)
+                clash = self._vid_of.first_present(new_labels)
                 if clash is not None:
                     raise ValueError(f"label {clash} is already in the index")
             if m:
@@ -307,7 +308,7 @@ class Index:
     def _commit(self, start, stop):
         """Make vertices ``start..stop-1`` visible: count them and register their labels."""
         new = self._labels[start:stop]
-        self._vid_of.update(zip(new.tolist(), range(start, stop)))
+        self._vid_of.add(new, start, self._labels)
         self._n = stop
         self._next_label = max(self._next_label, int(new.max()) + 1)
 
@@ -349,7 +350,7 @@ class Index:
         count = kremove.remove_vertex(self._vectors, self._neighbors, self._weights,
                                       self._labels, n, vid, involved)
         if vid != n - 1:
-            self._vid_of[int(self._labels[vid])] = vid
+            self._vid_of.move(self._labels[vid], vid)
         self._labels[n - 1] = -1
         self._n = n - 1
         if self._n <= min(n, self._d):
@@ -621,9 +622,10 @@ class Index:
 
     @property
     def nbytes(self):
-        """Bytes held by the per-vertex arrays (vectors, neighbours, weights, labels, search
-        view), capacity included."""
-        return sum(a.nbytes for a in self._storage())
+        """Bytes the index holds: the per-vertex arrays (vectors, neighbours, weights, labels,
+        search view; capacity included), the label map and the pivots' vector copies."""
+        return (sum(a.nbytes for a in self._storage()) + self._vid_of.nbytes
+                + self._pivots.nbytes + self._coarse.nbytes)
 
     @property
     def labels(self):
@@ -653,11 +655,7 @@ class Index:
         arr = np.asarray(labels).reshape(-1)
         if arr.size and not np.issubdtype(arr.dtype, np.integer):
             raise TypeError(f"labels must be integers, got dtype {arr.dtype}")
-        try:
-            return np.fromiter((self._vid_of[x] for x in arr.tolist()), dtype=np.int64,
-                               count=arr.size)
-        except KeyError as e:
-            raise KeyError(f"label {e.args[0]} is not in the index") from None
+        return self._vid_of.find(arr)  # KeyError naming the first unknown label
 
     # ------------------------------------------------------------------ persistence
 
@@ -709,7 +707,7 @@ class Index:
             kview.sign_rows(index._neighbors, n, index._sig)
         index._capacity = n
         index._n = n
-        index._vid_of = dict(zip(a["labels"].tolist(), range(n)))
+        index._vid_of.rebuild(a["labels"])
         index._next_label = max(next_label, int(a["labels"].max()) + 1 if n else 0)
         index._refresh_pivots()
         index._refresh_view()
