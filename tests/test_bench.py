@@ -187,3 +187,27 @@ def test_dynamic_benchmark_streams_end_with_the_first_half(tmp_path, capsys):
     assert all(r["recall"][0.2] > 0.9 for r in rows)
     assert len((tmp_path / "dyn.jsonl").read_text().splitlines()) == 3
     assert "largest recall drop" in capsys.readouterr().out
+
+
+def test_limits_interpolates_and_imports_a_deglib_graph_faithfully():
+    """bench.limits: interpolation at a recall target, and deglib's graph in deg's storage
+    (same neighbour sets, exact weights, all invariants), searchable by deg's kernel."""
+    from bench import limits
+    from tests.conftest import assert_graph_ok, low_dim_data
+    pts = [(0.90, 100.0, 1e-4), (0.96, 160.0, 2e-4), (0.99, 300.0, 4e-4)]
+    assert limits.at(pts, 0.95, 1) == pytest.approx(150.0)
+    assert limits.at(pts, 0.99, 2) == pytest.approx(4e-4)
+    assert np.isnan(limits.at(pts, 0.999, 1))
+    deglib = pytest.importorskip("deglib")
+    x = low_dim_data(1500, dim=12, seed=3)
+    graph = deglib.builder.build_from_data(x, metric=deglib.Metric.FP32_L2, edges_per_vertex=8,
+                                           thread_count=1)
+    index = limits.deglib_as_index(graph, x, "l2")
+    assert_graph_ok(index)
+    for v in (0, 700, 1499):
+        assert sorted(np.asarray(graph.get_neighbors(v)).tolist()) == index._neighbors[v].tolist()
+    # internal ids are rows of x only if the imported graph is a good graph over those rows
+    from tests.conftest import brute_force, recall
+    q = low_dim_data(50, dim=12, seed=4)
+    labels, _ = index.search(q, k=5, eps=0.2)
+    assert recall(labels, brute_force(x, q, 5)[0]) >= 0.9
