@@ -11,7 +11,7 @@ import numpy as np
 from deg._kernels._jit import jit, pjit
 from deg._kernels.distances import L2, distance, l2sq_bounded
 from deg._kernels.heap import max_drain_sorted, max_pop, max_push, min_pop, min_push
-from deg._kernels.prefetch import prefetch_head, prefetch_row
+from deg._kernels.prefetch import prefetch_head
 
 # L2 rows are prefetched only this far: a candidate beyond the radius is usually rejected within
 # its first chunks (l2sq_bounded), and the hardware prefetcher streams the rest of a row that is
@@ -55,6 +55,7 @@ def search_one(vectors, neighbors, order, metric, query, entries, k, eps, includ
     tag16 = np.uint16(tag)
     d = neighbors.shape[1]
     bounded = metric == L2
+    head = PREFETCH_BYTES if bounded else vectors.shape[1] * 4  # bytes to prefetch per row
     n_cand = 0
     n_res = 0
     n_dc = 0
@@ -87,10 +88,7 @@ def search_one(vectors, neighbors, order, metric, query, entries, k, eps, includ
                 continue
             fresh[n_fresh] = nb
             n_fresh += 1
-            if bounded:
-                prefetch_head(vectors, nb, PREFETCH_BYTES)
-            else:
-                prefetch_row(vectors, nb)
+            prefetch_head(vectors, nb, head)
         for f in range(n_fresh):
             nb = fresh[f]
             n_dc += 1
