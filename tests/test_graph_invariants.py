@@ -61,6 +61,7 @@ def test_same_seed_same_graph_any_thread_count():
     na, wa = a.neighbors(a.labels)
     nb, wb = b.neighbors(b.labels)
     assert np.array_equal(na, nb) and np.array_equal(wa, wb)
+    assert np.array_equal(a._order[:len(a)], b._order[:len(b)])  # the search view too
 
 
 def test_large_build_invariants_and_quality():

@@ -77,6 +77,11 @@ def test_same_results_any_thread_count(index, data):
     assert np.array_equal(one[0], two[0]) and np.array_equal(one[1], two[1])
     row = index.search(q[7], k=10, eps=0.1)
     assert np.array_equal(row[0], one[0][7:8])
+    for call in (lambda t: index.search(q, k=10, eps=0.05, max_degree=8, threads=t),
+                 lambda t: index.explore(np.arange(300), k=10, max_degree=10, threads=t),
+                 lambda t: index.search(q, k=10, max_distance_computations=120, threads=t)):
+        one, two = call(1), call(2)
+        assert np.array_equal(one[0], two[0]) and np.array_equal(one[1], two[1])
 
 
 def test_distance_budget_is_respected(index, data):
