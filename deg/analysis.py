@@ -32,6 +32,7 @@ def check(index, gq_sample=1000, seed=0):
         ``gq``: graph quality, the fraction of edges of ``gq_sample`` sampled vertices that lead
         to one of the vertex's exact d nearest other vertices.
     """
+    index._ensure_view()  # the view as a search would see it
     n, vectors, nb, w = _graph(index)
     d = index.edges_per_vertex
     out = {"n": n, "edges_per_vertex": d}

@@ -142,6 +142,7 @@ class Index:
         self._read_only = False
         self._vid_of = LabelMap()
         self._allocate(0)
+        self._view_stale = False
         self._refresh_pivots()
         self._lock = ReadWriteLock()
         self._scratch = ScratchPool()
@@ -237,23 +238,42 @@ class Index:
                     bar.update(stop - v)
                 v = stop
         finally:
-            self._refresh_pivots()
-            self._refresh_view(threads)
+            self._update_pivots()
+            self._view_changed(end - start, threads)
             if bar is not None:
                 bar.close()
 
-    def _refresh_pivots(self):
-        """Draw the search entry pivots again (after any change of the vertex set).
+    def _update_pivots(self, moved=()):
+        """Keep the pivot table valid after the vertex set changed.
 
-        A seeded sample of vertices (so results stay deterministic) in two levels: about
-        sqrt(count) coarse pivots, and every pivot filed in the cell of its nearest coarse one.
-        Their vectors are copied into contiguous matrices, cell by cell, that the search scans
-        before entering the graph (``nearest_pivot``).
+        It is redrawn when the graph grew or shrank by half since it was drawn, or when a pivot
+        id no longer exists; when a removal moved another vertex onto a pivot id, the same
+        draw is filed again with the current vectors. Everything else keeps it (a redraw per
+        call would cost milliseconds on every small add or remove).
         """
-        self._pivots_drawn_at = self._n
-        count = _pivot_count(self._n)
-        rng = np.random.default_rng([self._seed & 0xFFFFFFFF, self._n])
-        ids = np.sort(rng.choice(self._n, size=count, replace=False)) if count else \
+        n, drawn = self._n, self._pivots_drawn_at
+        stale = (n >= 1.5 * drawn or 1.5 * n <= drawn or (_pivot_count(n) > 0) != (drawn > 0)
+                 or (self._pivot_ids.size and int(self._pivot_ids.max()) >= n))
+        if stale:
+            self._refresh_pivots(n)
+        elif np.isin(self._pivot_ids, moved).any():
+            self._refresh_pivots(drawn)
+
+    def _refresh_pivots(self, drawn_at=None):
+        """Draw the search entry pivots: a function of the seed, the vertex count
+        ``drawn_at`` (default: now) and the current vectors, so a saved and loaded index has
+        the same ones.
+
+        A seeded sample of vertices in two levels: about sqrt(count) coarse pivots, and every
+        pivot filed in the cell of its nearest coarse one. Their vectors are copied into
+        contiguous matrices, cell by cell, that the search scans before entering the graph
+        (``nearest_pivot``).
+        """
+        drawn_at = self._n if drawn_at is None else drawn_at
+        self._pivots_drawn_at = drawn_at
+        count = _pivot_count(drawn_at)
+        rng = np.random.default_rng([self._seed & 0xFFFFFFFF, drawn_at])
+        ids = np.sort(rng.choice(drawn_at, size=count, replace=False)) if count else \
             np.zeros(0, np.int64)
         n_coarse = int(np.ceil(np.sqrt(count)))
         coarse = np.ascontiguousarray(self._vectors[ids[:n_coarse]])
@@ -270,9 +290,26 @@ class Index:
         self._coarse = coarse
         self._cells = np.searchsorted(cell[by_cell], np.arange(n_coarse + 1)).astype(np.int64)
 
+    def _view_changed(self, amount, threads=None):
+        """After a mutation of ``amount`` vertices (or tries): bring the search view up to
+        date now when that was a large share of the graph, else on its first use (a small
+        add or remove should not pay a pass over all rows; see ``_ensure_view``)."""
+        self._view_stale = True
+        if 8 * amount >= self._n:
+            self._refresh_view(threads)
+
+    def _ensure_view(self):
+        """Refresh a stale search view before it is read (search or explore with
+        max_degree < d, save, pickle, checks). Takes the write lock: call without a lock."""
+        if self._view_stale:
+            with self._lock.writing():
+                if self._view_stale:
+                    self._refresh_view()
+
     def _refresh_view(self, threads=None):
         """Reorder the search view rows of every vertex whose edges changed (see
-        ``deg._kernels.view``); called after each add, remove and optimize."""
+        ``deg._kernels.view``). The caller holds the write lock."""
+        self._view_stale = False
         if self._n == 0:
             return
         blocks = min(self._resolve_threads(threads), max(1, self._n // 4096))
@@ -340,8 +377,8 @@ class Index:
                 moved = np.array([v for v in moved if v < self._n], dtype=np.int64)
                 self._sig[moved] = kview.EMPTY_SIG
                 self._sig[self._neighbors[moved].ravel()] = kview.EMPTY_SIG
-                self._refresh_pivots()
-                self._refresh_view()
+                self._update_pivots(moved)
+                self._view_changed(arr.size)
 
     def _remove_one(self, label):
         vid = self._vid_of.pop(label)
@@ -400,7 +437,7 @@ class Index:
                     if bar is not None:
                         bar.update(step)
             finally:
-                self._refresh_view()
+                self._view_changed(done)
                 if bar is not None:
                     bar.close()
             return {"tries": done, "improved": improved, "aew_before": before,
@@ -470,6 +507,8 @@ class Index:
         if self._metric == "cosine":
             q = check.normalize_rows(q, "queries")
         entries = np.zeros((1, 1), dtype=np.int32)
+        if max_degree is not None:
+            self._ensure_view()
         with self._lock.reading():
             return self._query(q, entries, k, eps, True, threads, max_distance_computations,
                                return_stats, max_degree, pivots=True)
@@ -489,6 +528,8 @@ class Index:
         arr = arr.reshape(-1)
         if arr.size and not np.issubdtype(arr.dtype, np.integer):
             raise TypeError(f"entry_labels must be integers, got dtype {arr.dtype}")
+        if max_degree is not None:
+            self._ensure_view()
         with self._lock.reading():
             vids = self._vids(arr)
             entries = vids.astype(np.int32).reshape(-1, 1)
@@ -661,6 +702,7 @@ class Index:
 
     def save(self, path):
         """Write the index to ``path`` atomically (see :mod:`deg.fileformat`)."""
+        self._ensure_view()
         with self._lock.reading():
             params = self._params()
             n = self._n
@@ -688,6 +730,8 @@ class Index:
             index = cls(dim, metric=metric, edges_per_vertex=a["neighbors"].shape[1],
                         **{key: params[key] for key in _PARAMS})
             next_label = check.check_int("next_label", params["next_label"], minimum=0)
+            drawn_at = check.check_int("pivots_drawn_at", params.get("pivots_drawn_at", n),
+                                       minimum=0)
             index._rand_state[0] = check.check_int("rand_state", params["rand_state"],
                                                    minimum=0, maximum=2**64 - 1)
         except (KeyError, TypeError, ValueError) as e:
@@ -709,14 +753,17 @@ class Index:
         index._n = n
         index._vid_of.rebuild(a["labels"])
         index._next_label = max(next_label, int(a["labels"].max()) + 1 if n else 0)
-        index._refresh_pivots()
+        index._refresh_pivots(drawn_at)  # the same pivots as the index that was saved
+        if index._pivot_ids.size and int(index._pivot_ids.max()) >= n:
+            index._refresh_pivots()
         index._refresh_view()
         return index
 
     def _params(self):
         """Everything besides the arrays that a saved or pickled index needs."""
         out = {key: getattr(self, "_" + key) for key in _PARAMS}
-        out.update(next_label=self._next_label, rand_state=int(self._rand_state[0]))
+        out.update(next_label=self._next_label, rand_state=int(self._rand_state[0]),
+                   pivots_drawn_at=self._pivots_drawn_at)
         return out
 
     def __reduce__(self):
@@ -724,6 +771,7 @@ class Index:
 
         An index loaded with ``mmap=True`` unpickles as an ordinary in-memory copy.
         """
+        self._ensure_view()
         with self._lock.reading():
             n = self._n
             arrays = {name: np.array(getattr(self, "_" + name)[:n])

@@ -164,3 +164,24 @@ def test_pickle_round_trip(built, tmp_path, mmap):
     assert (clone.scheme, clone.seed, len(clone), clone.read_only) == ("high-lid", 9, 1500, False)
     assert clone.add(q[:1]).tolist() == [4505]  # an in-memory copy, even of an mmap index
     assert_graph_ok(clone)
+
+
+def test_copies_search_alike_after_small_changes(tmp_path):
+    """Small adds and removes keep the pivot draw and leave the view to its first use; a saved
+    or pickled copy must still answer exactly as the original (same pivots, current view)."""
+    import pickle
+    x = low_dim_data(3000, dim=16, seed=11)
+    index = deg.Index.build(x, edges_per_vertex=10, progress=False)
+    drawn = index._pivots_drawn_at
+    index.remove(np.concatenate([index._pivot_ids[:3].astype(np.int64), [5, 77, 2999]]))
+    index.add(low_dim_data(4, dim=16, seed=12))
+    assert index._pivots_drawn_at == drawn and index._view_stale
+    q = low_dim_data(40, dim=16, seed=13)
+    index.save(tmp_path / "s.deg")
+    copies = [deg.Index.load(tmp_path / "s.deg"), pickle.loads(pickle.dumps(index))]
+    for m in (None, 6):
+        want = index.search(q, k=8, max_degree=m)
+        for other in copies:
+            got = other.search(q, k=8, max_degree=m)
+            assert np.array_equal(want[0], got[0]) and np.array_equal(want[1], got[1])
+    assert_graph_ok(index)
