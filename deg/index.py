@@ -238,7 +238,10 @@ class Index:
                     bar.update(stop - v)
                 v = stop
         finally:
-            self._update_pivots()
+            if 8 * (end - start) >= self._n:  # a large add: pivots and view for the new size
+                self._refresh_pivots()
+            else:
+                self._update_pivots()
             self._view_changed(end - start, threads)
             if bar is not None:
                 bar.close()
