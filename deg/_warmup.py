@@ -41,7 +41,8 @@ def warmup(verbose=False):
         np.empty((1, index._capacity), np.float32), np.empty((1, index._capacity), np.int32),
         np.empty((1, 4), np.float32), np.empty((1, 4), np.int32), np.empty((1, 4), np.int32),
         out_i, out_d,
-        np.empty(2, np.int64))
+        np.empty(2, np.int64),
+        (np.empty((2, 4), np.int32), np.empty((2, 4), np.float32), np.zeros(2, np.int64)))
     seconds = time.perf_counter() - start
     if verbose:
         print(f"deg.warmup: kernels ready in {seconds:.1f} s")

@@ -28,6 +28,9 @@ _SCHEME_CODE = {"low-lid": kbuild.SCHEME_D, "high-lid": kbuild.SCHEME_C,
 _MAX_BUILD_BATCH = 256  # vertices whose candidate searches run together (DEG_SPEC 16.6)
 _PROGRESS_MIN = 20_000  # adds at least this large show a progress bar when asked
 _SERIAL_BELOW = 4  # queries per thread below which one thread is faster than a launch
+# distances each construction search keeps for the wiring to reuse (choose_cut): a search
+# for 2d candidates computes a few hundred to a thousand or so
+_EXTEND_LOG = 4096
 _OPTIMIZE_CHUNK = 500  # improvement tries per kernel call (between time/progress checks)
 _MAX_PIVOTS = int(os.environ.get("DEG_PIVOTS", 4096))
 _BUILD_PIVOTS = os.environ.get("DEG_BUILD_PIVOTS", "1") == "1"
@@ -331,9 +334,10 @@ class Index:
         else:
             k = max(self._extend_k, self._d)
             entries = np.zeros((1, 1), dtype=np.int32)
-        cand_i, cand_d, _ = self._run_search(
+        stream = self._scheme == "stream"
+        cand_i, cand_d, _, log = self._run_search(
             self._vectors[start:stop], entries, k, self._extend_eps, True, 0, threads,
-            pivots=_BUILD_PIVOTS and self._scheme != "stream")
+            pivots=_BUILD_PIVOTS and not stream, log_capacity=0 if stream else _EXTEND_LOG)
         if self._scheme == "stream":
             with self._optimizer() as (opt, scr, log, owner, touched):
                 failed = kbuild.connect_stream_batch(
@@ -341,7 +345,8 @@ class Index:
                     cand_d, opt, scr, log, owner, touched)
         else:
             failed = kbuild.connect_batch(self._vectors, self._neighbors, self._weights, code,
-                                          start, stop, cand_i, cand_d, _SCHEME_CODE[self._scheme])
+                                          start, stop, cand_i, cand_d, _SCHEME_CODE[self._scheme],
+                                          log)
         if failed >= 0:  # cannot happen on a healthy graph; never leave a half-wired vertex
             raise RuntimeError(f"internal error: vertex {failed} could not be connected")
 
@@ -555,16 +560,17 @@ class Index:
             dists = np.full((nq, k), np.inf, dtype=np.float32)
             n_dc = np.zeros(nq, dtype=np.int64)
         else:
-            vids, dists, n_dc = self._run_search(queries, entries, k, eps, include_entry,
-                                                 max_dc, threads, pivots, max_degree)
+            vids, dists, n_dc, _ = self._run_search(queries, entries, k, eps, include_entry,
+                                                    max_dc, threads, pivots, max_degree)
             labels = np.where(vids >= 0, self._labels[np.maximum(vids, 0)], -1)
         if return_stats:
             return labels, dists, {"distance_computations": n_dc}
         return labels, dists
 
     def _run_search(self, queries, entries, k, eps, include_entry, max_dc, threads,
-                    pivots=False, max_degree=None):
-        """Run the search kernel over ``queries``; returns vids, distances, distance counts.
+                    pivots=False, max_degree=None, log_capacity=0):
+        """Run the search kernel over ``queries``; returns vids, distances, distance counts
+        and the distance log ``(log_i, log_d, log_n)`` (up to ``log_capacity`` per query).
 
         With ``pivots`` each query enters the graph at its nearest pivot instead of
         ``entries`` (query search); exploration and construction pass their own entries.
@@ -585,20 +591,19 @@ class Index:
         res_d = np.empty((blocks, heap), dtype=np.float32)
         res_i = np.empty((blocks, heap), dtype=np.int32)
         fresh = np.empty((blocks, self._d), dtype=np.int32)
+        log = (np.empty((nq, log_capacity), dtype=np.int32),
+               np.empty((nq, log_capacity), dtype=np.float32), np.zeros(nq, dtype=np.int64))
         with self._scratch.take(self._capacity, blocks) as s:
             args = (self._vectors, self._neighbors, self._order, _METRIC_CODE[self._metric],
                     queries, entries, piv, piv_ids, coarse, cells, k, eps, include_entry, max_dc,
-                    max_degree,
-                    s.visited[:blocks],
-                    s.tags[:blocks],
-                    s.cand_d[:blocks], s.cand_i[:blocks], res_d, res_i, fresh, out_i, out_d,
-                    out_dc)
+                    max_degree, s.visited[:blocks], s.tags[:blocks], s.cand_d[:blocks],
+                    s.cand_i[:blocks], res_d, res_i, fresh, out_i, out_d, out_dc, log)
             if blocks == 1:
                 ksearch.search_batch(*args)
             else:
                 with _numba_threads(blocks):
                     ksearch.search_batch_parallel(*args)
-        return out_i, out_d, out_dc
+        return out_i, out_d, out_dc, log
 
     # ------------------------------------------------------------------ inspection
 

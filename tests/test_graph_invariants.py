@@ -1,6 +1,7 @@
 """Property tests: after every add, on any data, the graph keeps all DEG invariants."""
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -71,3 +72,18 @@ def test_large_build_invariants_and_quality():
     report = assert_graph_ok(index)
     # measured 0.72 (n=5000, d=12, latent dim 6); a broken scheme D drops well below 0.5
     assert report["gq"] > 0.6, report
+
+
+@pytest.mark.parametrize("metric", ["l2", "ip"])
+def test_reusing_search_distances_builds_the_same_graph(monkeypatch, metric):
+    """The wiring takes d(v, m) from the candidate search's log when it is there: the graph
+    must be bit-identical to one whose wiring computes every distance itself."""
+    from deg import index as dindex
+    x = np.random.default_rng(8).random((2500, 20), dtype=np.float32)
+    if metric == "ip":
+        x /= np.linalg.norm(x, axis=1, keepdims=True)
+    with_log = deg.Index.build(x, metric=metric, edges_per_vertex=12, progress=False)
+    monkeypatch.setattr(dindex, "_EXTEND_LOG", 0)
+    without = deg.Index.build(x, metric=metric, edges_per_vertex=12, progress=False)
+    assert np.array_equal(with_log._neighbors[:2500], without._neighbors[:2500])
+    assert np.array_equal(with_log._weights[:2500], without._weights[:2500])

@@ -37,11 +37,13 @@ def bootstrap(vectors, neighbors, weights, metric, v):
 
 
 @jit
-def choose_cut(vectors, neighbors, weights, metric, v, c, w_cv, scheme):
+def choose_cut(vectors, neighbors, weights, metric, v, c, w_cv, scheme, known, stamp):
     """Pick the neighbour n of candidate c whose edge c-n is cut for v (scheme C or D).
 
     Only neighbours not yet adjacent to v qualify. Returns ``(slot, dist(v, n))``, slot -1 when
-    none qualifies. First best wins on ties (strict comparisons, DEG_SPEC 5.4).
+    none qualifies. First best wins on ties (strict comparisons, DEG_SPEC 5.4). A distance v's
+    candidate search already computed (``stamp[m] == v``: ``known[m]``, the same bits
+    ``distance`` gives) is not computed again.
     """
     best = -1
     best_score = np.float32(0.0)
@@ -55,7 +57,10 @@ def choose_cut(vectors, neighbors, weights, metric, v, c, w_cv, scheme):
                 best = j
                 best_score = weights[c, j]
         else:
-            d_vm = distance(metric, vectors[v], vectors[m])
+            if stamp[m] == v:
+                d_vm = known[m]
+            else:
+                d_vm = distance(metric, vectors[v], vectors[m])
             score = (w_cv + d_vm) - weights[c, j]
             if best < 0 or score < best_score:
                 best = j
@@ -86,7 +91,7 @@ def found(cand_i, q):
 
 @jit
 def connect_candidates(vectors, neighbors, weights, metric, v, cand_i, cand_d, n_cand, scheme,
-                       filled):
+                       filled, known, stamp):
     """Fill v's empty slots from its ascending candidate list; returns the filled slot count.
 
     Pass 1 takes only RNG-conform candidates, pass 2 any. Each accepted candidate c gives v two
@@ -101,7 +106,8 @@ def connect_candidates(vectors, neighbors, weights, metric, v, cand_i, cand_d, n
             w_cv = cand_d[r]
             if not candidate_ok(neighbors, weights, v, c, w_cv, p == 0):
                 continue
-            j, d_vn = choose_cut(vectors, neighbors, weights, metric, v, c, w_cv, scheme)
+            j, d_vn = choose_cut(vectors, neighbors, weights, metric, v, c, w_cv, scheme, known,
+                                 stamp)
             if j < 0:
                 continue
             n = neighbors[c, j]
@@ -114,7 +120,7 @@ def connect_candidates(vectors, neighbors, weights, metric, v, cand_i, cand_d, n
 
 
 @jit
-def connect_exhaustive(vectors, neighbors, weights, metric, v, scheme, filled):
+def connect_exhaustive(vectors, neighbors, weights, metric, v, scheme, filled, known, stamp):
     """Fallback when the searched candidates ran out: every connected vertex, nearest first.
 
     Vertices ``0..v-1`` are connected and have full rows; v has fewer than d edges and there are
@@ -123,7 +129,7 @@ def connect_exhaustive(vectors, neighbors, weights, metric, v, scheme, filled):
     """
     order, dists = nearest_first(vectors, metric, v)
     return connect_candidates(vectors, neighbors, weights, metric, v, order, dists, v, scheme,
-                              filled)
+                              filled, known, stamp)
 
 
 @jit
@@ -137,19 +143,29 @@ def nearest_first(vectors, metric, v):
 
 
 @jit
-def connect_batch(vectors, neighbors, weights, metric, start, end, cand_i, cand_d, scheme):
+def connect_batch(vectors, neighbors, weights, metric, start, end, cand_i, cand_d, scheme, log):
     """Wire vertices ``start..end-1`` into the graph, candidates in ``cand_i/cand_d`` rows.
 
-    Candidate rows are ascending and padded with -1. Returns -1 on success, else the vertex that
-    could not be completed (cannot happen in a healthy graph; the caller raises).
+    Candidate rows are ascending and padded with -1; ``log = (log_i, log_d, log_n)`` holds each
+    candidate search's exact distances (see ``search_block``): before v is wired they are
+    spread into ``known`` (float32, one per vertex) and stamped with v in ``stamp`` (int64,
+    initially -1), so ``choose_cut`` finds them in O(1). Returns -1 on success, else the vertex
+    that could not be completed (cannot happen in a healthy graph; the caller raises).
     """
+    log_i, log_d, log_n = log
+    known = np.empty(end, dtype=np.float32)
+    stamp = np.full(end, -1, dtype=np.int64)
     d = neighbors.shape[1]
     for v in range(start, end):
         q = v - start
+        for r in range(log_n[q]):
+            known[log_i[q, r]] = log_d[q, r]
+            stamp[log_i[q, r]] = v
         filled = connect_candidates(vectors, neighbors, weights, metric, v, cand_i[q], cand_d[q],
-                                    found(cand_i, q), scheme, np.int64(0))
+                                    found(cand_i, q), scheme, np.int64(0), known, stamp)
         if filled < d:
-            filled = connect_exhaustive(vectors, neighbors, weights, metric, v, scheme, filled)
+            filled = connect_exhaustive(vectors, neighbors, weights, metric, v, scheme, filled,
+                                        known, stamp)
         if filled < d:
             return v
     return -1

@@ -33,7 +33,8 @@ def next_tag(visited_row, tags, t):
 
 @jit
 def search_one(vectors, neighbors, order, metric, query, entries, k, eps, include_entry,
-               max_dc, max_degree, visited, tag, cand_d, cand_i, res_d, res_i, fresh):
+               max_dc, max_degree, visited, tag, cand_d, cand_i, res_d, res_i, fresh, log_i,
+               log_d):
     """Best-first range search from ``entries`` towards ``query`` (DEG_SPEC 3.2).
 
     The result max-heap keeps k entries; the radius is the k-th distance only once a (k+1)-th
@@ -49,8 +50,12 @@ def search_one(vectors, neighbors, order, metric, query, entries, k, eps, includ
     stays unvisited, so it can still be reached through another vertex. With ``max_degree == d``
     ``order`` is not read (construction and optimisation pass an empty one).
 
-    Returns ``(n_res, n_dc)``: the number of results left in ``res_d/res_i`` (a max-heap) and the
-    distance computations made.
+    Up to ``len(log_i)`` exact distances computed on the way are written to ``log_i/log_d``
+    (vertex, distance), in the order computed; construction reuses them (``choose_cut``).
+    Abandoned distances are not logged.
+
+    Returns ``(n_res, n_dc, n_log)``: the number of results left in ``res_d/res_i`` (a
+    max-heap), the distance computations made and the distances logged.
     """
     tag16 = np.uint16(tag)
     d = neighbors.shape[1]
@@ -59,18 +64,23 @@ def search_one(vectors, neighbors, order, metric, query, entries, k, eps, includ
     n_cand = 0
     n_res = 0
     n_dc = 0
+    n_log = 0
     for p in range(entries.shape[0]):
         e = entries[p]
         if visited[e] == tag16:
             continue
         visited[e] = tag16
         de = distance(metric, query, vectors[e])
+        if n_log < log_i.shape[0]:
+            log_i[n_log] = e
+            log_d[n_log] = de
+            n_log += 1
         n_cand = min_push(cand_d, cand_i, n_cand, de, e)
         if include_entry:
             n_res = max_push(res_d, res_i, n_res, de, e)
         n_dc += 1
         if max_dc > 0 and n_dc >= max_dc:
-            return n_res, n_dc
+            return n_res, n_dc, n_log
     radius = np.inf
     xr = np.inf
     while n_cand > 0:
@@ -96,6 +106,10 @@ def search_one(vectors, neighbors, order, metric, query, entries, k, eps, includ
                 dn = l2sq_bounded(query, vectors[nb], np.float32(xr))
             else:
                 dn = distance(metric, query, vectors[nb])
+            if (dn <= xr or not bounded) and n_log < log_i.shape[0]:  # complete distances only
+                log_i[n_log] = nb
+                log_d[n_log] = dn
+                n_log += 1
             if dn <= xr:
                 n_cand = min_push(cand_d, cand_i, n_cand, dn, nb)
                 if dn < radius:
@@ -106,7 +120,7 @@ def search_one(vectors, neighbors, order, metric, query, entries, k, eps, includ
                         xr = radius * (1.0 + eps) if radius >= 0 else radius * (1.0 - eps)
         if max_dc > 0 and n_dc >= max_dc:
             break
-    return n_res, n_dc
+    return n_res, n_dc, n_log
 
 
 @jit
@@ -141,9 +155,12 @@ def nearest_pivot(metric, query, pivots, pivot_ids, coarse, cells):
 
 @jit
 def search_block(t, lo, hi, vectors, neighbors, order, metric, queries, entries, pivots,
-                 pivot_ids, coarse, cells, k, eps, include_entry, max_dc, max_degree, visited, tags, cand_d,
-                 cand_i, res_d, res_i, fresh, out_i, out_d, out_dc):
+                 pivot_ids, coarse, cells, k, eps, include_entry, max_dc, max_degree, visited,
+                 tags, cand_d, cand_i, res_d, res_i, fresh, out_i, out_d, out_dc, log):
     """Answer queries ``lo..hi-1`` with thread ``t``'s scratch; write sorted, padded rows.
+
+    ``log = (log_i, log_d, log_n)``: with ``log_i.shape[1] > 0`` each query's exact distances
+    (up to that many) are kept in its row, their count in ``log_n``.
 
     With pivots (``pivot_ids`` non-empty) each query starts at its nearest pivot (see
     ``nearest_pivot``), and those distance computations count towards the budget and the
@@ -162,9 +179,13 @@ def search_block(t, lo, hi, vectors, neighbors, order, metric, queries, entries,
         else:
             erow = entries[0] if entries.shape[0] == 1 else entries[q]
         budget = max_dc - n_piv if max_dc > 0 else max_dc
-        n_res, n_dc = search_one(vectors, neighbors, order, metric, queries[q], erow, k, eps,
-                                 include_entry, budget, max_degree, visited[t], tag, cand_d[t],
-                                 cand_i[t], res_d[t], res_i[t], fresh[t])
+        log_i, log_d, log_n = log
+        n_res, n_dc, n_log = search_one(vectors, neighbors, order, metric, queries[q], erow, k,
+                                        eps, include_entry, budget, max_degree, visited[t], tag,
+                                        cand_d[t], cand_i[t], res_d[t], res_i[t], fresh[t],
+                                        log_i[q], log_d[q])
+        if log_i.shape[1] > 0:
+            log_n[q] = n_log
         n_dc += n_piv
         while n_res > k:  # more entries than k with include_entry: trim the farthest
             n_res = max_pop(res_d[t], res_i[t], n_res)
@@ -178,18 +199,19 @@ def search_block(t, lo, hi, vectors, neighbors, order, metric, queries, entries,
 @jit
 def search_batch(vectors, neighbors, order, metric, queries, entries, pivots, pivot_ids,
                  coarse, cells, k, eps, include_entry, max_dc, max_degree, visited, tags, cand_d,
-                 cand_i, res_d, res_i, fresh, out_i, out_d, out_dc):
+                 cand_i, res_d, res_i, fresh, out_i, out_d, out_dc, log):
     """All queries on the calling thread with scratch set 0 (no parallel launch overhead)."""
     search_block(np.int64(0), np.int64(0), queries.shape[0], vectors, neighbors, order, metric,
                  queries, entries, pivots, pivot_ids, coarse, cells, k, eps, include_entry, max_dc,
                  max_degree, visited, tags, cand_d, cand_i, res_d, res_i, fresh, out_i, out_d,
-                 out_dc)
+                 out_dc, log)
 
 
 @pjit
 def search_batch_parallel(vectors, neighbors, order, metric, queries, entries, pivots,
-                          pivot_ids, coarse, cells, k, eps, include_entry, max_dc, max_degree, visited, tags,
-                          cand_d, cand_i, res_d, res_i, fresh, out_i, out_d, out_dc):
+                          pivot_ids, coarse, cells, k, eps, include_entry, max_dc, max_degree,
+                          visited, tags, cand_d, cand_i, res_d, res_i, fresh, out_i, out_d, out_dc,
+                          log):
     """Queries split into one contiguous block per scratch set, blocks run in parallel."""
     nq = queries.shape[0]
     n_blocks = visited.shape[0]
@@ -198,5 +220,5 @@ def search_batch_parallel(vectors, neighbors, order, metric, queries, entries, p
         lo = t * nq // n_blocks
         hi = (t + 1) * nq // n_blocks
         search_block(t, lo, hi, vectors, neighbors, order, metric, queries, entries, pivots,
-                     pivot_ids, coarse, cells, k, eps, include_entry, max_dc, max_degree, visited, tags, cand_d,
-                     cand_i, res_d, res_i, fresh, out_i, out_d, out_dc)
+                     pivot_ids, coarse, cells, k, eps, include_entry, max_dc, max_degree, visited,
+                     tags, cand_d, cand_i, res_d, res_i, fresh, out_i, out_d, out_dc, log)
