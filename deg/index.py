@@ -19,6 +19,7 @@ from deg._kernels import optimize as kopt
 from deg._kernels import remove as kremove
 from deg._kernels import search as ksearch
 from deg._kernels import view as kview
+from deg import _pivots as pivots
 from deg._labelmap import LabelMap
 from deg._kernels.distances import IP, L2
 
@@ -32,15 +33,7 @@ _SERIAL_BELOW = 4  # queries per thread below which one thread is faster than a 
 # for 2d candidates computes a few hundred to a thousand or so
 _EXTEND_LOG = 4096
 _OPTIMIZE_CHUNK = 500  # improvement tries per kernel call (between time/progress checks)
-_MAX_PIVOTS = int(os.environ.get("DEG_PIVOTS", 4096))
 _BUILD_PIVOTS = os.environ.get("DEG_BUILD_PIVOTS", "1") == "1"
-
-
-def _pivot_count(n):
-    """Search entry pivots for a graph of n vertices: none for small graphs, where vertex 0
-    is close to everything anyway; one per 64 vertices up to _MAX_PIVOTS (their vectors are
-    copied, so this costs 1/64 of the vector memory at most)."""
-    return 0 if n < 1024 else min(_MAX_PIVOTS, n // 64)
 
 
 # construction parameters kept in files and pickles (attribute "_" + name on Index)
@@ -250,51 +243,20 @@ class Index:
                 bar.close()
 
     def _update_pivots(self, moved=()):
-        """Keep the pivot table valid after the vertex set changed.
-
-        It is redrawn when the graph grew or shrank by half since it was drawn, or when a pivot
-        id no longer exists; when a removal moved another vertex onto a pivot id, the same
-        draw is filed again with the current vectors. Everything else keeps it (a redraw per
-        call would cost milliseconds on every small add or remove).
-        """
-        n, drawn = self._n, self._pivots_drawn_at
-        stale = (n >= 1.5 * drawn or 1.5 * n <= drawn or (_pivot_count(n) > 0) != (drawn > 0)
-                 or (self._pivot_ids.size and int(self._pivot_ids.max()) >= n))
-        if stale:
-            self._refresh_pivots(n)
+        """Keep the pivot table valid after the vertex set changed: redraw it when it is stale
+        (``_pivots.stale``); when a removal moved another vertex onto a pivot id, file the same
+        draw again with the current vectors; else keep it."""
+        if pivots.stale(self._n, self._pivots_drawn_at, self._pivot_ids):
+            self._refresh_pivots(self._n)
         elif np.isin(self._pivot_ids, moved).any():
-            self._refresh_pivots(drawn)
+            self._refresh_pivots(self._pivots_drawn_at)
 
     def _refresh_pivots(self, drawn_at=None):
-        """Draw the search entry pivots: a function of the seed, the vertex count
-        ``drawn_at`` (default: now) and the current vectors, so a saved and loaded index has
-        the same ones.
-
-        A seeded sample of vertices in two levels: about sqrt(count) coarse pivots, and every
-        pivot filed in the cell of its nearest coarse one. Their vectors are copied into
-        contiguous matrices, cell by cell, that the search scans before entering the graph
-        (``nearest_pivot``).
-        """
+        """Draw the search entry pivots for ``drawn_at`` vertices (default: now)."""
         drawn_at = self._n if drawn_at is None else drawn_at
         self._pivots_drawn_at = drawn_at
-        count = _pivot_count(drawn_at)
-        rng = np.random.default_rng([self._seed & 0xFFFFFFFF, drawn_at])
-        ids = np.sort(rng.choice(drawn_at, size=count, replace=False)) if count else \
-            np.zeros(0, np.int64)
-        n_coarse = int(np.ceil(np.sqrt(count)))
-        coarse = np.ascontiguousarray(self._vectors[ids[:n_coarse]])
-        fine = self._vectors[ids]
-        if self._metric == "l2":
-            dist = (fine ** 2).sum(1)[:, None] - 2 * fine @ coarse.T + (coarse ** 2).sum(1)
-        else:
-            dist = -(fine @ coarse.T)
-        cell = dist.argmin(axis=1) if count else np.zeros(0, np.int64)
-        cell[:n_coarse] = np.arange(n_coarse)  # a coarse pivot always files in its own cell
-        by_cell = np.argsort(cell, kind="stable")
-        self._pivot_ids = ids[by_cell].astype(np.int32)
-        self._pivots = np.ascontiguousarray(self._vectors[self._pivot_ids])
-        self._coarse = coarse
-        self._cells = np.searchsorted(cell[by_cell], np.arange(n_coarse + 1)).astype(np.int64)
+        self._pivot_ids, self._pivots, self._coarse, self._cells = pivots.draw(
+            self._vectors, drawn_at, self._seed, self._metric)
 
     def _view_changed(self, amount, threads=None):
         """After a mutation of ``amount`` vertices (or tries): bring the search view up to

@@ -185,3 +185,17 @@ def test_two_level_pivot_table(index):
         lo, hi = cells[c], cells[c + 1]
         assert entry[0] == ids[lo + ((piv[lo:hi] - row) ** 2).sum(1).argmin()]
         assert spent == len(coarse) + hi - lo
+
+
+def test_pivots_appear_once_the_graph_is_large_enough():
+    """A table drawn below 1024 vertices has no pivots; small adds past 1024 must draw one."""
+    from deg import _pivots
+    assert _pivots.stale(1100, 900, np.zeros(0, np.int32))
+    assert not _pivots.stale(1100, 1050, np.arange(16, dtype=np.int32))
+    assert _pivots.stale(1100, 1050, np.array([3, 1100], dtype=np.int32))  # id gone
+    index = deg.Index.build(low_dim_data(1000, dim=8, seed=2), edges_per_vertex=8,
+                            progress=False)
+    assert index._pivot_ids.size == 0
+    for i in range(4):
+        index.add(low_dim_data(30, dim=8, seed=10 + i))
+    assert len(index) == 1120 and index._pivot_ids.size == 1120 // 64
