@@ -198,4 +198,6 @@ def test_pivots_appear_once_the_graph_is_large_enough():
     assert index._pivot_ids.size == 0
     for i in range(4):
         index.add(low_dim_data(30, dim=8, seed=10 + i))
-    assert len(index) == 1120 and index._pivot_ids.size == 1120 // 64
+    # drawn by the first add past 1024 (1030 vertices), kept by the next small ones
+    assert len(index) == 1120 and index._pivots_drawn_at == 1030
+    assert index._pivot_ids.size == 1030 // 64
