@@ -70,7 +70,7 @@ def _view_current(index, n):
     fresh = np.zeros_like(index._order[:n])
     kview.refresh_view(index._vectors, index._neighbors, index._weights,
                        _METRIC_CODE[index.metric], n, fresh,
-                       np.full(n, kview.EMPTY_SIG, dtype=np.uint32), 1)
+                       np.full(n, kview.EMPTY_SIG, dtype=np.uint32))
     return bool(np.array_equal(fresh, index._order[:n]))
 
 

@@ -278,13 +278,9 @@ class Index:
         """Reorder the search view rows of every vertex whose edges changed (see
         ``deg._kernels.view``). The caller holds the write lock."""
         self._view_stale = False
-        if self._n == 0:
-            return
-        blocks = min(self._resolve_threads(threads), max(1, self._n // 4096))
-        with _numba_threads(blocks):
+        if self._n:
             kview.refresh_view(self._vectors, self._neighbors, self._weights,
-                               _METRIC_CODE[self._metric], self._n, self._order, self._sig,
-                               blocks)
+                               _METRIC_CODE[self._metric], self._n, self._order, self._sig)
 
     def _extend(self, start, stop, threads):
         """Candidate search for ``start..stop-1`` (read-only, parallel), then wire them in."""

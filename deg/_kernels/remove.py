@@ -46,7 +46,8 @@ def remove_vertex(vectors, neighbors, weights, labels, n, x, involved):
             nb = neighbors[last, j]
             if nb != last:
                 change_edge(neighbors, weights, nb, last, x, weights[last, j])
-        vectors[x] = vectors[last]
+        for i in range(vectors.shape[1]):  # a loop: an array assignment costs 2 s to compile
+            vectors[x, i] = vectors[last, i]
         labels[x] = labels[last]
         for j in range(d):  # L is the largest id, so its empty slots sit at the row's end
             nb = neighbors[last, j]
@@ -231,8 +232,16 @@ def merge_groups(vectors, neighbors, weights, metric, parent, missing, m):
             # sort key: (open slots, root vertex id)
             keys[r] = open_count(neighbors, parent, missing, m, i) * (1 << 40) + missing[i]
             r += 1
-    order = np.argsort(keys[:r], kind="mergesort")
-    groups = roots[:r][order]
+    groups = roots[:r].copy()
+    for i in range(1, r):  # insertion sort by key: a few dozen groups at most, and it spares
+        key, root = keys[i], groups[i]  # compiling a second argsort for int64 keys
+        t = i
+        while t > 0 and keys[t - 1] > key:
+            keys[t] = keys[t - 1]
+            groups[t] = groups[t - 1]
+            t -= 1
+        keys[t] = key
+        groups[t] = root
     while r >= 2:
         ga = groups[r - 1]
         gb = groups[r - 2]

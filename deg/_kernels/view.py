@@ -11,10 +11,9 @@ Rows are refreshed lazily: ``sig[u]`` is a hash of row u's neighbour ids when it
 computed, so after any edit only the rows whose hash changed are reordered.
 """
 
-import numba
 import numpy as np
 
-from deg._kernels._jit import jit, pjit
+from deg._kernels._jit import jit
 from deg._kernels.distances import distance
 
 EMPTY_SIG = np.uint32(0)  # never produced by row_signature for a row of d >= 2 (see below)
@@ -76,24 +75,22 @@ def order_row(vectors, neighbors, weights, metric, u, by_weight, kept, out):
             n_out += 1
 
 
-@pjit
-def refresh_view(vectors, neighbors, weights, metric, n, order, sig, blocks):
-    """Recompute the order of every row among ``0..n-1`` whose signature changed.
-
-    ``blocks`` parallel chunks of rows (1 on a single thread). Returns the rows reordered.
-    """
+@jit
+def refresh_view(vectors, neighbors, weights, metric, n, order, sig):
+    """Recompute the order of every row among ``0..n-1`` whose signature changed; returns the
+    rows reordered. One thread: a parallel loop here cost two seconds of compile time for half
+    a second on a whole Fashion-MNIST build."""
     d = neighbors.shape[1]
-    counts = np.zeros(blocks, dtype=np.int64)
-    for b in numba.prange(blocks):
-        by_weight = np.empty(d, dtype=np.int64)
-        kept = np.empty(d, dtype=np.int64)
-        for u in range(b * n // blocks, (b + 1) * n // blocks):
-            s = row_signature(neighbors, u)
-            if s != sig[u]:
-                order_row(vectors, neighbors, weights, metric, u, by_weight, kept, order[u])
-                sig[u] = s
-                counts[b] += 1
-    return counts.sum()
+    by_weight = np.empty(d, dtype=np.int64)
+    kept = np.empty(d, dtype=np.int64)
+    count = 0
+    for u in range(n):
+        s = row_signature(neighbors, u)
+        if s != sig[u]:
+            order_row(vectors, neighbors, weights, metric, u, by_weight, kept, order[u])
+            sig[u] = s
+            count += 1
+    return count
 
 
 @jit
