@@ -69,7 +69,7 @@ def _view_current(index, n):
     """The stored search view against a recomputation of every row (no signature shortcut)."""
     fresh = np.zeros_like(index._order[:n])
     kview.refresh_view(index._vectors, index._neighbors, index._weights,
-                       _METRIC_CODE[index.metric], n, fresh,
+                       _METRIC_CODE[index.metric], 0, n, fresh,
                        np.full(n, kview.EMPTY_SIG, dtype=np.uint32))
     return bool(np.array_equal(fresh, index._order[:n]))
 

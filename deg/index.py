@@ -5,12 +5,15 @@ their own int64 ``labels``. All graph work happens in the numba kernels of ``deg
 this module validates input, owns the arrays, and maps labels in and out.
 """
 
+import concurrent.futures
 import contextlib
+import functools
 import os
 
 import numba
 import numpy as np
 
+from deg import _pipeline
 from deg import _validation as check
 from deg import fileformat
 from deg._concurrency import ReadWriteLock, ScratchPool
@@ -27,6 +30,12 @@ _METRIC_CODE = {"l2": L2, "ip": IP, "cosine": IP}
 _SCHEME_CODE = {"low-lid": kbuild.SCHEME_D, "high-lid": kbuild.SCHEME_C,
                 "stream": kbuild.SCHEME_STREAM}
 _MAX_BUILD_BATCH = 256  # vertices whose candidate searches run together (DEG_SPEC 16.6)
+# batches at least this large search their candidates beside the previous batch's wiring
+_OVERLAP_MIN = 32
+# candidate searches per hand-out (~2 ms on Fashion-MNIST): small, so that the threads finish a
+# batch together, large enough that the Python call per chunk stays negligible
+_BUILD_CHUNK = 4
+_VIEW_PARTS = 16  # row ranges of a view refresh, handed out to threads as they free up
 _PROGRESS_MIN = 20_000  # adds at least this large show a progress bar when asked
 _SERIAL_BELOW = 4  # queries per thread below which one thread is faster than a launch
 # distances each construction search keeps for the wiring to reuse (choose_cut): a search
@@ -55,6 +64,24 @@ def _build_batch(n):
     seed and data give the same graph on any machine.
     """
     return max(1, min(_MAX_BUILD_BATCH, n // 32))
+
+
+def _wired_rows(neighbors, lo, hi):
+    """The rows that wiring vertices ``lo..hi-1`` may have changed: theirs and their
+    neighbours'. A wiring step (v, candidate c, cut neighbour n) edits only the rows of v, c and
+    n, and leaves c and n adjacent to v; a later step removes such an edge only to replace it by
+    one to its own new vertex. So every edited row ends adjacent to a vertex of the batch."""
+    return np.unique(np.concatenate([np.arange(lo, hi), neighbors[lo:hi].ravel()]))
+
+
+@contextlib.contextmanager
+def _thread_pool(threads):
+    """Helper threads for ``_pipeline.overlap`` (none for one thread)."""
+    if threads <= 1:
+        yield None
+        return
+    with concurrent.futures.ThreadPoolExecutor(threads - 1) as pool:
+        yield pool
 
 
 @contextlib.contextmanager
@@ -218,21 +245,16 @@ class Index:
         code = _METRIC_CODE[self._metric]
         try:
             v = start
-            while v < end:
-                if v <= self._d:  # bootstrap: the first d+1 vertices form a complete graph
-                    kbuild.bootstrap(self._vectors, self._neighbors, self._weights, code, v)
-                    stop = v + 1
-                else:
-                    if v >= 2 * self._pivots_drawn_at:  # a growing graph needs fresh pivots
-                        self._refresh_pivots()
-                    stop = min(end, v + _build_batch(v))
-                    self._extend(v, stop, threads)
-                self._commit(v, stop)
-                if self._improve_tries and stop > self._d + 1:
-                    self._improve((stop - v) * self._improve_tries)
+            while v < end and v <= self._d:  # bootstrap: the first d+1 form a complete graph
+                kbuild.bootstrap(self._vectors, self._neighbors, self._weights, code, v)
+                self._commit(v, v + 1)
                 if bar is not None:
-                    bar.update(stop - v)
-                v = stop
+                    bar.update(1)
+                v += 1
+            if v < end and self._scheme == "stream":
+                self._extend_stream(v, end, threads, bar)
+            elif v < end:
+                self._extend(v, end, threads, bar)
         finally:
             if 8 * (end - start) >= self._n:  # a large add: pivots and view for the new size
                 self._refresh_pivots()
@@ -278,35 +300,134 @@ class Index:
         """Reorder the search view rows of every vertex whose edges changed (see
         ``deg._kernels.view``). The caller holds the write lock."""
         self._view_stale = False
-        if self._n:
-            kview.refresh_view(self._vectors, self._neighbors, self._weights,
-                               _METRIC_CODE[self._metric], self._n, self._order, self._sig)
+        n = self._n
+        threads = self._resolve_threads(threads) if n >= _VIEW_PARTS * 64 else 1
+        bounds = [n * c // _VIEW_PARTS for c in range(_VIEW_PARTS + 1)]
 
-    def _extend(self, start, stop, threads):
-        """Candidate search for ``start..stop-1`` (read-only, parallel), then wire them in."""
+        def part(t, c):
+            kview.refresh_view(self._vectors, self._neighbors, self._weights,
+                               _METRIC_CODE[self._metric], bounds[c], bounds[c + 1],
+                               self._order, self._sig)
+
+        with _thread_pool(threads) as pool:
+            _pipeline.overlap(pool, None, part, _VIEW_PARTS, threads)
+
+    def _batches(self, start, end):
+        """The insertion batches of ``start..end-1`` (sizes depend on the graph size only)."""
+        out = []
+        while start < end:
+            stop = min(end, start + _build_batch(start))
+            out.append((start, stop))
+            start = stop
+        return out
+
+    def _extend(self, start, end, threads, bar):
+        """Insert ``start..end-1`` batch by batch: candidate search, then wiring (LowLID or
+        HighLID).
+
+        Pipelined: while batch b is wired (one thread, it changes the graph), the candidates of
+        batch b+1 are searched on a copy of the graph as it was before batch b (the other
+        threads, joined by the wiring one when it is done). Batch b+1 therefore does not see
+        batch b: it may only connect to older vertices, which is what batch-mates already
+        accept among themselves. The copy (``shadow``) is brought up to date after each
+        wiring by copying the rows it changed. Batches below ``_OVERLAP_MIN`` vertices (small
+        graphs, small adds) are searched after the previous wiring, on the current graph.
+        """
+        batches = self._batches(start, end)
+        shadow = np.empty_like(self._neighbors[:end])
+        shadow[:start] = self._neighbors[:start]
+        with _thread_pool(threads) as pool:
+            found = self._candidates(*batches[0], shadow, start, threads, pool)
+            for b, (lo, hi) in enumerate(batches):
+                wire = functools.partial(self._wire, lo, hi, found)
+                following = batches[b + 1] if b + 1 < len(batches) else None
+                if following and following[1] - following[0] >= _OVERLAP_MIN:
+                    found = self._candidates(*following, shadow, lo, threads, pool, wire)
+                else:
+                    wire()
+                self._commit(lo, hi)
+                if self._improve_tries:  # the optimisation may touch any row
+                    self._improve((hi - lo) * self._improve_tries)
+                    shadow[:hi] = self._neighbors[:hi]
+                else:
+                    rows = _wired_rows(self._neighbors, lo, hi)
+                    shadow[rows] = self._neighbors[rows]
+                if following and following[1] - following[0] < _OVERLAP_MIN:
+                    found = self._candidates(*following, shadow, hi, threads, pool)
+                if bar is not None:
+                    bar.update(hi - lo)
+
+    def _candidates(self, lo, hi, graph, visible, threads, pool, first=None):
+        """Candidate searches for vertices ``lo..hi-1`` over the neighbour rows ``graph``, in
+        which vertices ``0..visible-1`` are wired; ``first`` (the previous batch's wiring) runs
+        on the calling thread before it joins the searches. Returns ``(cand_i, cand_d, log)``
+        as ``_run_search`` does."""
+        if _BUILD_PIVOTS and visible >= 2 * self._pivots_drawn_at:  # fresh pivots as n grows
+            self._refresh_pivots(visible)
+        if _BUILD_PIVOTS:
+            piv, piv_ids, coarse, cells = self._pivots, self._pivot_ids, self._coarse, self._cells
+        else:
+            piv, piv_ids = self._pivots[:0], self._pivot_ids[:0]
+            coarse, cells = self._coarse[:0], self._cells[:1]
+        k = max(self._extend_k, self._d)
+        nq = hi - lo
+        queries = self._vectors[lo:hi]
+        entries = np.zeros((1, 1), dtype=np.int32)
+        out_i = np.empty((nq, k), dtype=np.int32)
+        out_d = np.empty((nq, k), dtype=np.float32)
+        out_dc = np.empty(nq, dtype=np.int64)
+        log_i = np.empty((nq, _EXTEND_LOG), dtype=np.int32)
+        log_d = np.empty((nq, _EXTEND_LOG), dtype=np.float32)
+        log_n = np.zeros(nq, dtype=np.int64)
+        res_d = np.empty((threads, k + 2), dtype=np.float32)
+        res_i = np.empty((threads, k + 2), dtype=np.int32)
+        fresh = np.empty((threads, self._d), dtype=np.int32)
         code = _METRIC_CODE[self._metric]
-        if self._scheme == "stream":  # from a random vertex, 2d candidates (DEG_SPEC 5.5)
-            k = max(self._extend_k, 2 * self._d)
-            entries = np.array([kopt.rand_below(self._rand_state, start)
-                                for _ in range(start, stop)], dtype=np.int32).reshape(-1, 1)
-        else:
-            k = max(self._extend_k, self._d)
-            entries = np.zeros((1, 1), dtype=np.int32)
-        stream = self._scheme == "stream"
-        cand_i, cand_d, _, log = self._run_search(
-            self._vectors[start:stop], entries, k, self._extend_eps, True, 0, threads,
-            pivots=_BUILD_PIVOTS and not stream, log_capacity=0 if stream else _EXTEND_LOG)
-        if self._scheme == "stream":
-            with self._optimizer() as (opt, scr, log, owner, touched):
-                failed = kbuild.connect_stream_batch(
-                    self._vectors, self._neighbors, self._weights, code, start, stop, cand_i,
-                    cand_d, opt, scr, log, owner, touched)
-        else:
-            failed = kbuild.connect_batch(self._vectors, self._neighbors, self._weights, code,
-                                          start, stop, cand_i, cand_d, _SCHEME_CODE[self._scheme],
-                                          log)
+
+        def chunk(t, c):
+            a, b = c * _BUILD_CHUNK, min(nq, (c + 1) * _BUILD_CHUNK)
+            r = slice(t, t + 1)
+            ksearch.search_batch(self._vectors, graph, self._order, code, queries[a:b], entries,
+                                 piv, piv_ids, coarse, cells, k, self._extend_eps, True, 0,
+                                 self._d, s.visited[r], s.tags[r], s.cand_d[r], s.cand_i[r],
+                                 res_d[r], res_i[r], fresh[r], out_i[a:b], out_d[a:b],
+                                 out_dc[a:b], (log_i[a:b], log_d[a:b], log_n[a:b]))
+
+        with self._scratch.take(self._capacity, threads) as s:
+            _pipeline.overlap(pool, first, chunk, -(-nq // _BUILD_CHUNK), threads)
+        return out_i, out_d, (log_i, log_d, log_n)
+
+    def _wire(self, lo, hi, found):
+        """Connect vertices ``lo..hi-1`` to the candidates ``found`` for them."""
+        cand_i, cand_d, log = found
+        failed = kbuild.connect_batch(self._vectors, self._neighbors, self._weights,
+                                      _METRIC_CODE[self._metric], lo, hi, cand_i, cand_d,
+                                      _SCHEME_CODE[self._scheme], log)
         if failed >= 0:  # cannot happen on a healthy graph; never leave a half-wired vertex
             raise RuntimeError(f"internal error: vertex {failed} could not be connected")
+
+    def _extend_stream(self, start, end, threads, bar):
+        """Streaming insertion (DEG_SPEC 5.5), batch by batch: each vertex searches 2d
+        candidates from a random vertex, links to d-1 of them and the cut-off vertices are
+        re-paired by the deletion repair."""
+        code = _METRIC_CODE[self._metric]
+        for lo, hi in self._batches(start, end):
+            k = max(self._extend_k, 2 * self._d)
+            entries = np.array([kopt.rand_below(self._rand_state, lo) for _ in range(lo, hi)],
+                               dtype=np.int32).reshape(-1, 1)
+            cand_i, cand_d, _, _ = self._run_search(self._vectors[lo:hi], entries, k,
+                                                    self._extend_eps, True, 0, threads)
+            with self._optimizer() as (opt, scr, log, owner, touched):
+                failed = kbuild.connect_stream_batch(
+                    self._vectors, self._neighbors, self._weights, code, lo, hi, cand_i,
+                    cand_d, opt, scr, log, owner, touched)
+            if failed >= 0:
+                raise RuntimeError(f"internal error: vertex {failed} could not be connected")
+            self._commit(lo, hi)
+            if self._improve_tries:
+                self._improve((hi - lo) * self._improve_tries)
+            if bar is not None:
+                bar.update(hi - lo)
 
     def _commit(self, start, stop):
         """Make vertices ``start..stop-1`` visible: count them and register their labels."""

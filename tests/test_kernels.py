@@ -52,3 +52,34 @@ def test_change_edge_keeps_row_sorted(row, data):
     assert (weights[0] == row[0]).all()  # weights moved with their ids
     assert not graph.change_edge(row, weights, 0, old, 5, np.float32(5))  # absent: no change
     assert graph.find_slot(row, 0, new) == expected.index(new)
+
+
+@given(st.sampled_from(["random", "grid"]), st.integers(0, 2**32 - 1), st.data())
+def test_least_distortion_equals_scoring_every_neighbour(kind, seed, data):
+    """Scheme D scores the logged distances first and abandons the others once they cannot
+    win; the choice must be exactly that of scoring every neighbour in slot order (first best
+    on ties), whatever part of the distances is known. Grid data makes exact ties common."""
+    import deg
+    from deg._kernels.build import least_distortion
+    rng = np.random.default_rng(seed)
+    if kind == "grid":
+        x = rng.integers(0, 4, size=(150, 3)).astype(np.float32)
+    else:
+        x = rng.normal(size=(150, 40)).astype(np.float32) * 100
+    index = deg.Index.build(x, edges_per_vertex=8, progress=False)
+    nb, w, vec = index._neighbors, index._weights, index._vectors
+    for _ in range(20):
+        v, c = (int(i) for i in rng.choice(150, size=2, replace=False))
+        w_cv = distance(L2, vec[v], vec[c])
+        stamp = np.where(rng.random(150) < data.draw(st.floats(0, 1)), v, -1).astype(np.int64)
+        known = np.array([distance(L2, vec[v], vec[m]) for m in range(150)], np.float32)
+        best, best_score, best_d = -1, None, None
+        for j, m in enumerate(nb[c]):
+            if m == c or m in nb[v]:
+                continue
+            dvm = distance(L2, vec[v], vec[m])
+            score = (w_cv + dvm) - w[c, j]
+            if best < 0 or score < best_score:
+                best, best_score, best_d = j, score, dvm
+        got = least_distortion(vec, nb, w, L2, v, c, w_cv, known, stamp)
+        assert got[0] == best and (best < 0 or got[1] == best_d)

@@ -76,15 +76,15 @@ def order_row(vectors, neighbors, weights, metric, u, by_weight, kept, out):
 
 
 @jit
-def refresh_view(vectors, neighbors, weights, metric, n, order, sig):
-    """Recompute the order of every row among ``0..n-1`` whose signature changed; returns the
-    rows reordered. One thread: a parallel loop here cost two seconds of compile time for half
-    a second on a whole Fashion-MNIST build."""
+def refresh_view(vectors, neighbors, weights, metric, lo, hi, order, sig):
+    """Recompute the order of every row among ``lo..hi-1`` whose signature changed; returns the
+    rows reordered. Serial: callers split the rows over Python threads (a parallel loop here
+    cost two seconds of compile time)."""
     d = neighbors.shape[1]
     by_weight = np.empty(d, dtype=np.int64)
     kept = np.empty(d, dtype=np.int64)
     count = 0
-    for u in range(n):
+    for u in range(lo, hi):
         s = row_signature(neighbors, u)
         if s != sig[u]:
             order_row(vectors, neighbors, weights, metric, u, by_weight, kept, order[u])

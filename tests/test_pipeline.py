@@ -1,0 +1,98 @@
+"""The construction pipeline: its scheduler, and the rows the search copy takes after a wiring."""
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import deg
+from deg import _pipeline
+from deg import index as dindex
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_overlap_runs_first_and_every_chunk_once(threads):
+    done = []
+    lock = threading.Lock()
+
+    def chunk(t, c):
+        assert 0 <= t < threads
+        with lock:
+            done.append(c)
+
+    first = []
+    with dindex._thread_pool(threads) as pool:
+        _pipeline.overlap(pool, lambda: first.append(1), chunk, 37, threads)
+    assert first == [1] and sorted(done) == list(range(37))
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("where", ["first", "chunk"])
+def test_overlap_raises_the_first_error_and_stops(threads, where):
+    done = []
+
+    def first():
+        if where == "first":
+            raise ValueError("wiring failed")
+
+    def chunk(t, c):
+        if where == "chunk" and c == 3:
+            raise ValueError("search failed")
+        time.sleep(0.001)
+        done.append(c)
+
+    with dindex._thread_pool(threads) as pool, pytest.raises(ValueError, match="failed"):
+        _pipeline.overlap(pool, first, chunk, 1000, threads)
+    assert len(done) < 100  # the hand-out stopped soon after the failure
+
+
+def test_wiring_changes_only_the_rows_the_search_copy_takes(monkeypatch):
+    """After each batch the search copy (``shadow``) takes the rows of the batch and of their
+    neighbours; every row the wiring changed must be among them, else later candidate searches
+    would run on a stale graph."""
+    seen = {}
+    checked = []
+    real = dindex._wired_rows
+
+    def checking(neighbors, lo, hi):
+        rows = real(neighbors, lo, hi)
+        if "before" in seen:
+            changed = np.flatnonzero((neighbors[:hi] != seen["before"][:hi]).any(axis=1))
+            assert np.isin(changed, rows).all(), (lo, hi, np.setdiff1d(changed, rows))
+            checked.append(len(changed))
+        seen["before"] = neighbors[:hi].copy()
+        seen["before"].resize((neighbors.shape[0], neighbors.shape[1]), refcheck=False)
+        return rows
+
+    monkeypatch.setattr(dindex, "_wired_rows", checking)
+    x = np.random.default_rng(5).normal(size=(2500, 16)).astype(np.float32)
+    index = deg.Index.build(x, edges_per_vertex=10, progress=False, threads=2)
+    assert len(checked) > 20 and sum(checked) > 2500
+    assert np.array_equal(index.labels, np.arange(2500))
+
+
+def test_pipelined_batches_see_the_graph_before_the_previous_batch():
+    """A batch searched beside the previous batch's wiring cannot reach that batch's vertices:
+    its candidates are all older, which is what makes the build independent of timing. A
+    short batch is searched after the previous wiring, on the current graph."""
+    x = np.random.default_rng(6).normal(size=(2986, 8)).astype(np.float32)
+    index = deg.Index.build(x[:2000], edges_per_vertex=8, progress=False)
+    batches = index._batches(2000, 2986)
+    assert batches[-1][1] - batches[-1][0] < dindex._OVERLAP_MIN <= batches[0][1] - batches[0][0]
+    seen = []
+    real = index._candidates
+
+    def spy(lo, hi, graph, visible, threads, pool, first=None):
+        out = real(lo, hi, graph, visible, threads, pool, first)
+        seen.append((lo, hi, visible, int(out[0].max()), first is not None))
+        return out
+
+    index._candidates = spy
+    index.add(x[2000:], threads=2)
+    assert [s[:2] for s in seen] == batches
+    assert seen[0][2] == 2000
+    for (lo, hi, visible, top, beside), (prev_lo, prev_hi) in zip(seen[1:], batches):
+        overlapped = hi - lo >= dindex._OVERLAP_MIN
+        assert beside == overlapped
+        assert visible == (prev_lo if overlapped else prev_hi) and top < visible
