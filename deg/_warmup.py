@@ -35,8 +35,9 @@ def warmup(verbose=False):
     q = np.ascontiguousarray(x[:2])
     out_i, out_d = np.empty((2, 2), np.int32), np.empty((2, 2), np.float32)
     ksearch.search_batch_parallel(
-        index._vectors, index._neighbors, index._order, 1, q, np.zeros((1, 1), np.int32),
-        x[:1], np.zeros(1, np.int32), x[:1], np.array([0, 1]), 2, 0.1, True, 0, 4,
+        index._vectors, index._neighbors, index._order, index._weights, 1, q,
+        np.zeros((1, 1), np.int32), x[:1], np.zeros(1, np.int32), x[:1], np.array([0, 1]), 2,
+        0.1, True, False, 0, 4,
         np.zeros((1, index._capacity), np.uint16), np.zeros(1, np.int64),
         np.empty((1, index._capacity), np.float32), np.empty((1, index._capacity), np.int32),
         np.empty((1, 4), np.float32), np.empty((1, 4), np.int32), np.empty((1, 4), np.int32),

@@ -387,9 +387,9 @@ class Index:
         def chunk(t, c):
             a, b = c * _BUILD_CHUNK, min(nq, (c + 1) * _BUILD_CHUNK)
             r = slice(t, t + 1)
-            ksearch.search_batch(self._vectors, graph, self._order, code, queries[a:b], entries,
-                                 piv, piv_ids, coarse, cells, k, self._extend_eps, True, 0,
-                                 self._d, s.visited[r], s.tags[r], s.cand_d[r], s.cand_i[r],
+            ksearch.search_batch(self._vectors, graph, self._order, self._weights, code,
+                                 queries[a:b], entries, piv, piv_ids, coarse, cells, k,
+                                 self._extend_eps, True, False, 0, self._d, s.visited[r], s.tags[r], s.cand_d[r], s.cand_i[r],
                                  res_d[r], res_i[r], fresh[r], out_i[a:b], out_d[a:b],
                                  out_dc[a:b], (log_i[a:b], log_d[a:b], log_n[a:b]))
 
@@ -621,10 +621,11 @@ class Index:
             vids = self._vids(arr)
             entries = vids.astype(np.int32).reshape(-1, 1)
             return self._query(self._vectors[vids], entries, k, eps, bool(include_entry),
-                               threads, max_distance_computations, return_stats, max_degree)
+                               threads, max_distance_computations, return_stats, max_degree,
+                               own_entry=True)
 
     def _query(self, queries, entries, k, eps, include_entry, threads, max_dc, return_stats,
-               max_degree, pivots=False):
+               max_degree, pivots=False, own_entry=False):
         """Validate the search parameters and run; the caller holds the read lock."""
         k = check.check_int("k", k, minimum=1)
         if max_degree is None:
@@ -640,19 +641,22 @@ class Index:
             n_dc = np.zeros(nq, dtype=np.int64)
         else:
             vids, dists, n_dc, _ = self._run_search(queries, entries, k, eps, include_entry,
-                                                    max_dc, threads, pivots, max_degree)
+                                                    max_dc, threads, pivots, max_degree,
+                                                    own_entry=own_entry)
             labels = np.where(vids >= 0, self._labels[np.maximum(vids, 0)], -1)
         if return_stats:
             return labels, dists, {"distance_computations": n_dc}
         return labels, dists
 
     def _run_search(self, queries, entries, k, eps, include_entry, max_dc, threads,
-                    pivots=False, max_degree=None, log_capacity=0):
+                    pivots=False, max_degree=None, log_capacity=0, own_entry=False):
         """Run the search kernel over ``queries``; returns vids, distances, distance counts
         and the distance log ``(log_i, log_d, log_n)`` (up to ``log_capacity`` per query).
 
         With ``pivots`` each query enters the graph at its nearest pivot instead of
         ``entries`` (query search); exploration and construction pass their own entries.
+        ``own_entry`` (exploration): each query is its entry's own vector, whose neighbours'
+        distances are the stored edge weights.
         """
         if max_degree is None:
             max_degree = self._d
@@ -673,9 +677,9 @@ class Index:
         log = (np.empty((nq, log_capacity), dtype=np.int32),
                np.empty((nq, log_capacity), dtype=np.float32), np.zeros(nq, dtype=np.int64))
         with self._scratch.take(self._capacity, blocks) as s:
-            args = (self._vectors, self._neighbors, self._order, _METRIC_CODE[self._metric],
-                    queries, entries, piv, piv_ids, coarse, cells, k, eps, include_entry, max_dc,
-                    max_degree, s.visited[:blocks], s.tags[:blocks], s.cand_d[:blocks],
+            args = (self._vectors, self._neighbors, self._order, self._weights,
+                    _METRIC_CODE[self._metric], queries, entries, piv, piv_ids, coarse, cells, k,
+                    eps, include_entry, own_entry, max_dc, max_degree, s.visited[:blocks], s.tags[:blocks], s.cand_d[:blocks],
                     s.cand_i[:blocks], res_d, res_i, fresh, out_i, out_d, out_dc, log)
             if blocks == 1:
                 ksearch.search_batch(*args)

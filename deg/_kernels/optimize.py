@@ -44,10 +44,10 @@ def search_sorted(vectors, neighbors, weights, metric, query, entries, k, eps, s
     # the optimiser searches the full graph (max_degree = d, so no search view), entries
     # included, no budget; typed flags rather than literals, so search_one is not compiled twice
     no_view = np.empty((0, 0), dtype=np.uint8)  # a local, not a (read-only) global constant
-    n_res, _, _ = search_one(vectors, neighbors, no_view, metric, query, entries, k, eps,
-                             np.bool_(True), np.int64(0), neighbors.shape[1], visited, tag,
-                             cand_d, cand_i, res_d, res_i, fresh, fresh[:0],
-                             np.empty(0, dtype=np.float32))
+    n_res, _, _ = search_one(vectors, neighbors, no_view, weights, metric, query, entries, k,
+                             eps, np.bool_(True), np.bool_(False), np.int64(0),
+                             neighbors.shape[1], visited, tag, cand_d, cand_i, res_d, res_i,
+                             fresh, fresh[:0], np.empty(0, dtype=np.float32))
     while n_res > k:
         n_res = max_pop(res_d, res_i, n_res)
     return max_drain_sorted(res_d, res_i, n_res, out_d, out_i)

@@ -33,9 +33,24 @@ def next_tag(visited_row, tags, t):
 
 
 @jit
-def search_one(vectors, neighbors, order, metric, query, entries, k, eps, include_entry,
-               max_dc, max_degree, visited, tag, cand_d, cand_i, res_d, res_i, fresh, log_i,
-               log_d):
+def admit(cand_d, cand_i, res_d, res_i, n_cand, n_res, radius, xr, k, eps, dn, nb):
+    """Offer vertex ``nb`` at distance ``dn`` to the candidate and result heaps; returns the
+    new ``(n_cand, n_res, radius, xr)``."""
+    if dn <= xr:
+        n_cand = min_push(cand_d, cand_i, n_cand, dn, nb)
+        if dn < radius:
+            n_res = max_push(res_d, res_i, n_res, dn, nb)
+            if n_res > k:
+                n_res = max_pop(res_d, res_i, n_res)
+                radius = res_d[0]
+                xr = radius * (1.0 + eps) if radius >= 0 else radius * (1.0 - eps)
+    return n_cand, n_res, radius, xr
+
+
+@jit
+def search_one(vectors, neighbors, order, weights, metric, query, entries, k, eps,
+               include_entry, own_entry, max_dc, max_degree, visited, tag, cand_d, cand_i, res_d,
+               res_i, fresh, log_i, log_d):
     """Best-first range search from ``entries`` towards ``query`` (DEG_SPEC 3.2).
 
     The result max-heap keeps k entries; the radius is the k-th distance only once a (k+1)-th
@@ -50,6 +65,11 @@ def search_one(vectors, neighbors, order, metric, query, entries, k, eps, includ
     see ``view.py``) are followed: fewer distance computations per hop; a skipped neighbour
     stays unvisited, so it can still be reached through another vertex. With ``max_degree == d``
     ``order`` is not read (construction and optimisation pass an empty one).
+
+    ``own_entry`` (exploration): the query is the vector of the single entry vertex, so the
+    distances to that vertex's neighbours are its edge weights (``weights``, the same bits
+    ``distance`` gives): its expansion costs no distance computation. Otherwise ``weights``
+    is not read.
 
     Up to ``len(log_i)`` exact distances computed on the way are written to ``log_i/log_d``
     (vertex, distance), in the order computed; construction reuses them (``choose_cut``).
@@ -89,6 +109,16 @@ def search_one(vectors, neighbors, order, metric, query, entries, k, eps, includ
             break
         c = cand_i[0]
         n_cand = min_pop(cand_d, cand_i, n_cand)
+        if own_entry and c == entries[0]:  # distances known: the entry's edge weights
+            for j in range(max_degree):
+                slot = j if max_degree == d else order[c, j]
+                nb = neighbors[c, slot]
+                if visited[nb] != tag16:
+                    visited[nb] = tag16
+                    n_cand, n_res, radius, xr = admit(cand_d, cand_i, res_d, res_i, n_cand,
+                                                      n_res, radius, xr, k, eps,
+                                                      weights[c, slot], nb)
+            continue
         n_fresh = 0
         for j in range(max_degree):  # first mark and prefetch every fresh neighbour, then evaluate
             nb = neighbors[c, j] if max_degree == d else neighbors[c, order[c, j]]
@@ -111,14 +141,8 @@ def search_one(vectors, neighbors, order, metric, query, entries, k, eps, includ
                 log_i[n_log] = nb
                 log_d[n_log] = dn
                 n_log += 1
-            if dn <= xr:
-                n_cand = min_push(cand_d, cand_i, n_cand, dn, nb)
-                if dn < radius:
-                    n_res = max_push(res_d, res_i, n_res, dn, nb)
-                    if n_res > k:
-                        n_res = max_pop(res_d, res_i, n_res)
-                        radius = res_d[0]
-                        xr = radius * (1.0 + eps) if radius >= 0 else radius * (1.0 - eps)
+            n_cand, n_res, radius, xr = admit(cand_d, cand_i, res_d, res_i, n_cand, n_res,
+                                              radius, xr, k, eps, dn, nb)
         if max_dc > 0 and n_dc >= max_dc:
             break
     return n_res, n_dc, n_log
@@ -155,9 +179,9 @@ def nearest_pivot(metric, query, pivots, pivot_ids, coarse, cells):
 
 
 @jit
-def search_block(t, lo, hi, vectors, neighbors, order, metric, queries, entries, pivots,
-                 pivot_ids, coarse, cells, k, eps, include_entry, max_dc, max_degree, visited,
-                 tags, cand_d, cand_i, res_d, res_i, fresh, out_i, out_d, out_dc, log):
+def search_block(t, lo, hi, vectors, neighbors, order, weights, metric, queries, entries, pivots,
+                 pivot_ids, coarse, cells, k, eps, include_entry, own_entry, max_dc, max_degree,
+                 visited, tags, cand_d, cand_i, res_d, res_i, fresh, out_i, out_d, out_dc, log):
     """Answer queries ``lo..hi-1`` with thread ``t``'s scratch; write sorted, padded rows.
 
     ``log = (log_i, log_d, log_n)``: with ``log_i.shape[1] > 0`` each query's exact distances
@@ -181,10 +205,10 @@ def search_block(t, lo, hi, vectors, neighbors, order, metric, queries, entries,
             erow = entries[0] if entries.shape[0] == 1 else entries[q]
         budget = max_dc - n_piv if max_dc > 0 else max_dc
         log_i, log_d, log_n = log
-        n_res, n_dc, n_log = search_one(vectors, neighbors, order, metric, queries[q], erow, k,
-                                        eps, include_entry, budget, max_degree, visited[t], tag,
-                                        cand_d[t], cand_i[t], res_d[t], res_i[t], fresh[t],
-                                        log_i[q], log_d[q])
+        n_res, n_dc, n_log = search_one(vectors, neighbors, order, weights, metric, queries[q],
+                                        erow, k, eps, include_entry, own_entry, budget,
+                                        max_degree, visited[t], tag, cand_d[t], cand_i[t],
+                                        res_d[t], res_i[t], fresh[t], log_i[q], log_d[q])
         if log_i.shape[1] > 0:
             log_n[q] = n_log
         n_dc += n_piv
@@ -198,21 +222,21 @@ def search_block(t, lo, hi, vectors, neighbors, order, metric, queries, entries,
 
 
 @jit
-def search_batch(vectors, neighbors, order, metric, queries, entries, pivots, pivot_ids,
-                 coarse, cells, k, eps, include_entry, max_dc, max_degree, visited, tags, cand_d,
-                 cand_i, res_d, res_i, fresh, out_i, out_d, out_dc, log):
+def search_batch(vectors, neighbors, order, weights, metric, queries, entries, pivots, pivot_ids,
+                 coarse, cells, k, eps, include_entry, own_entry, max_dc, max_degree, visited,
+                 tags, cand_d, cand_i, res_d, res_i, fresh, out_i, out_d, out_dc, log):
     """All queries on the calling thread with scratch set 0 (no parallel launch overhead)."""
-    search_block(np.int64(0), np.int64(0), queries.shape[0], vectors, neighbors, order, metric,
-                 queries, entries, pivots, pivot_ids, coarse, cells, k, eps, include_entry, max_dc,
-                 max_degree, visited, tags, cand_d, cand_i, res_d, res_i, fresh, out_i, out_d,
-                 out_dc, log)
+    search_block(np.int64(0), np.int64(0), queries.shape[0], vectors, neighbors, order, weights,
+                 metric, queries, entries, pivots, pivot_ids, coarse, cells, k, eps,
+                 include_entry, own_entry, max_dc, max_degree, visited, tags, cand_d, cand_i,
+                 res_d, res_i, fresh, out_i, out_d, out_dc, log)
 
 
 @pjit
-def search_batch_parallel(vectors, neighbors, order, metric, queries, entries, pivots,
-                          pivot_ids, coarse, cells, k, eps, include_entry, max_dc, max_degree,
-                          visited, tags, cand_d, cand_i, res_d, res_i, fresh, out_i, out_d, out_dc,
-                          log):
+def search_batch_parallel(vectors, neighbors, order, weights, metric, queries, entries, pivots,
+                          pivot_ids, coarse, cells, k, eps, include_entry, own_entry, max_dc,
+                          max_degree, visited, tags, cand_d, cand_i, res_d, res_i, fresh, out_i,
+                          out_d, out_dc, log):
     """One scratch set per parallel block; block ``t`` answers the chunks of ``CHUNK``
     queries numbered ``t, t + blocks, t + 2*blocks, ...``. Dealt round-robin rather than as
     contiguous halves, the blocks' loads even out: the two halves of Fashion-MNIST's test set
@@ -225,7 +249,7 @@ def search_batch_parallel(vectors, neighbors, order, metric, queries, entries, p
         for c in range(t, n_chunks, n_blocks):
             lo = c * CHUNK
             hi = min(nq, lo + CHUNK)
-            search_block(t, lo, hi, vectors, neighbors, order, metric, queries, entries, pivots,
-                         pivot_ids, coarse, cells, k, eps, include_entry, max_dc, max_degree,
-                         visited, tags, cand_d, cand_i, res_d, res_i, fresh, out_i, out_d, out_dc,
-                         log)
+            search_block(t, lo, hi, vectors, neighbors, order, weights, metric, queries, entries,
+                         pivots, pivot_ids, coarse, cells, k, eps, include_entry, own_entry,
+                         max_dc, max_degree, visited, tags, cand_d, cand_i, res_d, res_i, fresh,
+                         out_i, out_d, out_dc, log)
