@@ -68,8 +68,8 @@ def search_one(vectors, neighbors, order, weights, metric, query, entries, k, ep
 
     ``own_entry`` (exploration): the query is the vector of the single entry vertex, so the
     distances to that vertex's neighbours are its edge weights (``weights``, the same bits
-    ``distance`` gives): its expansion costs no distance computation. Otherwise ``weights``
-    is not read.
+    ``distance`` gives): its expansion costs no distance computation, and follows all d edges
+    whatever ``max_degree``. Otherwise ``weights`` is not read.
 
     Up to ``len(log_i)`` exact distances computed on the way are written to ``log_i/log_d``
     (vertex, distance), in the order computed; construction reuses them (``choose_cut``).
@@ -109,15 +109,14 @@ def search_one(vectors, neighbors, order, weights, metric, query, entries, k, ep
             break
         c = cand_i[0]
         n_cand = min_pop(cand_d, cand_i, n_cand)
-        if own_entry and c == entries[0]:  # distances known: the entry's edge weights
-            for j in range(max_degree):
-                slot = j if max_degree == d else order[c, j]
-                nb = neighbors[c, slot]
+        if own_entry and c == entries[0]:  # distances known: all the entry's edges are free
+            for j in range(d):
+                nb = neighbors[c, j]
                 if visited[nb] != tag16:
                     visited[nb] = tag16
                     n_cand, n_res, radius, xr = admit(cand_d, cand_i, res_d, res_i, n_cand,
-                                                      n_res, radius, xr, k, eps,
-                                                      weights[c, slot], nb)
+                                                      n_res, radius, xr, k, eps, weights[c, j],
+                                                      nb)
             continue
         n_fresh = 0
         for j in range(max_degree):  # first mark and prefetch every fresh neighbour, then evaluate
