@@ -5,15 +5,49 @@ candidate searches of the next: the calling thread wires, the others search, and
 joins the searches once its wiring is done, so neither core waits for the other.
 """
 
+import concurrent.futures
 import itertools
+import os
 import threading
 
+_pool = None
+_pool_size = 0
+_pool_lock = threading.Lock()
 
-def overlap(pool, first, chunk, n_chunks, threads):
+
+def shared_pool(threads):
+    """The process's helper threads, at least ``threads - 1`` of them (None for one thread).
+
+    Kept between calls: starting threads per search would cost more than a small search.
+    """
+    global _pool, _pool_size
+    if threads <= 1:
+        return None
+    with _pool_lock:
+        if _pool is None or _pool_size < threads - 1:
+            old = _pool
+            _pool = concurrent.futures.ThreadPoolExecutor(threads - 1, "deg")
+            _pool_size = threads - 1
+            if old is not None:
+                old.shutdown(wait=False)
+        return _pool
+
+
+def _forget_pool():
+    """A forked child has none of the parent's threads: start a pool of its own on demand."""
+    global _pool, _pool_size, _pool_lock
+    _pool, _pool_size, _pool_lock = None, 0, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
+def overlap(first, chunk, n_chunks, threads):
     """Run ``first()`` and ``chunk(t, c)`` for every ``c`` in ``range(n_chunks)``.
 
     Thread 0 is the caller: it runs ``first`` (may be None), then takes chunks like the
-    ``threads - 1`` others started on ``pool``. ``t`` tells a chunk which thread's scratch to
+    ``threads - 1`` helpers of ``shared_pool``. ``t`` tells a chunk which thread's scratch to
     use; chunks are handed out in order as threads free up, so any thread may take any chunk
     and ``chunk`` must give the same result wherever it runs. Returns when everything is done;
     the first exception stops the hand-out and is raised.
@@ -31,6 +65,7 @@ def overlap(pool, first, chunk, n_chunks, threads):
             failed.set()
             raise
 
+    pool = shared_pool(threads)
     helpers = [pool.submit(pull, t) for t in range(1, threads)] if threads > 1 else []
     try:
         if first is not None:
@@ -41,7 +76,9 @@ def overlap(pool, first, chunk, n_chunks, threads):
                 raise
         pull(0)
     finally:
-        for h in helpers:  # wait for every helper, even when the caller failed
-            h.exception()
+        for h in helpers:  # a helper not started yet holds no chunk: drop it, wait for the rest
+            if not h.cancel():
+                h.exception()
     for h in helpers:
-        h.result()
+        if not h.cancelled():
+            h.result()

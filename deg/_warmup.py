@@ -30,20 +30,6 @@ def warmup(verbose=False):
     big = Index(4, edges_per_vertex=4)
     big.add(np.random.default_rng(1).random((1100, 4), dtype=np.float32), threads=1)
     big.search(x, k=3, threads=1)
-    # the parallel kernel even on a one-core machine, so a later multi-core run finds it cached
-    from deg._kernels import search as ksearch
-    q = np.ascontiguousarray(x[:2])
-    out_i, out_d = np.empty((2, 2), np.int32), np.empty((2, 2), np.float32)
-    ksearch.search_batch_parallel(
-        index._vectors, index._neighbors, index._order, index._weights, 1, q,
-        np.zeros((1, 1), np.int32), x[:1], np.zeros(1, np.int32), x[:1], np.array([0, 1]), 2,
-        0.1, True, False, 0, 4,
-        np.zeros((1, index._capacity), np.uint16), np.zeros(1, np.int64),
-        np.empty((1, index._capacity), np.float32), np.empty((1, index._capacity), np.int32),
-        np.empty((1, 4), np.float32), np.empty((1, 4), np.int32), np.empty((1, 4), np.int32),
-        out_i, out_d,
-        np.empty(2, np.int64),
-        (np.empty((2, 4), np.int32), np.empty((2, 4), np.float32), np.zeros(2, np.int64)))
     seconds = time.perf_counter() - start
     if verbose:
         print(f"deg.warmup: kernels ready in {seconds:.1f} s")

@@ -5,7 +5,6 @@ their own int64 ``labels``. All graph work happens in the numba kernels of ``deg
 this module validates input, owns the arrays, and maps labels in and out.
 """
 
-import concurrent.futures
 import contextlib
 import functools
 import os
@@ -74,26 +73,6 @@ def _wired_rows(neighbors, lo, hi):
     return np.unique(np.concatenate([np.arange(lo, hi), neighbors[lo:hi].ravel()]))
 
 
-@contextlib.contextmanager
-def _thread_pool(threads):
-    """Helper threads for ``_pipeline.overlap`` (none for one thread)."""
-    if threads <= 1:
-        yield None
-        return
-    with concurrent.futures.ThreadPoolExecutor(threads - 1) as pool:
-        yield pool
-
-
-@contextlib.contextmanager
-def _numba_threads(threads):
-    old = numba.get_num_threads()
-    numba.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        numba.set_num_threads(old)
-
-
 class Index:
     """A Dynamic Exploration Graph: an even-regular, undirected, connected k-NN search graph.
 
@@ -135,8 +114,8 @@ class Index:
     -----
     Thread safety: ``search``, ``explore``, ``neighbors``, ``get_vectors`` and ``save`` may run
     concurrently from many Python threads; ``add`` waits until they finish and blocks them while
-    it runs. Calls with ``threads > 1`` from several Python threads at once need numba's ``tbb``
-    or ``omp`` threading layer (``workqueue`` is not re-entrant).
+    it runs. ``threads > 1`` runs the serial kernels on a shared pool of Python threads (they
+    release the GIL), so any number of such calls may run at once.
     """
 
     def __init__(self, dim, metric="l2", edges_per_vertex=30, extend_k=None, extend_eps=0.1,
@@ -309,8 +288,7 @@ class Index:
                                _METRIC_CODE[self._metric], bounds[c], bounds[c + 1],
                                self._order, self._sig)
 
-        with _thread_pool(threads) as pool:
-            _pipeline.overlap(pool, None, part, _VIEW_PARTS, threads)
+        _pipeline.overlap(None, part, _VIEW_PARTS, threads)
 
     def _batches(self, start, end):
         """The insertion batches of ``start..end-1`` (sizes depend on the graph size only)."""
@@ -336,66 +314,38 @@ class Index:
         batches = self._batches(start, end)
         shadow = np.empty_like(self._neighbors[:end])
         shadow[:start] = self._neighbors[:start]
-        with _thread_pool(threads) as pool:
-            found = self._candidates(*batches[0], shadow, start, threads, pool)
-            for b, (lo, hi) in enumerate(batches):
-                wire = functools.partial(self._wire, lo, hi, found)
-                following = batches[b + 1] if b + 1 < len(batches) else None
-                if following and following[1] - following[0] >= _OVERLAP_MIN:
-                    found = self._candidates(*following, shadow, lo, threads, pool, wire)
-                else:
-                    wire()
-                self._commit(lo, hi)
-                if self._improve_tries:  # the optimisation may touch any row
-                    self._improve((hi - lo) * self._improve_tries)
-                    shadow[:hi] = self._neighbors[:hi]
-                else:
-                    rows = _wired_rows(self._neighbors, lo, hi)
-                    shadow[rows] = self._neighbors[rows]
-                if following and following[1] - following[0] < _OVERLAP_MIN:
-                    found = self._candidates(*following, shadow, hi, threads, pool)
-                if bar is not None:
-                    bar.update(hi - lo)
+        found = self._candidates(*batches[0], shadow, start, threads)
+        for b, (lo, hi) in enumerate(batches):
+            wire = functools.partial(self._wire, lo, hi, found)
+            following = batches[b + 1] if b + 1 < len(batches) else None
+            if following and following[1] - following[0] >= _OVERLAP_MIN:
+                found = self._candidates(*following, shadow, lo, threads, wire)
+            else:
+                wire()
+            self._commit(lo, hi)
+            if self._improve_tries:  # the optimisation may touch any row
+                self._improve((hi - lo) * self._improve_tries)
+                shadow[:hi] = self._neighbors[:hi]
+            else:
+                rows = _wired_rows(self._neighbors, lo, hi)
+                shadow[rows] = self._neighbors[rows]
+            if following and following[1] - following[0] < _OVERLAP_MIN:
+                found = self._candidates(*following, shadow, hi, threads)
+            if bar is not None:
+                bar.update(hi - lo)
 
-    def _candidates(self, lo, hi, graph, visible, threads, pool, first=None):
+    def _candidates(self, lo, hi, graph, visible, threads, first=None):
         """Candidate searches for vertices ``lo..hi-1`` over the neighbour rows ``graph``, in
         which vertices ``0..visible-1`` are wired; ``first`` (the previous batch's wiring) runs
         on the calling thread before it joins the searches. Returns ``(cand_i, cand_d, log)``
         as ``_run_search`` does."""
         if _BUILD_PIVOTS and visible >= 2 * self._pivots_drawn_at:  # fresh pivots as n grows
             self._refresh_pivots(visible)
-        if _BUILD_PIVOTS:
-            piv, piv_ids, coarse, cells = self._pivots, self._pivot_ids, self._coarse, self._cells
-        else:
-            piv, piv_ids = self._pivots[:0], self._pivot_ids[:0]
-            coarse, cells = self._coarse[:0], self._cells[:1]
-        k = max(self._extend_k, self._d)
-        nq = hi - lo
-        queries = self._vectors[lo:hi]
-        entries = np.zeros((1, 1), dtype=np.int32)
-        out_i = np.empty((nq, k), dtype=np.int32)
-        out_d = np.empty((nq, k), dtype=np.float32)
-        out_dc = np.empty(nq, dtype=np.int64)
-        log_i = np.empty((nq, _EXTEND_LOG), dtype=np.int32)
-        log_d = np.empty((nq, _EXTEND_LOG), dtype=np.float32)
-        log_n = np.zeros(nq, dtype=np.int64)
-        res_d = np.empty((threads, k + 2), dtype=np.float32)
-        res_i = np.empty((threads, k + 2), dtype=np.int32)
-        fresh = np.empty((threads, self._d), dtype=np.int32)
-        code = _METRIC_CODE[self._metric]
-
-        def chunk(t, c):
-            a, b = c * _BUILD_CHUNK, min(nq, (c + 1) * _BUILD_CHUNK)
-            r = slice(t, t + 1)
-            ksearch.search_batch(self._vectors, graph, self._order, self._weights, code,
-                                 queries[a:b], entries, piv, piv_ids, coarse, cells, k,
-                                 self._extend_eps, True, False, 0, self._d, s.visited[r], s.tags[r], s.cand_d[r], s.cand_i[r],
-                                 res_d[r], res_i[r], fresh[r], out_i[a:b], out_d[a:b],
-                                 out_dc[a:b], (log_i[a:b], log_d[a:b], log_n[a:b]))
-
-        with self._scratch.take(self._capacity, threads) as s:
-            _pipeline.overlap(pool, first, chunk, -(-nq // _BUILD_CHUNK), threads)
-        return out_i, out_d, (log_i, log_d, log_n)
+        cand_i, cand_d, _, log = self._run_search(
+            self._vectors[lo:hi], np.zeros((1, 1), dtype=np.int32), max(self._extend_k, self._d),
+            self._extend_eps, True, 0, threads, pivots=_BUILD_PIVOTS, log_capacity=_EXTEND_LOG,
+            graph=graph, first=first, chunk=_BUILD_CHUNK)
+        return cand_i, cand_d, log
 
     def _wire(self, lo, hi, found):
         """Connect vertices ``lo..hi-1`` to the candidates ``found`` for them."""
@@ -649,14 +599,19 @@ class Index:
         return labels, dists
 
     def _run_search(self, queries, entries, k, eps, include_entry, max_dc, threads,
-                    pivots=False, max_degree=None, log_capacity=0, own_entry=False):
+                    pivots=False, max_degree=None, log_capacity=0, own_entry=False, graph=None,
+                    first=None, chunk=None):
         """Run the search kernel over ``queries``; returns vids, distances, distance counts
         and the distance log ``(log_i, log_d, log_n)`` (up to ``log_capacity`` per query).
 
         With ``pivots`` each query enters the graph at its nearest pivot instead of
-        ``entries`` (query search); exploration and construction pass their own entries.
-        ``own_entry`` (exploration): each query is its entry's own vector, whose neighbours'
-        distances are the stored edge weights.
+        ``entries`` (query search); exploration and construction pass their own entries
+        (one row for all queries, or one per query). ``own_entry`` (exploration): each query
+        is its entry's own vector, whose neighbours' distances are the stored edge weights.
+        ``graph`` replaces the neighbour rows (construction's copy). With several threads the
+        queries go out in chunks of ``chunk`` (default: 1/16 of a thread's share) to Python
+        threads running the serial kernel, each with its own scratch set; ``first`` runs on
+        the calling thread before it joins in (see ``deg._pipeline.overlap``).
         """
         if max_degree is None:
             max_degree = self._d
@@ -667,6 +622,8 @@ class Index:
             coarse, cells = self._coarse[:0], self._cells[:1]
         nq = queries.shape[0]
         blocks = min(threads, max(1, nq // _SERIAL_BELOW))
+        if chunk is None:
+            chunk = max(_SERIAL_BELOW, -(-nq // (16 * blocks)))
         out_i = np.empty((nq, k), dtype=np.int32)
         out_d = np.empty((nq, k), dtype=np.float32)
         out_dc = np.empty(nq, dtype=np.int64)
@@ -674,19 +631,31 @@ class Index:
         res_d = np.empty((blocks, heap), dtype=np.float32)
         res_i = np.empty((blocks, heap), dtype=np.int32)
         fresh = np.empty((blocks, self._d), dtype=np.int32)
-        log = (np.empty((nq, log_capacity), dtype=np.int32),
-               np.empty((nq, log_capacity), dtype=np.float32), np.zeros(nq, dtype=np.int64))
+        log_i = np.empty((nq, log_capacity), dtype=np.int32)
+        log_d = np.empty((nq, log_capacity), dtype=np.float32)
+        log_n = np.zeros(nq, dtype=np.int64)
+        graph = self._neighbors if graph is None else graph
+        code = _METRIC_CODE[self._metric]
+
+        def run(t, c):
+            a, b = c * chunk, min(nq, (c + 1) * chunk)
+            r = slice(t, t + 1)
+            ksearch.search_batch(self._vectors, graph, self._order, self._weights, code,
+                                 queries[a:b], entries if entries.shape[0] == 1 else entries[a:b],
+                                 piv, piv_ids, coarse, cells, k, eps, include_entry, own_entry,
+                                 max_dc, max_degree, s.visited[r], s.tags[r], s.cand_d[r],
+                                 s.cand_i[r], res_d[r], res_i[r], fresh[r], out_i[a:b],
+                                 out_d[a:b], out_dc[a:b], (log_i[a:b], log_d[a:b], log_n[a:b]))
+
         with self._scratch.take(self._capacity, blocks) as s:
-            args = (self._vectors, self._neighbors, self._order, self._weights,
-                    _METRIC_CODE[self._metric], queries, entries, piv, piv_ids, coarse, cells, k,
-                    eps, include_entry, own_entry, max_dc, max_degree, s.visited[:blocks], s.tags[:blocks], s.cand_d[:blocks],
-                    s.cand_i[:blocks], res_d, res_i, fresh, out_i, out_d, out_dc, log)
             if blocks == 1:
-                ksearch.search_batch(*args)
+                if first is not None:
+                    first()
+                chunk = max(nq, 1)
+                run(0, 0)
             else:
-                with _numba_threads(blocks):
-                    ksearch.search_batch_parallel(*args)
-        return out_i, out_d, out_dc, log
+                _pipeline.overlap(first, run, -(-nq // chunk), blocks)
+        return out_i, out_d, out_dc, (log_i, log_d, log_n)
 
     # ------------------------------------------------------------------ inspection
 
@@ -904,6 +873,8 @@ class Index:
 
     @staticmethod
     def _resolve_threads(threads):
+        """``None``: all cores (``NUMBA_NUM_THREADS``, which defaults to the core count and
+        lets users cap every library at once); more than that is capped."""
         if threads is None:
             return numba.config.NUMBA_NUM_THREADS
         threads = check.check_int("threads", threads, minimum=1)

@@ -49,3 +49,33 @@ def test_searches_run_safely_beside_adds_removes_and_optimize():
     assert sum(counts) > 0
     assert len(index) == 3000 - 8 * 50
     assert_graph_ok(index)
+
+
+def test_many_python_threads_each_searching_with_several_threads():
+    """Multi-threaded calls from several Python threads at once share one pool of helpers;
+    every call must give what a one-thread call gives."""
+    x = low_dim_data(3000, dim=8, seed=12)
+    index = deg.Index.build(x, edges_per_vertex=8, progress=False)
+    q = low_dim_data(400, dim=8, seed=13)
+    want = index.search(q, k=5, threads=1)
+    want_x = index.explore(np.arange(0, 3000, 10), k=5, threads=1)
+    results, errors = [], []
+
+    def caller(i):
+        try:
+            for _ in range(5):
+                results.append((index.search(q, k=5, threads=2),
+                                index.explore(np.arange(0, 3000, 10), k=5, threads=2)))
+        except Exception as e:
+            errors.append(e)
+
+    callers = [threading.Thread(target=caller, args=(i,)) for i in range(4)]
+    for t in callers:
+        t.start()
+    for t in callers:
+        t.join()
+    assert not errors, errors
+    assert len(results) == 20
+    for (lab, dist), (xl, xd) in results:
+        assert np.array_equal(lab, want[0]) and np.array_equal(dist, want[1])
+        assert np.array_equal(xl, want_x[0]) and np.array_equal(xd, want_x[1])

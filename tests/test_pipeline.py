@@ -22,8 +22,7 @@ def test_overlap_runs_first_and_every_chunk_once(threads):
             done.append(c)
 
     first = []
-    with dindex._thread_pool(threads) as pool:
-        _pipeline.overlap(pool, lambda: first.append(1), chunk, 37, threads)
+    _pipeline.overlap(lambda: first.append(1), chunk, 37, threads)
     assert first == [1] and sorted(done) == list(range(37))
 
 
@@ -42,8 +41,8 @@ def test_overlap_raises_the_first_error_and_stops(threads, where):
         time.sleep(0.001)
         done.append(c)
 
-    with dindex._thread_pool(threads) as pool, pytest.raises(ValueError, match="failed"):
-        _pipeline.overlap(pool, first, chunk, 1000, threads)
+    with pytest.raises(ValueError, match="failed"):
+        _pipeline.overlap(first, chunk, 1000, threads)
     assert len(done) < 100  # the hand-out stopped soon after the failure
 
 
@@ -83,8 +82,8 @@ def test_pipelined_batches_see_the_graph_before_the_previous_batch():
     seen = []
     real = index._candidates
 
-    def spy(lo, hi, graph, visible, threads, pool, first=None):
-        out = real(lo, hi, graph, visible, threads, pool, first)
+    def spy(lo, hi, graph, visible, threads, first=None):
+        out = real(lo, hi, graph, visible, threads, first)
         seen.append((lo, hi, visible, int(out[0].max()), first is not None))
         return out
 

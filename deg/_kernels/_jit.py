@@ -15,4 +15,3 @@ FASTMATH = frozenset({"reassoc", "contract", "nsz", "arcp"})
 CACHE = os.environ.get("DEG_NUMBA_CACHE", "1") != "0"
 
 jit = functools.partial(numba.njit, cache=CACHE, nogil=True, fastmath=set(FASTMATH))
-pjit = functools.partial(jit, parallel=True)

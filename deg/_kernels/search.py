@@ -5,10 +5,9 @@ tags, candidate and result heaps) is allocated by the caller once per scratch se
 by a thread-block number, never by query number, so parallel blocks never share buffers.
 """
 
-import numba
 import numpy as np
 
-from deg._kernels._jit import jit, pjit
+from deg._kernels._jit import jit
 from deg._kernels.distances import L2, distance, l2sq_bounded
 from deg._kernels.heap import max_drain_sorted, max_pop, max_push, min_pop, min_push
 from deg._kernels.prefetch import prefetch_head
@@ -18,7 +17,6 @@ from deg._kernels.prefetch import prefetch_head
 # read on. Fashion-MNIST 784-D: +8-12% QPS over prefetching whole rows (256..2048 all similar).
 PREFETCH_BYTES = 1024
 TAG_MAX = 65535  # visited tags are uint16; the array is cleared when the tag wraps
-CHUNK = 16  # queries per unit of work in the parallel driver
 
 
 @jit("int64(uint16[::1], int64[::1], int64)")
@@ -33,21 +31,6 @@ def next_tag(visited_row, tags, t):
 
 
 @jit
-def admit(cand_d, cand_i, res_d, res_i, n_cand, n_res, radius, xr, k, eps, dn, nb):
-    """Offer vertex ``nb`` at distance ``dn`` to the candidate and result heaps; returns the
-    new ``(n_cand, n_res, radius, xr)``."""
-    if dn <= xr:
-        n_cand = min_push(cand_d, cand_i, n_cand, dn, nb)
-        if dn < radius:
-            n_res = max_push(res_d, res_i, n_res, dn, nb)
-            if n_res > k:
-                n_res = max_pop(res_d, res_i, n_res)
-                radius = res_d[0]
-                xr = radius * (1.0 + eps) if radius >= 0 else radius * (1.0 - eps)
-    return n_cand, n_res, radius, xr
-
-
-@jit
 def search_one(vectors, neighbors, order, weights, metric, query, entries, k, eps,
                include_entry, own_entry, max_dc, max_degree, visited, tag, cand_d, cand_i, res_d,
                res_i, fresh, log_i, log_d):
@@ -59,8 +42,8 @@ def search_one(vectors, neighbors, order, weights, metric, query, entries, k, ep
     distance computations, entries included; once spent, remaining neighbours are marked
     visited but not evaluated, so the lowest-slot ones are kept.
 
-    ``fresh`` (int32, length >= d) holds the unvisited neighbours of the vertex being expanded:
-    their rows are all prefetched before any distance is computed. With ``max_degree < d`` only
+    ``fresh`` (int32, length >= d) holds the slots of the unvisited neighbours of the vertex
+    being expanded: their rows are all prefetched before any distance is computed. With ``max_degree < d`` only
     the first ``max_degree`` slots of each expanded vertex's row of ``order`` (the search view,
     see ``view.py``) are followed: fewer distance computations per hop; a skipped neighbour
     stays unvisited, so it can still be reached through another vertex. With ``max_degree == d``
@@ -109,39 +92,44 @@ def search_one(vectors, neighbors, order, weights, metric, query, entries, k, ep
             break
         c = cand_i[0]
         n_cand = min_pop(cand_d, cand_i, n_cand)
-        if own_entry and c == entries[0]:  # distances known: all the entry's edges are free
-            for j in range(d):
-                nb = neighbors[c, j]
-                if visited[nb] != tag16:
-                    visited[nb] = tag16
-                    n_cand, n_res, radius, xr = admit(cand_d, cand_i, res_d, res_i, n_cand,
-                                                      n_res, radius, xr, k, eps, weights[c, j],
-                                                      nb)
-            continue
+        own = own_entry and c == entries[0]  # distances known: all the entry's edges are free
+        span = d if own else max_degree
         n_fresh = 0
-        for j in range(max_degree):  # first mark and prefetch every fresh neighbour, then evaluate
-            nb = neighbors[c, j] if max_degree == d else neighbors[c, order[c, j]]
+        for j in range(span):  # first mark and prefetch every fresh neighbour, then evaluate
+            slot = j if span == d else order[c, j]
+            nb = neighbors[c, slot]
             if visited[nb] == tag16:
                 continue
             visited[nb] = tag16
-            if max_dc > 0 and n_dc + n_fresh >= max_dc:
-                continue
-            fresh[n_fresh] = nb
+            if not own:
+                if max_dc > 0 and n_dc + n_fresh >= max_dc:
+                    continue
+                prefetch_head(vectors, nb, head)
+            fresh[n_fresh] = slot
             n_fresh += 1
-            prefetch_head(vectors, nb, head)
         for f in range(n_fresh):
-            nb = fresh[f]
-            n_dc += 1
-            if bounded:  # beyond xr only the rejection matters: stop reading the row early
-                dn = l2sq_bounded(query, vectors[nb], np.float32(xr))
+            slot = fresh[f]
+            nb = neighbors[c, slot]
+            if own:
+                dn = weights[c, slot]
             else:
-                dn = distance(metric, query, vectors[nb])
-            if (dn <= xr or not bounded) and n_log < log_i.shape[0]:  # complete distances only
-                log_i[n_log] = nb
-                log_d[n_log] = dn
-                n_log += 1
-            n_cand, n_res, radius, xr = admit(cand_d, cand_i, res_d, res_i, n_cand, n_res,
-                                              radius, xr, k, eps, dn, nb)
+                n_dc += 1
+                if bounded:  # beyond xr only the rejection matters: stop reading the row early
+                    dn = l2sq_bounded(query, vectors[nb], np.float32(xr))
+                else:
+                    dn = distance(metric, query, vectors[nb])
+                if (dn <= xr or not bounded) and n_log < log_i.shape[0]:  # complete ones only
+                    log_i[n_log] = nb
+                    log_d[n_log] = dn
+                    n_log += 1
+            if dn <= xr:
+                n_cand = min_push(cand_d, cand_i, n_cand, dn, nb)
+                if dn < radius:
+                    n_res = max_push(res_d, res_i, n_res, dn, nb)
+                    if n_res > k:
+                        n_res = max_pop(res_d, res_i, n_res)
+                        radius = res_d[0]
+                        xr = radius * (1.0 + eps) if radius >= 0 else radius * (1.0 - eps)
         if max_dc > 0 and n_dc >= max_dc:
             break
     return n_res, n_dc, n_log
@@ -224,31 +212,10 @@ def search_block(t, lo, hi, vectors, neighbors, order, weights, metric, queries,
 def search_batch(vectors, neighbors, order, weights, metric, queries, entries, pivots, pivot_ids,
                  coarse, cells, k, eps, include_entry, own_entry, max_dc, max_degree, visited,
                  tags, cand_d, cand_i, res_d, res_i, fresh, out_i, out_d, out_dc, log):
-    """All queries on the calling thread with scratch set 0 (no parallel launch overhead)."""
+    """All queries on the calling thread with scratch set 0. Parallel callers run it on
+    several Python threads (the kernel releases the GIL), each over its own share of the
+    queries and its own scratch set (``deg._pipeline.overlap``)."""
     search_block(np.int64(0), np.int64(0), queries.shape[0], vectors, neighbors, order, weights,
                  metric, queries, entries, pivots, pivot_ids, coarse, cells, k, eps,
                  include_entry, own_entry, max_dc, max_degree, visited, tags, cand_d, cand_i,
                  res_d, res_i, fresh, out_i, out_d, out_dc, log)
-
-
-@pjit
-def search_batch_parallel(vectors, neighbors, order, weights, metric, queries, entries, pivots,
-                          pivot_ids, coarse, cells, k, eps, include_entry, own_entry, max_dc,
-                          max_degree, visited, tags, cand_d, cand_i, res_d, res_i, fresh, out_i,
-                          out_d, out_dc, log):
-    """One scratch set per parallel block; block ``t`` answers the chunks of ``CHUNK``
-    queries numbered ``t, t + blocks, t + 2*blocks, ...``. Dealt round-robin rather than as
-    contiguous halves, the blocks' loads even out: the two halves of Fashion-MNIST's test set
-    differ by 5-10% in distance computations, which a contiguous split leaves one thread idle."""
-    nq = queries.shape[0]
-    n_blocks = visited.shape[0]
-    n_chunks = (nq + CHUNK - 1) // CHUNK
-    for block in numba.prange(n_blocks):
-        t = np.int64(block)  # prange yields uint64; one compiled search_block for both drivers
-        for c in range(t, n_chunks, n_blocks):
-            lo = c * CHUNK
-            hi = min(nq, lo + CHUNK)
-            search_block(t, lo, hi, vectors, neighbors, order, weights, metric, queries, entries,
-                         pivots, pivot_ids, coarse, cells, k, eps, include_entry, own_entry,
-                         max_dc, max_degree, visited, tags, cand_d, cand_i, res_d, res_i, fresh,
-                         out_i, out_d, out_dc, log)
