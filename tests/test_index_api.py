@@ -20,7 +20,7 @@ def snapshot(index):
 
 def test_attributes_and_labels(index):
     assert len(index) == 100 and index.dim == 5 and index.metric == "l2"
-    assert index.edges_per_vertex == 6 and index.extend_k == 12
+    assert index.edges_per_vertex == 6 and index.extend_k == 8  # 4d/3
     assert 99 in index and 100 not in index and "x" not in index
     new = index.add(np.ones((2, 5)))
     assert new.tolist() == [100, 101]
