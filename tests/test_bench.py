@@ -83,6 +83,35 @@ def test_table_reports_na_and_deg_ratios():
         "deg /" not in report.table(rows, "indexed", 10)
 
 
+def test_compare_takes_the_best_peer_per_target_and_the_median_over_runs(tmp_path, capsys):
+    from bench import compare
+
+    def row(engine, kind, recall, qps, build=1.0):
+        return {"engine": engine, "kind": kind, "recall": recall, "qps_1t": qps,
+                "qps_batch": 1.8 * qps, "build_s": build, "threads": 2}
+    rows = [row("deg", "unindexed", 0.89, 300), row("deg", "unindexed", 0.999, 100, 3.0),
+            row("a", "unindexed", 0.89, 400), row("a", "unindexed", 0.96, 50),
+            row("deglib", "unindexed", 0.89, 100, 2.0), row("deglib", "unindexed", 0.999, 90, 2.0)]
+    got = compare.ratios(rows)
+    def at(e, t):
+        return metrics.qps_at([(r["recall"], r["qps_1t"]) for r in rows if r["engine"] == e], t)
+    best = max(("a", "deglib"), key=lambda e: at(e, 0.95))
+    assert got["unindexed@0.95"] == pytest.approx((at("deg", 0.95) / at(best, 0.95), best))
+    # "a" never reached 0.99: the best peer there is deglib
+    assert got["unindexed@0.99"] == pytest.approx((at("deg", 0.99) / at("deglib", 0.99), "deglib"))
+    assert got["build/deglib"] == (1.5, "deglib") and got["batch speed-up"][0] == 1.8
+    paths = []
+    for i, scale in enumerate((1.0, 2.0, 4.0)):
+        paths.append(tmp_path / f"run-{i}.jsonl")
+        paths[-1].write_text("\n".join(json.dumps({**r, "qps_1t": r["qps_1t"] *
+                                                     (scale if r["engine"] == "deg" else 1)})
+                                         for r in rows))
+    compare.main(paths)
+    line = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("unindexed@0.99")]
+    median = 2 * at("deg", 0.99) / at("deglib", 0.99)  # deg's QPS scaled by 1, 2 and 4
+    assert line[0].split()[-1] == f"{median:.2f}x"
+
+
 def _tiny_run(tmp_path, algorithms, capsys):
     from bench.run import main
     from deg import datasets
