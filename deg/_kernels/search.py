@@ -92,6 +92,10 @@ def search_one(vectors, neighbors, order, weights, metric, query, entries, k, ep
             break
         c = cand_i[0]
         n_cand = min_pop(cand_d, cand_i, n_cand)
+        if n_cand > 0:  # the likely next expansion: start loading its rows now
+            prefetch_head(neighbors, cand_i[0], d * 4)
+            if max_degree < d:
+                prefetch_head(order, cand_i[0], d)
         own = own_entry and c == entries[0]  # distances known: all the entry's edges are free
         span = d if own else max_degree
         n_fresh = 0
