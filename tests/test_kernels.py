@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from deg._kernels import graph, heap
-from deg._kernels.distances import IP, L2, distance
+from deg._kernels.distances import CHUNK, IP, L2, distance, l2sq_bounded, l2sq_bounded_rows
 
 floats = st.floats(-100, 100, width=32)
 
@@ -19,6 +19,28 @@ def test_distances_match_numpy(ab):
     scale = 1.0 + float(np.abs(a).astype(np.float64) @ np.abs(b)) + ref_l2
     assert abs(distance(L2, a, b) - ref_l2) <= 1e-5 * scale
     assert abs(distance(IP, a, b) - ref_ip) <= 1e-5 * scale
+
+
+@given(st.integers(1, 3 * CHUNK + 5), st.integers(1, 8), st.integers(0, 2**32 - 1),
+       st.floats(0, 2, allow_nan=False))
+def test_rows_read_together_give_the_bits_of_one_at_a_time(dim, count, seed, frac):
+    # the search reads fresh neighbours side by side; construction reuses those distances as
+    # edge weights, so they must be the bits distance() gives, or past the bound when abandoned
+    rng = np.random.default_rng(seed)
+    vectors = rng.normal(size=(20, dim)).astype(np.float32)
+    query = rng.normal(size=dim).astype(np.float32)
+    ids = rng.integers(0, 20, size=8).astype(np.int32)
+    full = np.array([distance(L2, query, vectors[i]) for i in ids[:count]])
+    bound = np.float32(np.median(full) * frac)
+    out = np.full(8, -1.0, dtype=np.float32)
+    l2sq_bounded_rows(query, vectors, ids, count, bound, out)
+    for r in range(count):
+        if full[r] <= bound:
+            assert out[r] == full[r]
+        else:
+            assert out[r] > bound
+            assert out[r] == l2sq_bounded(query, vectors[ids[r]], bound)
+    assert (out[count:] == -1.0).all()
 
 
 @given(st.lists(st.tuples(st.integers(0, 5).map(np.float32), st.integers(0, 50)), max_size=60))
