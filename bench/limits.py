@@ -80,8 +80,9 @@ def deglib_as_index(graph, x, metric):
 
 
 def ns_per_distance(x, q, rows):
-    """Per distance: deg's kernel on random rows, numpy gather + BLAS, BLAS streaming."""
-    from deg._kernels.distances import distance
+    """Per distance: deg's kernel on random rows (one at a time, and eight side by side as
+    the search reads them), numpy gather + BLAS, BLAS streaming."""
+    from deg._kernels.distances import distance, l2sq_bounded_rows
     import numba
 
     @numba.njit(nogil=True, fastmath={"reassoc", "contract", "nsz", "arcp"})
@@ -91,11 +92,25 @@ def ns_per_distance(x, q, rows):
             s += distance(0, q, x[r])
         return s
 
+    @numba.njit(nogil=True, fastmath={"reassoc", "contract", "nsz", "arcp"})
+    def grouped(x, q, rows):
+        out = np.empty(8, np.float32)
+        s = np.float32(0.0)
+        for lo in range(0, len(rows) - 7, 8):
+            l2sq_bounded_rows(q, x, rows[lo:lo + 8], 8, np.float32(np.inf), out)
+            s += out.sum()
+        return s
+
+    rows = rows.astype(np.int32)
     kernel(x, q, rows[:10])
+    grouped(x, q, rows[:16])
     out = {}
     start = time.perf_counter()
     kernel(x, q, rows)
     out["deg kernel, random rows"] = (time.perf_counter() - start) / len(rows)
+    start = time.perf_counter()
+    grouped(x, q, rows)
+    out["deg kernel, random rows, eight side by side"] = (time.perf_counter() - start) / len(rows)
     start = time.perf_counter()
     for lo in range(0, len(rows), 4096):
         sub = x[rows[lo:lo + 4096]]

@@ -8,7 +8,7 @@ by a thread-block number, never by query number, so parallel blocks never share 
 import numpy as np
 
 from deg._kernels._jit import jit
-from deg._kernels.distances import L2, distance, l2sq_bounded_rows
+from deg._kernels.distances import L2, distance, l2sq_bounded, l2sq_bounded_rows
 from deg._kernels.heap import max_drain_sorted, max_pop, max_push, min_pop, min_push
 from deg._kernels.prefetch import prefetch_head
 
@@ -164,8 +164,12 @@ def nearest_pivot(metric, query, pivots, pivot_ids, coarse, cells):
     """
     best_c = 0
     best_d = np.inf
+    bounded = metric == L2  # only the nearest matters: abandon a pivot once it is farther
     for c in range(coarse.shape[0]):
-        dc = distance(metric, query, coarse[c])
+        if bounded:
+            dc = l2sq_bounded(query, coarse[c], np.float32(best_d))
+        else:
+            dc = distance(metric, query, coarse[c])
         if dc < best_d:
             best_d = dc
             best_c = c
@@ -174,7 +178,10 @@ def nearest_pivot(metric, query, pivots, pivot_ids, coarse, cells):
     best = lo
     best_d = np.inf
     for p in range(lo, hi):
-        dp = distance(metric, query, pivots[p])
+        if bounded:
+            dp = l2sq_bounded(query, pivots[p], np.float32(best_d))
+        else:
+            dp = distance(metric, query, pivots[p])
         if dp < best_d:
             best_d = dp
             best = p
