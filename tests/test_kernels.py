@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from deg._kernels import graph, heap
-from deg._kernels.distances import CHUNK, IP, L2, distance, l2sq_bounded, l2sq_bounded_rows
+from deg._kernels.distances import CHUNK, IP, L2, distance, distance_rows, l2sq_bounded
 
 floats = st.floats(-100, 100, width=32)
 
@@ -33,13 +33,16 @@ def test_rows_read_together_give_the_bits_of_one_at_a_time(dim, count, seed, fra
     full = np.array([distance(L2, query, vectors[i]) for i in ids[:count]])
     bound = np.float32(np.median(full) * frac)
     out = np.full(8, -1.0, dtype=np.float32)
-    l2sq_bounded_rows(query, vectors, ids, count, bound, out)
+    distance_rows(L2, query, vectors, ids, count, bound, out)
     for r in range(count):
         if full[r] <= bound:
             assert out[r] == full[r]
         else:
             assert out[r] > bound
             assert out[r] == l2sq_bounded(query, vectors[ids[r]], bound)
+    assert (out[count:] == -1.0).all()
+    distance_rows(IP, query, vectors, ids, count, bound, out)  # inner products: never bounded
+    assert (out[:count] == [distance(IP, query, vectors[i]) for i in ids[:count]]).all()
     assert (out[count:] == -1.0).all()
 
 

@@ -81,12 +81,40 @@ def l2sq_bounded_rows(query, vectors, ids, count, bound, out):
         lo = hi
 
 
+@jit("void(int64, float32[::1], float32[:, ::1], int32[::1], int64, float32, float32[::1])")
+def distance_rows(metric, query, vectors, ids, count, bound, out):
+    """``distance(metric, query, vectors[ids[r]])`` into ``out[r]`` for ``r < count``, the
+    rows read side by side (see ``l2sq_bounded_rows``); L2 rows past ``bound`` are abandoned
+    (``out[r] > bound``), inner products are always complete."""
+    if metric == L2:
+        l2sq_bounded_rows(query, vectors, ids, count, bound, out)
+        return
+    n = query.shape[0]
+    for r in range(count):
+        out[r] = 0.0
+    for lo in range(0, n, CHUNK):
+        hi = min(lo + CHUNK, n)
+        q = query[lo:hi]
+        for r in range(count):
+            out[r] += inner(q, vectors[ids[r]][lo:hi])
+    for r in range(count):
+        out[r] = np.float32(1.0) - out[r]
+
+
 @jit("float32(int64, float32[::1], float32[::1])")
 def distance(metric, a, b):
-    """Distance of ``a`` and ``b`` under ``metric`` (``L2`` or ``IP``), as float32."""
-    if metric == L2:  # chunk by chunk, so bounded and full sums agree to the last bit
+    """Distance of ``a`` and ``b`` under ``metric`` (``L2`` or ``IP``), as float32.
+
+    Both are summed chunk by chunk, so ``l2sq_bounded`` and ``distance_rows`` agree with it
+    to the last bit."""
+    if metric == L2:
         return l2sq_bounded(a, b, np.float32(np.inf))
-    return np.float32(1.0) - inner(a, b)
+    n = a.shape[0]
+    acc = np.float32(0.0)
+    for lo in range(0, n, CHUNK):
+        hi = min(lo + CHUNK, n)
+        acc += inner(a[lo:hi], b[lo:hi])
+    return np.float32(1.0) - acc
 
 
 @jit

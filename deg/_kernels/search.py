@@ -8,7 +8,7 @@ by a thread-block number, never by query number, so parallel blocks never share 
 import numpy as np
 
 from deg._kernels._jit import jit
-from deg._kernels.distances import L2, distance, l2sq_bounded, l2sq_bounded_rows
+from deg._kernels.distances import L2, distance, distance_rows, l2sq_bounded
 from deg._kernels.heap import max_drain_sorted, max_pop, max_push, min_pop, min_push
 from deg._kernels.prefetch import prefetch_head
 
@@ -17,7 +17,7 @@ from deg._kernels.prefetch import prefetch_head
 # read on. Fashion-MNIST 784-D: +8-12% QPS over prefetching whole rows; with rows read in
 # groups (below) 512 bytes is a few % ahead of 0, 1024 and 2048.
 PREFETCH_BYTES = 512
-# Fresh neighbours' L2 distances are computed this many rows at a time (l2sq_bounded_rows), so
+# Fresh neighbours' distances are computed this many rows at a time (distance_rows), so
 # their reads overlap. Fashion-MNIST: 4 and 8 +13-20% QPS over one at a time, 16 and 32 no better.
 GROUP = 8
 TAG_MAX = 65535  # visited tags are uint16; the array is cleared when the tag wraps
@@ -124,16 +124,14 @@ def search_one(vectors, neighbors, order, weights, metric, query, entries, k, ep
                 dn = weights[c, slot]
             else:
                 n_dc += 1
-                if bounded:  # beyond xr only the rejection matters: stop reading the row early
-                    g = f % GROUP
-                    if g == 0:  # this and the next few fresh rows, read side by side
-                        count = min(GROUP, n_fresh - f)
-                        for r in range(count):
-                            group_i[r] = neighbors[c, fresh[f + r]]
-                        l2sq_bounded_rows(query, vectors, group_i, count, np.float32(xr), group_d)
-                    dn = group_d[g]  # exact, or > the xr it was bounded by, which only shrinks
-                else:
-                    dn = distance(metric, query, vectors[nb])
+                g = f % GROUP
+                if g == 0:  # this and the next few fresh rows, read side by side
+                    count = min(GROUP, n_fresh - f)
+                    for r in range(count):
+                        group_i[r] = neighbors[c, fresh[f + r]]
+                    # L2: beyond xr only the rejection matters, so rows stop being read early
+                    distance_rows(metric, query, vectors, group_i, count, np.float32(xr), group_d)
+                dn = group_d[g]  # exact, or (L2) > the xr it was bounded by, which only shrinks
                 if (dn <= xr or not bounded) and n_log < log_i.shape[0]:  # complete ones only
                     log_i[n_log] = nb
                     log_d[n_log] = dn
