@@ -39,8 +39,8 @@ _PROGRESS_MIN = 20_000  # adds at least this large show a progress bar when aske
 _SERIAL_BELOW = 4  # queries per thread below which one thread is faster than a launch
 # Handing a chunk of queries to a thread costs ~10-20 us (Python, kernel dispatch, the GIL): a
 # chunk holds at least this many queries while every thread still gets one (SIFT-small, 100
-# queries on 2 threads: 3-30% faster than chunks of 4 over three runs; the remaining ~100 us
-# a call pays over half its one-thread time is mostly waking the pool's thread).
+# queries: 2-thread speed-up 1.20-1.49x with chunks of 4, 1.58-1.70x with 16; the ~100 us a
+# small call still pays over half its one-thread time is mostly waking the pool's thread).
 _MIN_CHUNK = 16
 # distances each construction search keeps for the wiring to reuse (choose_cut): a search
 # for 2d candidates computes a few hundred to a thousand or so
