@@ -16,8 +16,8 @@ from deg._kernels.remove import restore_graph
 
 SCHEME_D = 0  # "low LID": cut the neighbour that distorts least (w_cv + d_vn - w_cn)
 SCHEME_C = 1  # "high LID": cut the candidate's longest edge
-SCHEME_STREAM = 2
-CUT_PREFETCH_BYTES = 512  # the first chunk of l2sq_bounded: most unknown distances stop there  # distribution-agnostic: random entry, d-1 links, repair the cut-off vertices
+SCHEME_STREAM = 2  # distribution-agnostic: random entry, d-1 links, repair the cut-off vertices
+CUT_PREFETCH_BYTES = 512  # the first chunk of l2sq_bounded: most unknown distances stop there
 
 
 @jit
