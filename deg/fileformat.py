@@ -1,16 +1,16 @@
-"""The deg index file format, version 2 (little-endian).
+"""The deg index file format, version 3 (little-endian).
 
 =======  ======  ===============================================================
 offset   type    field
 =======  ======  ===============================================================
 0        8s      magic ``b"DEGINDEX"``
-8        u32     format version (2; version 1 files are read too)
+8        u32     format version (3; versions 1 and 2 are read too)
 12       u32     metric code: 0 l2 (squared), 1 ip (1 - <a,b>), 2 cosine
 16       u32     dim
 20       u32     d (edges per vertex)
 24       u64     n (vertices)
 32       u32     length P of the parameter block (UTF-8 JSON)
-36       u32     reserved, 0
+36       u32     r, rows of the rotated basis (0: vectors in the input basis; version 3)
 40       P       parameter JSON (construction parameters, next default label)
 ...              zero padding to a multiple of 64
 A1       f32     vectors   (n, dim), row = internal id
@@ -19,6 +19,8 @@ A3       f32     weights   (n, d), distance of each edge, same order
 A4       i64     labels    (n,), external label of each internal id
 A5       u8      order     (n, d), the search view: each row a permutation of the slots
                            (absent in version 1 files; computed on load then)
+A6       f32     rotation  (r, dim), reflection vectors of the stored basis (deg._basis)
+A7       f32     rotation_t (r, r), its triangular factor ``tt`` (A6, A7 from version 3)
 end-8    u32     CRC-32 of every byte before it
 end-4    4s      ``b"DEND"``
 =======  ======  ===============================================================
@@ -37,9 +39,11 @@ import zlib
 
 import numpy as np
 
+from deg import _basis as basis
+
 MAGIC = b"DEGINDEX"
-VERSION = 2
-READABLE = (1, 2)
+VERSION = 3
+READABLE = (1, 2, 3)
 METRIC_CODES = {"l2": 0, "ip": 1, "cosine": 2}
 _HEADER = struct.Struct("<8sIIIIQII")
 _TRAILER = struct.Struct("<I4s")
@@ -52,12 +56,14 @@ def _align(x):
     return (x + ALIGN - 1) // ALIGN * ALIGN
 
 
-def _layout(dim, d, n, params_len, version=VERSION):
+def _layout(dim, d, n, params_len, version=VERSION, rank=0):
     """Offsets of the arrays and the total file size."""
     specs = [("vectors", "<f4", (n, dim)), ("neighbors", "<i4", (n, d)),
              ("weights", "<f4", (n, d)), ("labels", "<i8", (n,))]
     if version >= 2:
         specs.append(("order", "<u1", (n, d)))
+    if version >= 3:
+        specs += [("rotation", "<f4", (rank, dim)), ("rotation_t", "<f4", (rank, rank))]
     pos = _align(_HEADER.size + params_len)
     out = []
     for name, dtype, shape in specs:
@@ -66,15 +72,19 @@ def _layout(dim, d, n, params_len, version=VERSION):
     return out, pos + _TRAILER.size
 
 
-def write(path, metric, params, vectors, neighbors, weights, labels, order):
-    """Atomically write an index file (arrays are the first n rows, C-contiguous)."""
+def write(path, metric, params, vectors, neighbors, weights, labels, order, rotation=None):
+    """Atomically write an index file (arrays are the first n rows, C-contiguous);
+    ``rotation = (yt, tt)`` is the stored basis (default: none)."""
     n, dim = vectors.shape
     d = neighbors.shape[1]
+    if rotation is None:
+        rotation = (np.zeros((0, dim), np.float32), np.zeros((0, 0), np.float32))
+    rank = rotation[0].shape[0]
     blob = json.dumps(params, sort_keys=True).encode()
-    header = _HEADER.pack(MAGIC, VERSION, METRIC_CODES[metric], dim, d, n, len(blob), 0)
-    layout, total = _layout(dim, d, n, len(blob))
+    header = _HEADER.pack(MAGIC, VERSION, METRIC_CODES[metric], dim, d, n, len(blob), rank)
+    layout, total = _layout(dim, d, n, len(blob), rank=rank)
     arrays = {"vectors": vectors, "neighbors": neighbors, "weights": weights, "labels": labels,
-              "order": order}
+              "order": order, "rotation": rotation[0], "rotation_t": rotation[1]}
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".deg-", suffix=".tmp", dir=folder)
@@ -117,8 +127,8 @@ def _bad(path, why):
 def read(path, mmap=False):
     """Read and validate an index file.
 
-    Returns ``(metric, params, arrays)`` with arrays ``vectors, neighbors, weights, labels``
-    and, from version 2 on, ``order``.
+    Returns ``(metric, params, arrays)`` with arrays ``vectors, neighbors, weights, labels``,
+    from version 2 on ``order`` and from version 3 on ``rotation, rotation_t``.
     With ``mmap=True`` the arrays are copy-on-write views of a memory map (pages load lazily and
     the file is never written).
     """
@@ -131,7 +141,7 @@ def read(path, mmap=False):
         buf = np.empty(size, dtype=np.uint8)
         with open(path, "rb") as f:
             f.readinto(memoryview(buf))
-    magic, version, code, dim, d, n, plen, _ = _HEADER.unpack_from(buf, 0)
+    magic, version, code, dim, d, n, plen, rank = _HEADER.unpack_from(buf, 0)
     if magic != MAGIC:
         raise _bad(path, f"magic is {magic!r}, expected {MAGIC!r}")
     if version not in READABLE:
@@ -140,9 +150,12 @@ def read(path, mmap=False):
     metrics = {v: k for k, v in METRIC_CODES.items()}
     if code not in metrics:
         raise _bad(path, f"unknown metric code {code}")
-    if dim < 1 or d < 2 or d % 2 or plen > _MAX_PARAMS:
-        raise _bad(path, f"implausible header (dim={dim}, d={d}, params={plen} bytes)")
-    layout, total = _layout(dim, d, n, plen, version)
+    if version < 3:
+        rank = 0  # a reserved field then
+    if dim < 1 or d < 2 or d % 2 or plen > _MAX_PARAMS or rank > dim:
+        raise _bad(path, f"implausible header (dim={dim}, d={d}, params={plen} bytes, "
+                         f"rotation rank {rank})")
+    layout, total = _layout(dim, d, n, plen, version, rank)
     if size != total:
         raise _bad(path, f"size is {size} bytes, the header implies {total} (truncated?)")
     crc, end = _TRAILER.unpack_from(buf, size - _TRAILER.size)
@@ -178,3 +191,7 @@ def check_arrays(path, a, n, d):
         raise _bad(path, "labels are negative or not unique")
     if "order" in a and n and (np.sort(a["order"], axis=1) != np.arange(d)).any():
         raise _bad(path, "search view rows are not permutations of the slots")
+    if "rotation" in a:
+        why = basis.check(a["rotation"], a["rotation_t"], a["vectors"].shape[1])
+        if why:
+            raise _bad(path, why)

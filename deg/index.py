@@ -12,6 +12,7 @@ import os
 import numba
 import numpy as np
 
+from deg import _basis as basis
 from deg import _pipeline
 from deg import _validation as check
 from deg import fileformat
@@ -19,11 +20,12 @@ from deg._concurrency import ReadWriteLock, ScratchPool
 from deg._kernels import build as kbuild
 from deg._kernels import optimize as kopt
 from deg._kernels import remove as kremove
+from deg._kernels import rotation as krot
 from deg._kernels import search as ksearch
 from deg._kernels import view as kview
 from deg import _pivots as pivots
 from deg._labelmap import LabelMap
-from deg._kernels.distances import IP, L2
+from deg._kernels.distances import IP, L2, edge_distances
 
 _METRIC_CODE = {"l2": L2, "ip": IP, "cosine": IP}
 _SCHEME_CODE = {"low-lid": kbuild.SCHEME_D, "high-lid": kbuild.SCHEME_C,
@@ -51,7 +53,7 @@ _BUILD_PIVOTS = os.environ.get("DEG_BUILD_PIVOTS", "1") == "1"
 
 # construction parameters kept in files and pickles (attribute "_" + name on Index)
 _PARAMS = ("extend_k", "extend_eps", "scheme", "seed", "improve_k", "improve_eps",
-           "max_path_length", "improve_tries")
+           "max_path_length", "improve_tries", "rotate")
 
 
 def _unpickle(metric, params, arrays):
@@ -116,6 +118,15 @@ class Index:
     improve_tries : int
         Random improvement tries per inserted vector during construction (0: none; the graph
         can still be optimised later with :meth:`optimize`).
+    rotate : bool or None
+        Store the vectors in a rotated basis whose first 64 axes are the data's leading
+        principal directions (fitted once, when the index first holds 1000 vectors; queries
+        are rotated too). Distances are unchanged up to float32 rounding, but a far vector's
+        distance adds up within its first coordinates, so the search stops reading it early:
+        Fashion-MNIST 784-D, +10% search, +20% exploration, 20% faster builds (see
+        ``deg._basis``). :meth:`get_vectors` rotates back, within float32 rounding (~1e-6
+        relative); ``False`` keeps the vectors bit for bit. ``None``: rotate ``"l2"`` indices
+        of dimension 256 or more.
 
     Notes
     -----
@@ -127,7 +138,7 @@ class Index:
 
     def __init__(self, dim, metric="l2", edges_per_vertex=30, extend_k=None, extend_eps=0.1,
                  scheme="low-lid", seed=0, improve_k=None, improve_eps=0.001,
-                 max_path_length=5, improve_tries=0):
+                 max_path_length=5, improve_tries=0, rotate=None):
         self._dim = check.check_int("dim", dim, minimum=1)
         self._metric = check.check_choice("metric", metric, check.METRICS)
         self._d = check.check_edges_per_vertex(edges_per_vertex)
@@ -144,6 +155,12 @@ class Index:
         self._max_path_length = check.check_int("max_path_length", max_path_length, minimum=0,
                                                 maximum=64)
         self._improve_tries = check.check_int("improve_tries", improve_tries, minimum=0)
+        if rotate is not None and not isinstance(rotate, (bool, np.bool_)):
+            raise TypeError(f"rotate must be True, False or None, got {rotate!r}")
+        self._rotate = None if rotate is None else bool(rotate)
+        # the stored basis (deg._basis); no rows: the input basis
+        self._yt = np.zeros((0, self._dim), dtype=np.float32)
+        self._tt = np.zeros((0, 0), dtype=np.float32)
         # splitmix64 stream for the random improvement tries; saved with the index
         self._rand_state = np.array([self._seed & (2**64 - 1)], dtype=np.uint64)
         self._n = 0
@@ -213,14 +230,45 @@ class Index:
                 if clash is not None:
                     raise ValueError(f"label {clash} is already in the index")
             if m:
+                self._fit_basis(x)
                 self._insert(x, new_labels, progress and m >= _PROGRESS_MIN, threads)
         return new_labels
+
+    def _fit_basis(self, x):
+        """Adopt the rotated basis (``deg._basis``) when this add first brings the index to
+        ``basis.MIN_VECTORS``: fitted on the stored vectors and ``x`` together; the stored
+        ones are rotated and their edge weights recomputed (the same graph, the distances
+        rounded in the new basis), then the pivots and the search view are renewed."""
+        n = self._n
+        if (self._yt.shape[0] or n + x.shape[0] < basis.MIN_VECTORS
+                or not basis.wanted(self._rotate, self._metric, self._dim)):
+            return
+        rows = basis.sample_rows(n + x.shape[0])
+        sample = np.concatenate([self._vectors[rows[rows < n]], x[rows[rows >= n] - n]])
+        yt, tt = basis.fit(sample)
+        if n:
+            rotated = np.empty((n, self._dim), dtype=np.float32)
+            krot.rotate_rows(self._vectors[:n], yt, tt, rotated)
+            empty = self._neighbors[:n] == np.arange(n)[:, None]
+            weights = np.where(empty, self._weights[:n],
+                               edge_distances(rotated, self._neighbors[:n],
+                                              _METRIC_CODE[self._metric], n))
+            self._vectors[:n] = rotated
+            self._weights[:n] = weights
+            self._sig[:n] = kview.EMPTY_SIG  # every view row is computed again
+        self._yt, self._tt = yt, tt
+        if n:
+            self._refresh_pivots(self._pivots_drawn_at)
+            self._view_changed(n)
 
     def _insert(self, x, new_labels, progress, threads):
         start = self._n
         end = start + x.shape[0]
         self._reserve(end)
-        self._vectors[start:end] = x
+        if self._yt.shape[0]:
+            krot.rotate_rows(x, self._yt, self._tt, self._vectors[start:end])
+        else:
+            self._vectors[start:end] = x
         self._labels[start:end] = new_labels
         kbuild.reset_rows(self._neighbors, self._weights, start, end)
         self._sig[start:end] = kview.EMPTY_SIG
@@ -555,7 +603,7 @@ class Index:
             self._ensure_view()
         with self._lock.reading():
             return self._query(q, entries, k, eps, True, threads, max_distance_computations,
-                               return_stats, max_degree, pivots=True)
+                               return_stats, max_degree, pivots=True, rotate=True)
 
     def explore(self, entry_labels, k=10, eps=0.0, include_entry=False, threads=None,
                 max_distance_computations=0, return_stats=False, max_degree=None):
@@ -582,7 +630,7 @@ class Index:
                                own_entry=True)
 
     def _query(self, queries, entries, k, eps, include_entry, threads, max_dc, return_stats,
-               max_degree, pivots=False, own_entry=False):
+               max_degree, pivots=False, own_entry=False, rotate=False):
         """Validate the search parameters and run; the caller holds the read lock."""
         k = check.check_int("k", k, minimum=1)
         if max_degree is None:
@@ -599,7 +647,7 @@ class Index:
         else:
             vids, dists, n_dc, _ = self._run_search(queries, entries, k, eps, include_entry,
                                                     max_dc, threads, pivots, max_degree,
-                                                    own_entry=own_entry)
+                                                    own_entry=own_entry, rotate=rotate)
             labels = np.where(vids >= 0, self._labels[np.maximum(vids, 0)], -1)
         if return_stats:
             return labels, dists, {"distance_computations": n_dc}
@@ -607,7 +655,7 @@ class Index:
 
     def _run_search(self, queries, entries, k, eps, include_entry, max_dc, threads,
                     pivots=False, max_degree=None, log_capacity=0, own_entry=False, graph=None,
-                    first=None, chunk=None):
+                    first=None, chunk=None, rotate=False):
         """Run the search kernel over ``queries``; returns vids, distances, distance counts
         and the distance log ``(log_i, log_d, log_n)`` (up to ``log_capacity`` per query).
 
@@ -619,7 +667,10 @@ class Index:
         queries go out in chunks of ``chunk`` (default: 1/16 of a thread's share, at least
         ``_MIN_CHUNK`` queries while each thread still gets one) to Python
         threads running the serial kernel, each with its own scratch set; ``first`` runs on
-        the calling thread before it joins in (see ``deg._pipeline.overlap``).
+        the calling thread before it joins in (see ``deg._pipeline.overlap``). ``rotate``: the
+        queries are in the input basis (``search``); each thread rotates its chunk into the
+        stored basis with the kernel that rotated the stored vectors, so a stored vector given
+        as a query is found at distance 0.
         """
         if max_degree is None:
             max_degree = self._d
@@ -644,12 +695,17 @@ class Index:
         log_n = np.zeros(nq, dtype=np.int64)
         graph = self._neighbors if graph is None else graph
         code = _METRIC_CODE[self._metric]
+        rotate = rotate and self._yt.shape[0] > 0
 
         def run(t, c):
             a, b = c * chunk, min(nq, (c + 1) * chunk)
             r = slice(t, t + 1)
+            q = queries[a:b]
+            if rotate:
+                q = np.empty_like(q)
+                krot.rotate_rows(queries[a:b], self._yt, self._tt, q)
             ksearch.search_batch(self._vectors, graph, self._order, self._weights, code,
-                                 queries[a:b], entries if entries.shape[0] == 1 else entries[a:b],
+                                 q, entries if entries.shape[0] == 1 else entries[a:b],
                                  piv, piv_ids, coarse, cells, k, eps, include_entry, own_entry,
                                  max_dc, max_degree, s.visited[r], s.tags[r], s.cand_d[r],
                                  s.cand_i[r], res_d[r], res_i[r], fresh[r], out_i[a:b],
@@ -732,9 +788,10 @@ class Index:
     @property
     def nbytes(self):
         """Bytes the index holds: the per-vertex arrays (vectors, neighbours, weights, labels,
-        search view; capacity included), the label map and the pivots' vector copies."""
+        search view; capacity included), the label map, the pivots' vector copies and the
+        rotated basis."""
         return (sum(a.nbytes for a in self._storage()) + self._vid_of.nbytes
-                + self._pivots.nbytes + self._coarse.nbytes)
+                + self._pivots.nbytes + self._coarse.nbytes + self._yt.nbytes + self._tt.nbytes)
 
     @property
     def labels(self):
@@ -742,9 +799,12 @@ class Index:
         return self._labels[:self._n].copy()
 
     def get_vectors(self, labels):
-        """Stored vectors of ``labels`` as float32 (m, dim); cosine vectors are normalised."""
+        """Stored vectors of ``labels`` as float32 (m, dim); cosine vectors are normalised.
+        In a rotated index (``rotate``) they are rotated back, equal to the added ones within
+        float32 rounding."""
         with self._lock.reading():
-            return self._vectors[self._vids(labels)].copy()
+            z = self._vectors[self._vids(labels)]
+            return basis.unrotate(z, self._yt, self._tt) if self._yt.shape[0] else z.copy()
 
     def neighbors(self, labels):
         """The graph itself: neighbour labels (m, d) int64 and edge weights (m, d) float32.
@@ -776,7 +836,7 @@ class Index:
             n = self._n
             fileformat.write(path, self._metric, params, self._vectors[:n],
                              self._neighbors[:n], self._weights[:n], self._labels[:n],
-                             self._order[:n])
+                             self._order[:n], (self._yt, self._tt))
 
     @classmethod
     def load(cls, path, mmap=False):
@@ -795,8 +855,9 @@ class Index:
         """An index over validated arrays (from a file or a pickle); see :meth:`load`."""
         n, dim = a["vectors"].shape
         try:
+            given = {key: params[key] for key in _PARAMS if key != "rotate"}
             index = cls(dim, metric=metric, edges_per_vertex=a["neighbors"].shape[1],
-                        **{key: params[key] for key in _PARAMS})
+                        rotate=params.get("rotate", False), **given)  # files before rotate: False
             next_label = check.check_int("next_label", params["next_label"], minimum=0)
             drawn_at = check.check_int("pivots_drawn_at", params.get("pivots_drawn_at", n),
                                        minimum=0)
@@ -815,6 +876,9 @@ class Index:
             for name in ("vectors", "neighbors", "weights", "labels", "order"):
                 if name in a:
                     getattr(index, "_" + name)[:n] = a[name]
+        if "rotation" in a:
+            index._yt = np.array(a["rotation"], dtype=np.float32)
+            index._tt = np.array(a["rotation_t"], dtype=np.float32)
         if "order" in a:  # a saved view is current: adopt it; else compute it
             kview.sign_rows(index._neighbors, n, index._sig)
         index._capacity = n
@@ -844,6 +908,7 @@ class Index:
             n = self._n
             arrays = {name: np.array(getattr(self, "_" + name)[:n])
                       for name in ("vectors", "neighbors", "weights", "labels", "order")}
+            arrays.update(rotation=self._yt.copy(), rotation_t=self._tt.copy())
             return _unpickle, (self._metric, self._params(), arrays)
 
     # ------------------------------------------------------------------ storage

@@ -32,6 +32,19 @@ def inner(a, b):
 
 
 CHUNK = 128  # floats per partial sum of l2sq_bounded: 512 bytes, eight cache lines
+# The first partial sum is shorter: in a rotated index (deg._basis) the first 64 coordinates
+# carry most of a distance, so a far vector is rejected after its first 256 bytes.
+FIRST_CHUNK = 64
+
+
+@jit("int64(int64, int64)")
+def chunk_end(lo, n):
+    """End of the partial sum that starts at ``lo`` (of ``n`` coordinates): every distance
+    kernel sums in these chunks, so all of them agree to the last bit. Vectors of at most
+    CHUNK coordinates are one chunk (SIFT 128-D: two chunks of 64 were 7% slower)."""
+    if lo == 0 and n > CHUNK:
+        return FIRST_CHUNK
+    return min(lo + CHUNK - lo % CHUNK, n)
 
 
 @jit("float32(float32[::1], float32[::1], float32)")
@@ -47,7 +60,7 @@ def l2sq_bounded(a, b, bound):
     acc = np.float32(0.0)
     lo = 0
     while lo < n:
-        hi = min(lo + CHUNK, n)
+        hi = chunk_end(lo, n)
         acc += l2sq(a[lo:hi], b[lo:hi])  # slices keep the inner loop vectorised
         if acc > bound:
             return acc
@@ -71,7 +84,7 @@ def l2sq_bounded_rows(query, vectors, ids, count, bound, out):
     lo = 0
     live = count
     while lo < n and live > 0:
-        hi = min(lo + CHUNK, n)
+        hi = chunk_end(lo, n)
         q = query[lo:hi]
         live = 0
         for r in range(count):
@@ -92,11 +105,13 @@ def distance_rows(metric, query, vectors, ids, count, bound, out):
     n = query.shape[0]
     for r in range(count):
         out[r] = 0.0
-    for lo in range(0, n, CHUNK):
-        hi = min(lo + CHUNK, n)
+    lo = 0
+    while lo < n:
+        hi = chunk_end(lo, n)
         q = query[lo:hi]
         for r in range(count):
             out[r] += inner(q, vectors[ids[r]][lo:hi])
+        lo = hi
     for r in range(count):
         out[r] = np.float32(1.0) - out[r]
 
@@ -111,9 +126,11 @@ def distance(metric, a, b):
         return l2sq_bounded(a, b, np.float32(np.inf))
     n = a.shape[0]
     acc = np.float32(0.0)
-    for lo in range(0, n, CHUNK):
-        hi = min(lo + CHUNK, n)
+    lo = 0
+    while lo < n:
+        hi = chunk_end(lo, n)
         acc += inner(a[lo:hi], b[lo:hi])
+        lo = hi
     return np.float32(1.0) - acc
 
 

@@ -1,0 +1,137 @@
+"""The rotated basis (``Index(rotate=...)``, ``deg._basis``): distances kept, variance up front,
+the graph intact when an index adopts it, files and pickles that carry it."""
+
+import pickle
+
+import numpy as np
+import pytest
+from hypothesis import given, strategies as st
+
+import deg
+from deg import _basis as basis
+from deg import fileformat
+from deg._kernels.rotation import rotate_rows
+from tests.conftest import assert_graph_ok, brute_force, low_dim_data, recall
+
+
+def _rotated(x, yt, tt):
+    out = np.empty_like(x)
+    rotate_rows(x, yt, tt, out)
+    return out
+
+
+@given(dim=st.integers(1, 40), rank=st.integers(1, 40), seed=st.integers(0, 2**16))
+def test_rotation_is_orthogonal_and_matches_its_formula(dim, rank, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((max(2 * dim, 8), dim)).astype(np.float32)
+    yt, tt = basis.fit(x, rank)
+    assert yt.shape == (min(rank, dim), dim) and basis.check(yt, tt, dim) is None
+    z = _rotated(x, yt, tt)
+    y, t = yt.astype(np.float64), tt.astype(np.float64)
+    want = x - ((x @ y.T) @ t.T) @ y  # Q^T x with Q = I - Y T Y^T
+    assert np.allclose(z, want, atol=1e-4)
+    q = np.eye(dim) - y.T @ t.T @ y
+    assert np.allclose(q.T @ q, np.eye(dim), atol=1e-5)
+    d_in = ((x[:, None] - x[None]) ** 2).sum(-1)
+    d_out = ((z[:, None] - z[None]) ** 2).sum(-1)
+    assert np.allclose(d_in, d_out, rtol=1e-4, atol=1e-3)
+    assert np.allclose(basis.unrotate(z, yt, tt), x, atol=1e-4)
+
+
+def test_leading_directions_come_first():
+    """Data with 6 strong directions among 300: after rotation the first coordinates hold
+    nearly all the variance (in the input basis the first 64 hold about a fifth)."""
+    x = low_dim_data(3000, dim=300, latent=6, seed=1)
+    yt, tt = basis.fit(x)
+    z = _rotated(x, yt, tt)
+    share = z.var(axis=0)[:8].sum() / z.var(axis=0).sum()
+    assert share > 0.99
+    assert x.var(axis=0)[:64].sum() / x.var(axis=0).sum() < 0.5
+
+
+def test_auto_rule_and_bad_values():
+    assert basis.wanted(None, "l2", basis.AUTO_MIN_DIM)
+    assert not basis.wanted(None, "l2", basis.AUTO_MIN_DIM - 1)
+    assert not basis.wanted(None, "cosine", 784)
+    assert basis.wanted(True, "ip", 4) and not basis.wanted(False, "l2", 784)
+    with pytest.raises(TypeError, match="rotate must be True, False or None, got 'yes'"):
+        deg.Index(8, rotate="yes")
+
+
+@pytest.fixture(scope="module")
+def grown():
+    """A rotated index grown by adds of 400: the basis is adopted by the third add."""
+    x = low_dim_data(1600, dim=24, latent=8, seed=2)
+    index = deg.Index(24, edges_per_vertex=10, rotate=True)
+    for lo in range(0, 1600, 400):
+        index.add(x[lo:lo + 400], threads=2)
+        assert (index._yt.shape[0] > 0) == (lo + 400 >= basis.MIN_VECTORS)
+        assert_graph_ok(index)  # weights equal the distances of the rotated vectors
+    return index, x
+
+
+def test_rotated_index_answers_like_the_input_basis(grown):
+    index, x = grown
+    q = low_dim_data(100, dim=24, latent=8, seed=3)
+    found, dist = index.search(q, k=10, eps=0.2)
+    truth, tdist = brute_force(x, q, 10)
+    assert recall(found, truth) > 0.95
+    hit = found == truth
+    assert np.allclose(dist[hit], tdist[hit], rtol=1e-4, atol=1e-4)
+    # a stored vector, given as a query, is rotated exactly as it was stored
+    self_label, self_dist = index.search(x[:50], k=3, eps=0.2)
+    assert np.array_equal(self_label[:, 0], np.arange(50)) and (self_dist[:, 0] == 0).all()
+    back = index.get_vectors(np.arange(1600))
+    assert np.allclose(back, x, rtol=1e-5, atol=1e-5) and not np.array_equal(back, x)
+
+
+def test_rotated_build_does_not_depend_on_threads():
+    x = low_dim_data(1200, dim=20, seed=6)
+    a = deg.Index.build(x, edges_per_vertex=8, rotate=True, progress=False, threads=1)
+    b = deg.Index.build(x, edges_per_vertex=8, rotate=True, progress=False, threads=2)
+    assert np.array_equal(a._neighbors[:1200], b._neighbors[:1200])
+    assert np.array_equal(a._vectors[:1200], b._vectors[:1200])
+
+
+def test_unrotated_index_keeps_vectors_bit_for_bit():
+    x = low_dim_data(1200, dim=300, seed=7)
+    index = deg.Index.build(x, edges_per_vertex=8, rotate=False, progress=False)
+    assert index._yt.shape[0] == 0 and np.array_equal(index.get_vectors(np.arange(1200)), x)
+
+
+@pytest.mark.parametrize("mmap", [False, True])
+def test_files_and_pickles_carry_the_basis(grown, tmp_path, mmap):
+    index, x = grown
+    q = low_dim_data(30, dim=24, latent=8, seed=4)
+    index.save(tmp_path / "r.deg")
+    copies = [deg.Index.load(tmp_path / "r.deg", mmap=mmap), pickle.loads(pickle.dumps(index))]
+    want = index.search(q, k=8)
+    for other in copies:
+        got = other.search(q, k=8)
+        assert np.array_equal(want[0], got[0]) and np.array_equal(want[1], got[1])
+        assert np.array_equal(other.get_vectors([5, 9]), index.get_vectors([5, 9]))
+    assert_graph_ok(copies[0])
+
+
+@pytest.mark.parametrize("spoil, match", [
+    (lambda yt, tt: (2 * yt, tt), "not unit vectors"),
+    (lambda yt, tt: (yt, tt + np.tril(np.ones_like(tt))), "factors do not match"),
+])
+def test_a_file_with_a_broken_basis_is_refused(grown, tmp_path, spoil, match):
+    """A valid checksum over a basis that is not orthogonal (a foreign or buggy writer)."""
+    index, _ = grown
+    n = len(index)
+    fileformat.write(tmp_path / "b.deg", "l2", index._params(), index._vectors[:n],
+                     index._neighbors[:n], index._weights[:n], index._labels[:n],
+                     index._order[:n], spoil(index._yt.copy(), index._tt.copy()))
+    with pytest.raises(ValueError, match=match):
+        deg.Index.load(tmp_path / "b.deg")
+
+
+def test_a_pickle_with_a_misshapen_basis_is_refused(grown):
+    index, _ = grown
+    n = len(index)
+    state = pickle.loads(pickle.dumps(index)).__reduce__()[1][2]
+    state["rotation_t"] = state["rotation_t"][:-1]
+    with pytest.raises(ValueError, match="rotation has shapes"):
+        fileformat.check_arrays("pickled deg.Index", state, n, index.edges_per_vertex)
