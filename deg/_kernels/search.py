@@ -8,15 +8,16 @@ by a thread-block number, never by query number, so parallel blocks never share 
 import numpy as np
 
 from deg._kernels._jit import jit
-from deg._kernels.distances import L2, distance, distance_rows, l2sq_bounded
+from deg._kernels.distances import L2, chunk_end, distance, distance_rows, l2sq_bounded
 from deg._kernels.heap import max_drain_sorted, max_pop, max_push, min_pop, min_push
 from deg._kernels.prefetch import prefetch_head
 
-# L2 rows are prefetched only this far: a candidate beyond the radius is usually rejected within
-# its first chunks (l2sq_bounded), and the hardware prefetcher streams the rest of a row that is
-# read on. Fashion-MNIST 784-D: +8-12% QPS over prefetching whole rows; with rows read in
-# groups (below) 512 bytes is a few % ahead of 0, 1024 and 2048.
-PREFETCH_BYTES = 512
+# L2 rows are prefetched only as far as their first chunk (distances.chunk_end): a candidate
+# beyond the radius is usually rejected there (l2sq_bounded), and the hardware prefetcher
+# streams the rest of a row that is read on. Fashion-MNIST 784-D: +8-12% QPS over prefetching
+# whole rows; with rows read in groups (below) 512 bytes was a few % ahead of 0, 1024 and
+# 2048; in the rotated basis (first chunk 64 floats) 256 bytes gives +2-3% search and +8%
+# exploration over 512 (alternating A/B, 4 pairs).
 # Fresh neighbours' distances are computed this many rows at a time (distance_rows), so
 # their reads overlap. Fashion-MNIST: 4 and 8 +13-20% QPS over one at a time, 16 and 32 no better.
 GROUP = 8
@@ -68,7 +69,7 @@ def search_one(vectors, neighbors, order, weights, metric, query, entries, k, ep
     tag16 = np.uint16(tag)
     d = neighbors.shape[1]
     bounded = metric == L2
-    head = PREFETCH_BYTES if bounded else vectors.shape[1] * 4  # bytes to prefetch per row
+    head = 4 * (chunk_end(0, vectors.shape[1]) if bounded else vectors.shape[1])  # bytes per row
     n_cand = 0
     n_res = 0
     n_dc = 0
