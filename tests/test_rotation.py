@@ -65,7 +65,7 @@ def grown():
     index = deg.Index(24, edges_per_vertex=10, rotate=True)
     for lo in range(0, 1600, 400):
         index.add(x[lo:lo + 400], threads=2)
-        assert (index._yt.shape[0] > 0) == (lo + 400 >= basis.MIN_VECTORS)
+        assert index.rotated == (lo + 400 >= basis.MIN_VECTORS) and index.rotate is True
         assert_graph_ok(index)  # weights equal the distances of the rotated vectors
     return index, x
 
@@ -96,7 +96,7 @@ def test_rotated_build_does_not_depend_on_threads():
 def test_unrotated_index_keeps_vectors_bit_for_bit():
     x = low_dim_data(1200, dim=300, seed=7)
     index = deg.Index.build(x, edges_per_vertex=8, rotate=False, progress=False)
-    assert index._yt.shape[0] == 0 and np.array_equal(index.get_vectors(np.arange(1200)), x)
+    assert not index.rotated and np.array_equal(index.get_vectors(np.arange(1200)), x)
 
 
 @pytest.mark.parametrize("mmap", [False, True])
