@@ -3,6 +3,7 @@
 Everything a kernel receives passes through here first; kernels trust their input.
 """
 
+import math
 import numbers
 
 import numpy as np
@@ -12,9 +13,10 @@ SCHEMES = ("low-lid", "high-lid", "stream")
 
 
 def check_int(name, value, minimum=None, maximum=None):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
-    value = int(value)
+    if type(value) is not int:  # plain ints skip the slower abstract-type checks
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+            raise TypeError(f"{name} must be an integer, got {value!r} ({type(value).__name__})")
+        value = int(value)
     if minimum is not None and value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
     if maximum is not None and value > maximum:
@@ -23,10 +25,12 @@ def check_int(name, value, minimum=None, maximum=None):
 
 
 def check_float(name, value, minimum=None):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {value!r} ({type(value).__name__})")
+    if type(value) is not float and type(value) is not int:
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+            raise TypeError(f"{name} must be a real number, got {value!r} "
+                            f"({type(value).__name__})")
     value = float(value)
-    if not np.isfinite(value):
+    if not math.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value}")
     if minimum is not None and value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
@@ -52,6 +56,11 @@ def as_vectors(x, dim, name="data"):
     Rejects non-numeric dtypes, ndim other than 1 or 2, a wrong width and NaN/inf, naming the
     first offending row.
     """
+    if (type(x) is np.ndarray and x.dtype == np.float32 and x.flags.c_contiguous
+            and 1 <= x.ndim <= 2 and x.shape[-1] == dim):  # already what the kernels take
+        arr = x.reshape(-1, dim)
+        if np.isfinite(arr).all():
+            return arr
     arr = np.asarray(x)
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
         raise TypeError(f"{name} must be numeric, got dtype {arr.dtype}")

@@ -648,7 +648,7 @@ class Index:
             vids, dists, n_dc, _ = self._run_search(queries, entries, k, eps, include_entry,
                                                     max_dc, threads, pivots, max_degree,
                                                     own_entry=own_entry, rotate=rotate)
-            labels = np.where(vids >= 0, self._labels[np.maximum(vids, 0)], -1)
+            labels = np.where(vids >= 0, self._labels.take(vids, mode="clip"), -1)  # -1: none
         if return_stats:
             return labels, dists, {"distance_computations": n_dc}
         return labels, dists
