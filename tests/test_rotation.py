@@ -135,3 +135,16 @@ def test_a_pickle_with_a_misshapen_basis_is_refused(grown):
     state["rotation_t"] = state["rotation_t"][:-1]
     with pytest.raises(ValueError, match="rotation has shapes"):
         fileformat.check_arrays("pickled deg.Index", state, n, index.edges_per_vertex)
+
+
+def test_remove_and_optimize_keep_a_rotated_graph_intact():
+    x = low_dim_data(1300, dim=24, latent=8, seed=8)
+    index = deg.Index.build(x, edges_per_vertex=10, rotate=True, progress=False)
+    assert index.rotated
+    index.remove(np.arange(0, 1300, 7))
+    assert_graph_ok(index)
+    index.optimize(tries=300)
+    assert_graph_ok(index)
+    kept = np.setdiff1d(np.arange(1300), np.arange(0, 1300, 7))
+    found, dist = index.search(x[kept[:40]], k=3, eps=0.2)
+    assert np.array_equal(found[:, 0], kept[:40]) and (dist[:, 0] == 0).all()

@@ -39,7 +39,8 @@ def rotate(x, yt, tt, s, out):
             j += 1
     for j in range(r - 1, -1, -1):  # s = T^T s in place: row j reads s[:j+1], not yet overwritten
         s[j] = inner(tt[j, :j + 1], s[:j + 1])
-    out[:] = x
+    for i in range(dim):  # not out[:] = x: its shape-check error path costs ~2.5 s of compile
+        out[i] = x[i]
     j = 0
     while j < r:  # out = x - Y s
         if j + 4 <= r:
