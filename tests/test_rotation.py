@@ -38,6 +38,21 @@ def test_rotation_is_orthogonal_and_matches_its_formula(dim, rank, seed):
     assert np.allclose(basis.unrotate(z, yt, tt), x, atol=1e-4)
 
 
+@given(dim=st.integers(1, 30), rank=st.integers(1, 30), rows=st.integers(1, 11),
+       seed=st.integers(0, 2**16))
+def test_a_rows_rotation_does_not_depend_on_its_block_mates(dim, rank, rows, seed):
+    """The kernel rotates four rows at a time; each row must come out with the same bits alone,
+    in another block or at another place (stored vectors and queries meet at distance 0)."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((rows, dim)).astype(np.float32)
+    yt, tt = basis.fit(rng.standard_normal((40, dim)).astype(np.float32), rank)
+    together = _rotated(x, yt, tt)
+    order = rng.permutation(rows)
+    assert np.array_equal(_rotated(np.ascontiguousarray(x[order]), yt, tt), together[order])
+    for i in range(rows):
+        assert np.array_equal(_rotated(x[i:i + 1], yt, tt), together[i:i + 1])
+
+
 def test_leading_directions_come_first():
     """Data with 6 strong directions among 300: after rotation the first coordinates hold
     nearly all the variance (in the input basis the first 64 hold about a fifth)."""
