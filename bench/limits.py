@@ -66,10 +66,9 @@ def deglib_as_index(graph, x, metric):
     vec = np.ascontiguousarray(x, np.float32)
     if metric == "cosine":
         vec = engines.unit(vec)
-    if metric == "l2":
-        w = ((vec[nb] - vec[:, None, :]) ** 2).sum(-1, dtype=np.float32)
-    else:
-        w = 1.0 - (vec[nb] * vec[:, None, :]).sum(-1, dtype=np.float32)
+    w = ((vec[nb] - vec[:, None, :]) ** 2).sum(-1, dtype=np.float32)
+    if metric == "cosine":  # deg's cosine distance: half the squared L2 of unit vectors
+        w = 0.5 * w
     arrays = {"vectors": vec, "neighbors": nb, "weights": w.astype(np.float32),
               "labels": np.arange(n, dtype=np.int64)}
     fileformat.check_arrays("deglib graph", arrays, n, nb.shape[1])

@@ -22,13 +22,14 @@ import numpy as np
 RANK = 64  # leading directions mapped onto the first axes (the first chunk of l2sq_bounded)
 MIN_VECTORS = 1000  # the basis is fitted when the index first holds this many vectors
 SAMPLE = 10_000  # rows of the covariance estimate, evenly spaced over the data
-AUTO_MIN_DIM = 256  # rotate=None rotates l2 indices of at least this dimension
+AUTO_MIN_DIM = 256  # rotate=None rotates l2 and cosine indices of at least this dimension
 
 
 def wanted(rotate, metric, dim):
-    """Does an index with these settings store its vectors rotated?"""
+    """Does an index with these settings store its vectors rotated? (``"ip"`` distances are
+    never abandoned, so a rotation would not pay there.)"""
     if rotate is None:
-        return metric == "l2" and dim >= AUTO_MIN_DIM
+        return metric in ("l2", "cosine") and dim >= AUTO_MIN_DIM
     return bool(rotate)
 
 

@@ -25,9 +25,9 @@ from deg._kernels import search as ksearch
 from deg._kernels import view as kview
 from deg import _pivots as pivots
 from deg._labelmap import LabelMap
-from deg._kernels.distances import IP, L2, edge_distances
+from deg._kernels.distances import COS, IP, L2, edge_distances
 
-_METRIC_CODE = {"l2": L2, "ip": IP, "cosine": IP}
+_METRIC_CODE = {"l2": L2, "ip": IP, "cosine": COS}
 _SCHEME_CODE = {"low-lid": kbuild.SCHEME_D, "high-lid": kbuild.SCHEME_C,
                 "stream": kbuild.SCHEME_STREAM}
 _MAX_BUILD_BATCH = 256  # vertices whose candidate searches run together (DEG_SPEC 16.6)
@@ -89,7 +89,9 @@ class Index:
         Vector dimension.
     metric : {"l2", "ip", "cosine"}
         ``"l2"``: distances are **squared** Euclidean. ``"ip"``: ``1 - <a, b>``. ``"cosine"``:
-        vectors are normalised on add and on query, then ``1 - <a, b>`` (as hnswlib/deglib).
+        vectors are normalised on add and on query, then ``1 - <a, b>`` (as hnswlib/deglib),
+        computed as half the squared Euclidean distance of the unit vectors (equal up to
+        float32 rounding; summed like L2, so far vectors' distances are abandoned early).
     edges_per_vertex : int
         d, the degree of every vertex; even, >= 2. 30 is a good default up to ~1M vectors.
     extend_k : int or None
@@ -125,8 +127,8 @@ class Index:
         distance adds up within its first coordinates, so the search stops reading it early
         (Fashion-MNIST 784-D: +13-20% search QPS at recall 0.95 on the whole graph and at
         0.99, +23% exploration; see ``deg._basis``). :meth:`get_vectors` rotates back, within float32 rounding (~1e-6
-        relative); ``False`` keeps the vectors bit for bit. ``None``: rotate ``"l2"`` indices
-        of dimension 256 or more.
+        relative); ``False`` keeps the vectors bit for bit. ``None``: rotate ``"l2"`` and
+        ``"cosine"`` indices of dimension 256 or more.
 
     Notes
     -----

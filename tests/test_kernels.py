@@ -6,7 +6,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from deg._kernels import graph, heap
-from deg._kernels.distances import CHUNK, IP, L2, distance, distance_rows, l2sq_bounded
+from deg._kernels.distances import (CHUNK, COS, IP, L2, distance, distance_rows,
+                                    distance_within, l2sq_bounded)
 
 floats = st.floats(-100, 100, width=32)
 
@@ -19,6 +20,12 @@ def test_distances_match_numpy(ab):
     scale = 1.0 + float(np.abs(a).astype(np.float64) @ np.abs(b)) + ref_l2
     assert abs(distance(L2, a, b) - ref_l2) <= 1e-5 * scale
     assert abs(distance(IP, a, b) - ref_ip) <= 1e-5 * scale
+    assert distance(COS, a, b) == np.float32(0.5) * distance(L2, a, b)
+    na = np.linalg.norm(a.astype(np.float64))
+    nb = np.linalg.norm(b.astype(np.float64))
+    if na > 1e-3 and nb > 1e-3:  # on unit vectors COS is 1 - cos
+        ua, ub = (a / na).astype(np.float32), (b / nb).astype(np.float32)
+        assert abs(distance(COS, ua, ub) - (1.0 - float(ua.astype(np.float64) @ ub))) <= 1e-5
 
 
 @given(st.integers(1, 3 * CHUNK + 5), st.integers(1, 8), st.integers(0, 2**32 - 1),
@@ -30,17 +37,19 @@ def test_rows_read_together_give_the_bits_of_one_at_a_time(dim, count, seed, fra
     vectors = rng.normal(size=(20, dim)).astype(np.float32)
     query = rng.normal(size=dim).astype(np.float32)
     ids = rng.integers(0, 20, size=8).astype(np.int32)
-    full = np.array([distance(L2, query, vectors[i]) for i in ids[:count]])
-    bound = np.float32(np.median(full) * frac)
-    out = np.full(8, -1.0, dtype=np.float32)
-    distance_rows(L2, query, vectors, ids, count, bound, out)
-    for r in range(count):
-        if full[r] <= bound:
-            assert out[r] == full[r]
-        else:
-            assert out[r] > bound
-            assert out[r] == l2sq_bounded(query, vectors[ids[r]], bound)
-    assert (out[count:] == -1.0).all()
+    for metric in (L2, COS):
+        full = np.array([distance(metric, query, vectors[i]) for i in ids[:count]])
+        bound = np.float32(np.median(full) * frac)
+        out = np.full(8, -1.0, dtype=np.float32)
+        distance_rows(metric, query, vectors, ids, count, bound, out)
+        for r in range(count):
+            alone = distance_within(metric, query, vectors[ids[r]], bound)
+            if full[r] <= bound:
+                assert out[r] == full[r] == alone
+            else:
+                assert out[r] > bound and alone > bound
+                assert out[r] == alone
+        assert (out[count:] == -1.0).all()
     distance_rows(IP, query, vectors, ids, count, bound, out)  # inner products: never bounded
     assert (out[:count] == [distance(IP, query, vectors[i]) for i in ids[:count]]).all()
     assert (out[count:] == -1.0).all()
@@ -79,32 +88,35 @@ def test_change_edge_keeps_row_sorted(row, data):
     assert graph.find_slot(row, 0, new) == expected.index(new)
 
 
-@given(st.sampled_from(["random", "grid"]), st.integers(0, 2**32 - 1), st.data())
-def test_least_distortion_equals_scoring_every_neighbour(kind, seed, data):
+@given(st.sampled_from(["random", "grid"]), st.sampled_from(["l2", "cosine"]),
+       st.integers(0, 2**32 - 1), st.data())
+def test_least_distortion_equals_scoring_every_neighbour(kind, metric, seed, data):
     """Scheme D scores the logged distances first and abandons the others once they cannot
     win; the choice must be exactly that of scoring every neighbour in slot order (first best
     on ties), whatever part of the distances is known. Grid data makes exact ties common."""
     import deg
     from deg._kernels.build import least_distortion
+    from deg.index import _METRIC_CODE
     rng = np.random.default_rng(seed)
     if kind == "grid":
-        x = rng.integers(0, 4, size=(150, 3)).astype(np.float32)
+        x = rng.integers(1, 5, size=(150, 3)).astype(np.float32)
     else:
         x = rng.normal(size=(150, 40)).astype(np.float32) * 100
-    index = deg.Index.build(x, edges_per_vertex=8, progress=False)
+    index = deg.Index.build(x, metric=metric, edges_per_vertex=8, progress=False)
+    code = _METRIC_CODE[metric]
     nb, w, vec = index._neighbors, index._weights, index._vectors
     for _ in range(20):
         v, c = (int(i) for i in rng.choice(150, size=2, replace=False))
-        w_cv = distance(L2, vec[v], vec[c])
+        w_cv = distance(code, vec[v], vec[c])
         stamp = np.where(rng.random(150) < data.draw(st.floats(0, 1)), v, -1).astype(np.int64)
-        known = np.array([distance(L2, vec[v], vec[m]) for m in range(150)], np.float32)
+        known = np.array([distance(code, vec[v], vec[m]) for m in range(150)], np.float32)
         best, best_score, best_d = -1, None, None
         for j, m in enumerate(nb[c]):
             if m == c or m in nb[v]:
                 continue
-            dvm = distance(L2, vec[v], vec[m])
+            dvm = distance(code, vec[v], vec[m])
             score = (w_cv + dvm) - w[c, j]
             if best < 0 or score < best_score:
                 best, best_score, best_d = j, score, dvm
-        got = least_distortion(vec, nb, w, L2, v, c, w_cv, known, stamp)
+        got = least_distortion(vec, nb, w, code, v, c, w_cv, known, stamp)
         assert got[0] == best and (best < 0 or got[1] == best_d)

@@ -67,7 +67,7 @@ def test_leading_directions_come_first():
 def test_auto_rule_and_bad_values():
     assert basis.wanted(None, "l2", basis.AUTO_MIN_DIM)
     assert not basis.wanted(None, "l2", basis.AUTO_MIN_DIM - 1)
-    assert not basis.wanted(None, "cosine", 784)
+    assert basis.wanted(None, "cosine", 784) and not basis.wanted(None, "ip", 784)
     assert basis.wanted(True, "ip", 4) and not basis.wanted(False, "l2", 784)
     with pytest.raises(TypeError, match="rotate must be True, False or None, got 'yes'"):
         deg.Index(8, rotate="yes")

@@ -9,7 +9,7 @@ every vertex at degree d and the graph connected after each step.
 import numpy as np
 
 from deg._kernels._jit import jit
-from deg._kernels.distances import L2, distance, l2sq_bounded
+from deg._kernels.distances import IP, distance, distance_within
 from deg._kernels.prefetch import prefetch_head
 from deg._kernels.graph import change_edge, has_edge, rng_check
 from deg._kernels.remove import restore_graph
@@ -87,7 +87,7 @@ def least_distortion(vectors, neighbors, weights, metric, v, c, w_cv, known, sta
             best = j
             best_score = score
             best_dvn = known[m]
-    bounded = metric == L2
+    bounded = metric != IP
     for j in range(d):  # the others, abandoned once they cannot beat the best so far
         m = neighbors[c, j]
         if m == c or stamp[m] == v or has_edge(neighbors, v, m):
@@ -97,7 +97,7 @@ def least_distortion(vectors, neighbors, weights, metric, v, c, w_cv, known, sta
             limit = (best_score + w_cm) - w_cv
             limit += np.float32(1e-5) * (abs(best_score) + abs(w_cm) + abs(w_cv)) + \
                 np.float32(1e-30)
-            d_vm = l2sq_bounded(vectors[v], vectors[m], limit)
+            d_vm = distance_within(metric, vectors[v], vectors[m], limit)
             if d_vm > limit:
                 continue
         else:

@@ -1,7 +1,10 @@
 """Distance kernels, selected by an integer metric code (no functions passed as arguments).
 
-Code ``L2`` returns the squared Euclidean distance; code ``IP`` returns ``1 - <a, b>``. The
-cosine metric is ``IP`` on vectors the Python layer has normalised.
+Code ``L2`` returns the squared Euclidean distance; code ``IP`` returns ``1 - <a, b>``; code
+``COS`` (the cosine metric, on vectors the Python layer has normalised) returns half the squared
+Euclidean distance, which for unit vectors is ``1 - <a, b>``: summed like L2, its partial sums
+only grow, so a far vector's distance can be abandoned (an inner product's cannot), and it has
+no cancellation for near-duplicates.
 """
 
 import numpy as np
@@ -10,6 +13,7 @@ from deg._kernels._jit import jit
 
 L2 = 0
 IP = 1
+COS = 2
 
 
 @jit
@@ -97,10 +101,15 @@ def l2sq_bounded_rows(query, vectors, ids, count, bound, out):
 @jit("void(int64, float32[::1], float32[:, ::1], int32[::1], int64, float32, float32[::1])")
 def distance_rows(metric, query, vectors, ids, count, bound, out):
     """``distance(metric, query, vectors[ids[r]])`` into ``out[r]`` for ``r < count``, the
-    rows read side by side (see ``l2sq_bounded_rows``); L2 rows past ``bound`` are abandoned
-    (``out[r] > bound``), inner products are always complete."""
+    rows read side by side (see ``l2sq_bounded_rows``); L2 and COS rows past ``bound`` are
+    abandoned (``out[r] > bound``), inner products are always complete."""
     if metric == L2:
         l2sq_bounded_rows(query, vectors, ids, count, bound, out)
+        return
+    if metric == COS:
+        l2sq_bounded_rows(query, vectors, ids, count, np.float32(2.0) * bound, out)
+        for r in range(count):
+            out[r] *= np.float32(0.5)
         return
     n = query.shape[0]
     for r in range(count):
@@ -118,12 +127,14 @@ def distance_rows(metric, query, vectors, ids, count, bound, out):
 
 @jit("float32(int64, float32[::1], float32[::1])")
 def distance(metric, a, b):
-    """Distance of ``a`` and ``b`` under ``metric`` (``L2`` or ``IP``), as float32.
+    """Distance of ``a`` and ``b`` under ``metric`` (``L2``, ``IP`` or ``COS``), as float32.
 
-    Both are summed chunk by chunk, so ``l2sq_bounded`` and ``distance_rows`` agree with it
-    to the last bit."""
+    All are summed chunk by chunk, so ``l2sq_bounded``, ``distance_within`` and
+    ``distance_rows`` agree with it to the last bit."""
     if metric == L2:
         return l2sq_bounded(a, b, np.float32(np.inf))
+    if metric == COS:
+        return np.float32(0.5) * l2sq_bounded(a, b, np.float32(np.inf))
     n = a.shape[0]
     acc = np.float32(0.0)
     lo = 0
@@ -132,6 +143,17 @@ def distance(metric, a, b):
         acc += inner(a[lo:hi], b[lo:hi])
         lo = hi
     return np.float32(1.0) - acc
+
+
+@jit("float32(int64, float32[::1], float32[::1], float32)")
+def distance_within(metric, a, b, bound):
+    """``distance(metric, a, b)``, or for L2 and COS a value > ``bound`` as soon as a partial
+    sum shows the distance exceeds it (inner products are always complete)."""
+    if metric == L2:
+        return l2sq_bounded(a, b, bound)
+    if metric == COS:
+        return np.float32(0.5) * l2sq_bounded(a, b, np.float32(2.0) * bound)
+    return distance(metric, a, b)
 
 
 @jit

@@ -8,7 +8,7 @@ by a thread-block number, never by query number, so parallel blocks never share 
 import numpy as np
 
 from deg._kernels._jit import jit
-from deg._kernels.distances import L2, chunk_end, distance, distance_rows, l2sq_bounded
+from deg._kernels.distances import IP, chunk_end, distance, distance_rows, l2sq_bounded
 from deg._kernels.heap import max_drain_sorted, max_pop, max_push, min_pop, min_push
 from deg._kernels.prefetch import prefetch_head
 
@@ -68,7 +68,7 @@ def search_one(vectors, neighbors, order, weights, metric, query, entries, k, ep
     """
     tag16 = np.uint16(tag)
     d = neighbors.shape[1]
-    bounded = metric == L2
+    bounded = metric != IP  # L2 and COS distances are abandoned past the radius
     head = 4 * (chunk_end(0, vectors.shape[1]) if bounded else vectors.shape[1])  # bytes per row
     n_cand = 0
     n_res = 0
@@ -163,7 +163,9 @@ def nearest_pivot(metric, query, pivots, pivot_ids, coarse, cells):
     """
     best_c = 0
     best_d = np.inf
-    bounded = metric == L2  # only the nearest matters: abandon a pivot once it is farther
+    # only the nearest matters: abandon a pivot once it is farther. COS is half of L2, so the
+    # nearest by L2 is the nearest by COS
+    bounded = metric != IP
     for c in range(coarse.shape[0]):
         if bounded:
             dc = l2sq_bounded(query, coarse[c], np.float32(best_d))
