@@ -14,12 +14,14 @@ long as a quarter of the search). ``Q`` here is instead the product of r Househo
 reflections ``H_0 .. H_{r-1}`` that map the first r axes onto the leading r directions: the
 rest of the basis is whatever completes it, and applying ``Q^T`` costs about 2*r*dim. In the
 compact form ``Q = I - Y T Y^T`` (``Y`` the unit reflection vectors as columns, ``T`` upper
-triangular), the index keeps ``yt = Y^T`` and derives ``tt = T^T`` from it.
+triangular), the index keeps ``yt = Y^T`` and ``tt = T^T`` (a function of ``yt``; files and
+pickles carry both, and loading checks that they agree).
 """
 
 import numpy as np
 
 RANK = 64  # leading directions mapped onto the first axes (the first chunk of l2sq_bounded)
+MAX_RANK = 1024  # the largest rank a file or pickle may carry
 MIN_VECTORS = 1000  # the basis is fitted when the index first holds this many vectors
 SAMPLE = 10_000  # rows of the covariance estimate, evenly spaced over the data
 AUTO_MIN_DIM = 256  # rotate=None rotates l2 and cosine indices of at least this dimension
@@ -88,12 +90,14 @@ def unrotate(z, yt, tt):
 def check(yt, tt, dim):
     """Why ``(yt, tt)`` is not a basis for vectors of ``dim`` (a file or pickle's), or None."""
     r = yt.shape[0]
+    if r > MAX_RANK:  # checking it costs O(r^2 dim): refuse what no writer makes
+        return f"rotation rank {r} is above {MAX_RANK}"
     if yt.ndim != 2 or yt.shape[1] != dim or r > dim or tt.shape != (r, r):
         return f"rotation has shapes {yt.shape} and {tt.shape}, expected (r, {dim}) and (r, r)"
     if not (np.isfinite(yt).all() and np.isfinite(tt).all()):
         return "rotation has non-finite values"
     if r and np.abs(np.linalg.norm(yt.astype(np.float64), axis=1) - 1.0).max() > 1e-4:
         return "rotation vectors are not unit vectors"
-    if r and np.abs(compact_t(yt) - tt).max() > 1e-3 * max(1.0, float(np.abs(tt).max())):
+    if r and np.abs(compact_t(yt) - tt).max() > 1e-5 * max(1.0, float(np.abs(tt).max())):
         return "rotation factors do not match (the basis would not be orthogonal)"
     return None

@@ -57,7 +57,7 @@ def as_vectors(x, dim, name="data"):
     first offending row.
     """
     if (type(x) is np.ndarray and x.dtype == np.float32 and x.flags.c_contiguous
-            and 1 <= x.ndim <= 2 and x.shape[-1] == dim):  # already what the kernels take
+            and x.flags.writeable and 1 <= x.ndim <= 2 and x.shape[-1] == dim):  # as kernels take
         arr = x.reshape(-1, dim)
         if np.isfinite(arr).all():
             return arr
@@ -74,6 +74,8 @@ def as_vectors(x, dim, name="data"):
         raise ValueError(f"{name} has {arr.shape[1]} features, but the index expects dim = {dim}")
     with np.errstate(over="ignore", invalid="ignore"):  # out-of-range values become inf: refused below
         arr = np.ascontiguousarray(arr, dtype=np.float32)
+    if not arr.flags.writeable:  # read-only (e.g. memory-mapped): typed kernels take writable only
+        arr = arr.copy()
     finite = np.isfinite(arr).all(axis=1)
     if not finite.all():
         row = int(np.flatnonzero(~finite)[0])

@@ -152,7 +152,7 @@ def read(path, mmap=False):
         raise _bad(path, f"unknown metric code {code}")
     if version < 3:
         rank = 0  # a reserved field then
-    if dim < 1 or d < 2 or d % 2 or plen > _MAX_PARAMS or rank > dim:
+    if dim < 1 or d < 2 or d % 2 or plen > _MAX_PARAMS or rank > min(dim, basis.MAX_RANK):
         raise _bad(path, f"implausible header (dim={dim}, d={d}, params={plen} bytes, "
                          f"rotation rank {rank})")
     layout, total = _layout(dim, d, n, plen, version, rank)

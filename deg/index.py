@@ -255,8 +255,8 @@ class Index:
             weights = np.where(empty, self._weights[:n],
                                edge_distances(rotated, self._neighbors[:n],
                                               _METRIC_CODE[self._metric], n))
-            self._vectors[:n] = rotated
-            self._weights[:n] = weights
+            # the switch: vectors, weights and basis together (nothing that can fail in between)
+            self._vectors[:n], self._weights[:n], self._yt, self._tt = rotated, weights, yt, tt
             self._sig[:n] = kview.EMPTY_SIG  # every view row is computed again
         self._yt, self._tt = yt, tt
         if n:
@@ -269,6 +269,12 @@ class Index:
         self._reserve(end)
         if self._yt.shape[0]:
             krot.rotate_rows(x, self._yt, self._tt, self._vectors[start:end])
+            finite = np.isfinite(self._vectors[start:end]).all(axis=1)
+            if not finite.all():  # rows beyond n: nothing is inserted yet
+                row = int(np.flatnonzero(~finite)[0])
+                raise ValueError(f"data row {row} overflows float32 when rotated into the index's "
+                                 f"basis (norm {np.linalg.norm(x[row].astype(np.float64)):.3g}); "
+                                 f"use rotate=False for vectors this large")
         else:
             self._vectors[start:end] = x
         self._labels[start:end] = new_labels
@@ -672,7 +678,8 @@ class Index:
         the calling thread before it joins in (see ``deg._pipeline.overlap``). ``rotate``: the
         queries are in the input basis (``search``); each thread rotates its chunk into the
         stored basis with the kernel that rotated the stored vectors, so a stored vector given
-        as a query is found at distance 0.
+        as a query is found at distance 0 (by the same machine code: a file moved to another
+        CPU may round a few vectors differently).
         """
         if max_degree is None:
             max_degree = self._d

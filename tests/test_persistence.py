@@ -110,7 +110,8 @@ def test_search_view_that_is_not_a_permutation_is_refused(built, tmp_path):
 
 
 def _as_version_1(src, dst):
-    """Rewrite a version-2 file as version 1: same header and arrays, no search view."""
+    """Rewrite a current file (no rotated basis) as version 1: same header and arrays, no
+    search view."""
     raw = src.read_bytes()
     magic, _, code, dim, d, n, plen, res = fileformat._HEADER.unpack_from(raw, 0)
     layout, _ = fileformat._layout(dim, d, n, plen, version=1)

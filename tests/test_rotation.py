@@ -163,3 +163,49 @@ def test_remove_and_optimize_keep_a_rotated_graph_intact():
     kept = np.setdiff1d(np.arange(1300), np.arange(0, 1300, 7))
     found, dist = index.search(x[kept[:40]], k=3, eps=0.2)
     assert np.array_equal(found[:, 0], kept[:40]) and (dist[:, 0] == 0).all()
+
+
+def test_block_mates_at_production_size():
+    """The same property at the size the bench uses (784-D, 64 reflections, 4 rows + 3)."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((7, 784)).astype(np.float32)
+    yt, tt = basis.fit(rng.standard_normal((200, 784)).astype(np.float32))
+    together = _rotated(x, yt, tt)
+    for i in range(7):
+        assert np.array_equal(_rotated(x[i:i + 1], yt, tt), together[i:i + 1])
+
+
+def test_read_only_input_is_accepted():
+    """Memory-mapped or frozen arrays: the typed kernels take writable arrays only."""
+    x = low_dim_data(1100, dim=12, seed=9)
+    x.setflags(write=False)
+    index = deg.Index.build(x, edges_per_vertex=8, rotate=True, progress=False)
+    assert index.rotated
+    found, dist = index.search(x[:5], k=2, eps=0.2)
+    assert np.array_equal(found[:, 0], np.arange(5)) and (dist[:, 0] == 0).all()
+
+
+def test_rotated_cosine_index():
+    """Cosine rotates too (rotate=None from 256 dimensions); its distances are 1 - cos."""
+    x = low_dim_data(1200, dim=260, latent=10, seed=10) + 0.5
+    index = deg.Index.build(x, metric="cosine", edges_per_vertex=10, progress=False)
+    assert index.rotated
+    assert_graph_ok(index)
+    q = low_dim_data(50, dim=260, latent=10, seed=11) + 0.5
+    found, dist = index.search(q, k=10, eps=0.2)
+    truth, tdist = brute_force(x, q, 10, metric="cosine")
+    assert recall(found, truth) > 0.95
+    hit = found == truth
+    assert np.allclose(dist[hit], tdist[hit], atol=1e-5)
+    unit = x / np.linalg.norm(x, axis=1, keepdims=True)
+    assert np.allclose(index.get_vectors(np.arange(10)), unit[:10], atol=1e-5)
+
+
+def test_vectors_that_overflow_when_rotated_are_refused():
+    x = low_dim_data(1100, dim=8, seed=12)
+    index = deg.Index.build(x, edges_per_vertex=6, rotate=True, progress=False)
+    big = np.full((2, 8), 3e38, dtype=np.float32)
+    with pytest.raises(ValueError, match="data row 0 overflows float32 when rotated"):
+        index.add(np.concatenate([big, x[:1]]))
+    assert len(index) == 1100
+    assert_graph_ok(index)

@@ -98,6 +98,17 @@ def l2sq_bounded_rows(query, vectors, ids, count, bound, out):
         lo = hi
 
 
+@jit("float32(float32, float32)")
+def half_past(acc, bound):
+    """COS from a squared L2 sum ``acc`` bounded by ``2 * bound``: half of it, and for a sum
+    abandoned past ``2 * bound`` a value still past ``bound`` (halving a subnormal sum can round
+    it down to ``bound``, e.g. to 0 when the radius is 0)."""
+    half = np.float32(0.5) * acc
+    if acc > np.float32(2.0) * bound and half <= bound:
+        return np.nextafter(bound, np.float32(np.inf))
+    return half
+
+
 @jit("void(int64, float32[::1], float32[:, ::1], int32[::1], int64, float32, float32[::1])")
 def distance_rows(metric, query, vectors, ids, count, bound, out):
     """``distance(metric, query, vectors[ids[r]])`` into ``out[r]`` for ``r < count``, the
@@ -109,7 +120,7 @@ def distance_rows(metric, query, vectors, ids, count, bound, out):
     if metric == COS:
         l2sq_bounded_rows(query, vectors, ids, count, np.float32(2.0) * bound, out)
         for r in range(count):
-            out[r] *= np.float32(0.5)
+            out[r] = half_past(out[r], bound)
         return
     n = query.shape[0]
     for r in range(count):
@@ -152,7 +163,7 @@ def distance_within(metric, a, b, bound):
     if metric == L2:
         return l2sq_bounded(a, b, bound)
     if metric == COS:
-        return np.float32(0.5) * l2sq_bounded(a, b, np.float32(2.0) * bound)
+        return half_past(l2sq_bounded(a, b, np.float32(2.0) * bound), bound)
     return distance(metric, a, b)
 
 
