@@ -25,7 +25,7 @@ from deg._kernels import search as ksearch
 from deg._kernels import view as kview
 from deg import _pivots as pivots
 from deg._labelmap import LabelMap
-from deg._kernels.distances import COS, IP, L2, edge_distances
+from deg._kernels.distances import CHUNK, COS, FIRST_CHUNK, IP, L2, edge_distances
 
 _METRIC_CODE = {"l2": L2, "ip": IP, "cosine": COS}
 _SCHEME_CODE = {"low-lid": kbuild.SCHEME_D, "high-lid": kbuild.SCHEME_C,
@@ -321,6 +321,11 @@ class Index:
         self._pivots_drawn_at = drawn_at
         self._pivot_ids, self._pivots, self._coarse, self._cells = pivots.draw(
             self._vectors, drawn_at, self._seed, self._metric)
+        if self._yt.shape[0] and self._dim > CHUNK:
+            # rotated: the first chunk holds most of each distance (deg._basis), enough to pick
+            # an entry; the pivot table shrinks to a few hundred KiB that stay in cache
+            self._pivots = np.ascontiguousarray(self._pivots[:, :FIRST_CHUNK])
+            self._coarse = np.ascontiguousarray(self._coarse[:, :FIRST_CHUNK])
 
     def _view_changed(self, amount, threads=None):
         """After a mutation of ``amount`` vertices (or tries): bring the search view up to

@@ -211,7 +211,8 @@ def search_block(t, lo, hi, vectors, neighbors, order, weights, metric, queries,
         tag = next_tag(visited[t], tags, t)
         n_piv = 0
         if use_pivots:
-            erow, n_piv = nearest_pivot(metric, queries[q], pivots, pivot_ids, coarse, cells)
+            erow, n_piv = nearest_pivot(metric, queries[q][:pivots.shape[1]], pivots, pivot_ids,
+                                        coarse, cells)
         else:
             erow = entries[0] if entries.shape[0] == 1 else entries[q]
         budget = max_dc - n_piv if max_dc > 0 else max_dc
