@@ -130,9 +130,9 @@ def search_one(vectors, neighbors, order, weights, metric, query, entries, k, ep
                     count = min(GROUP, n_fresh - f)
                     for r in range(count):
                         group_i[r] = neighbors[c, fresh[f + r]]
-                    # L2: beyond xr only the rejection matters, so rows stop being read early
+                    # L2, COS: beyond xr only the rejection matters, so rows stop being read early
                     distance_rows(metric, query, vectors, group_i, count, np.float32(xr), group_d)
-                dn = group_d[g]  # exact, or (L2) > the xr it was bounded by, which only shrinks
+                dn = group_d[g]  # exact, or (L2, COS) > the xr it was bounded by (xr only shrinks)
                 if (dn <= xr or not bounded) and n_log < log_i.shape[0]:  # complete ones only
                     log_i[n_log] = nb
                     log_d[n_log] = dn
