@@ -75,9 +75,8 @@ class Scratch:
         self.blocks = blocks
         self.visited = np.zeros((blocks, capacity), dtype=np.uint16)
         self.tags = np.zeros(blocks, dtype=np.int64)
-        # every vertex enters the candidate heap at most once, so capacity bounds it
-        self.cand_d = np.empty((blocks, capacity), dtype=np.float32)
-        self.cand_i = np.empty((blocks, capacity), dtype=np.int32)
+        # every vertex enters the candidate heap (packed keys) at most once: capacity bounds it
+        self.cand = np.empty((blocks, capacity), dtype=np.uint64)
         # graph repair (RESTORE_GRAPH): which group claimed a vertex (-1: none), and the undo list
         self.owner = np.full(capacity, -1, dtype=np.int64)
         self.touched = np.empty(capacity, dtype=np.int64)

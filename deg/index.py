@@ -561,7 +561,7 @@ class Index:
         log = (np.empty(log_len, np.int32), np.empty(log_len, np.int32),
                np.empty(log_len, np.int32), np.empty(log_len, np.float32))
         with self._scratch.take(self._capacity, 1) as s:
-            scr = (s.visited[0], s.tags[:1], s.cand_d[0], s.cand_i[0],
+            scr = (s.visited[0], s.tags[:1], s.cand[0],
                    np.empty(k + 4, np.float32), np.empty(k + 4, np.int32),
                    np.empty(k + 4, np.float32), np.empty(k + 4, np.int32),
                    np.empty(self._d, np.int32))
@@ -719,8 +719,8 @@ class Index:
             ksearch.search_batch(self._vectors, graph, self._order, self._weights, code,
                                  q, entries if entries.shape[0] == 1 else entries[a:b],
                                  piv, piv_ids, coarse, cells, k, eps, include_entry, own_entry,
-                                 max_dc, max_degree, s.visited[r], s.tags[r], s.cand_d[r],
-                                 s.cand_i[r], res_d[r], res_i[r], fresh[r], out_i[a:b],
+                                 max_dc, max_degree, s.visited[r], s.tags[r], s.cand[r],
+                                 res_d[r], res_i[r], fresh[r], out_i[a:b],
                                  out_d[a:b], out_dc[a:b], (log_i[a:b], log_d[a:b], log_n[a:b]))
 
         with self._scratch.take(self._capacity, blocks) as s:

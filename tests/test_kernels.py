@@ -68,23 +68,67 @@ def test_rows_read_together_give_the_bits_of_one_at_a_time(dim, count, seed, fra
     assert (out[count:] == -1.0).all()
 
 
-@given(st.lists(st.tuples(st.integers(0, 5).map(np.float32), st.integers(0, 50)), max_size=60))
+# distances as the kernels produce them: signed (inner products), zeros of both signs, ties
+DISTS = st.one_of(st.integers(-5, 5), st.sampled_from([-0.0, 0.0]),
+                  st.floats(width=32, allow_nan=False)).map(np.float32)
+IDS = st.integers(0, 2**31 - 1)
+
+
+@given(st.lists(st.tuples(DISTS, st.integers(0, 50)), max_size=60))
 def test_heaps_pop_in_lexicographic_order(items):
     n = len(items)
-    hd, hi = np.empty(n + 1, np.float32), np.empty(n + 1, np.int32)
+    keys = np.empty(n + 1, np.uint64)
     size = 0
     for dist, idx in items:
-        size = heap.min_push(hd, hi, size, dist, idx)
+        size = heap.cand_push(keys, size, heap.cand_key(dist, idx))
     popped = []
     while size:
-        popped.append((hd[0], hi[0]))
-        size = heap.min_pop(hd, hi, size)
-    assert popped == sorted(items)
+        popped.append(heap.cand_id(keys[0]))
+        size = heap.cand_pop(keys, size)
+    lexicographic = sorted(items, key=lambda t: (float(t[0]), t[1]))
+    assert popped == [idx for _, idx in lexicographic]
+    hd, hi = np.empty(n + 1, np.float32), np.empty(n + 1, np.int32)
     for dist, idx in items:
         size = heap.max_push(hd, hi, size, dist, idx)
     out_d, out_i = np.empty(n, np.float32), np.empty(n, np.int32)
     heap.max_drain_sorted(hd, hi, size, out_d, out_i)
-    assert list(zip(out_d, out_i)) == sorted(items)
+    assert [(float(a), b) for a, b in zip(out_d, out_i)] == \
+        [(float(a), b) for a, b in lexicographic]
+
+
+@given(DISTS, IDS, DISTS, IDS)
+def test_candidate_keys_order_like_before(d1, i1, d2, i2):
+    k1, k2 = heap.cand_key(d1, i1), heap.cand_key(d2, i2)
+    assert (k1 < k2) == heap.before(d1, i1, d2, i2)
+    assert heap.cand_id(k1) == i1
+
+
+@given(st.floats(allow_nan=False), DISTS, IDS)
+def test_stop_key_separates_distances_past_the_bound(xr, dist, idx):
+    from deg._kernels.search import stop_key
+    assert (heap.cand_key(dist, idx) > stop_key(xr)) == (float(dist) > xr)
+
+
+@given(st.lists(st.tuples(DISTS, st.integers(0, 50)), min_size=1, max_size=30,
+                unique_by=lambda t: t[1]), DISTS, st.integers(51, 60))
+def test_replace_top_is_push_then_pop(items, dist, idx):
+    n = len(items)
+    a = (np.empty(n + 1, np.float32), np.empty(n + 1, np.int32))
+    b = (np.empty(n + 1, np.float32), np.empty(n + 1, np.int32))
+    size = 0
+    for d, i in items:
+        heap.max_push(*a, size, d, i)
+        size = heap.max_push(*b, size, d, i)
+    if not heap.before(dist, idx, a[0][0], a[1][0]):
+        return
+    heap.max_replace_top(*a, size, dist, idx)
+    heap.max_pop(*b, heap.max_push(*b, size, dist, idx))
+    drained = []
+    for h in (a, b):
+        out_d, out_i = np.empty(n, np.float32), np.empty(n, np.int32)
+        heap.max_drain_sorted(*h, size, out_d, out_i)
+        drained.append(list(zip(out_d.tolist(), out_i.tolist())))
+    assert drained[0] == drained[1]
 
 
 @given(st.lists(st.integers(0, 1000), min_size=2, max_size=12, unique=True), st.data())

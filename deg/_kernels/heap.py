@@ -1,11 +1,18 @@
-"""Binary heaps over parallel arrays ``(dist float32[], id int32[])``.
+"""Heaps of the range search.
 
-Ordering is lexicographic on ``(dist, id)`` (DEG_SPEC 3.1): equal distances pop the smaller id
-first from the min-heap and the larger id first from the max-heap, which makes every search
-deterministic. Each function takes the current size and returns the new size; the caller reads
-the top at index 0 before popping. Explicit signatures: one compiled copy whatever the callers
-pass (constants, int32 or int64 ids).
+The result heap is a binary max-heap over parallel arrays ``(dist float32[], id int32[])``;
+the candidate heap is a binary min-heap of single ``uint64`` keys that pack ``(dist, id)``
+(``cand_key``). Both order lexicographically on ``(dist, id)`` (DEG_SPEC 3.1): equal distances
+pop the smaller id first from the min-heap and the larger id first from the max-heap, which
+makes every search deterministic. Each function takes the current size and returns the new
+size; the caller reads the top at index 0 before popping. Explicit signatures: one compiled
+copy whatever the callers pass (constants, int32 or int64 ids).
 """
+
+import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
 
 from deg._kernels._jit import jit
 
@@ -14,44 +21,6 @@ from deg._kernels._jit import jit
 def before(d1, i1, d2, i2):
     """``(d1, i1) < (d2, i2)`` lexicographically."""
     return d1 < d2 or (d1 == d2 and i1 < i2)
-
-
-@jit("int64(float32[::1], int32[::1], int64, float32, int64)")
-def min_push(hd, hi, size, dist, idx):
-    pos = size
-    while pos > 0:
-        parent = (pos - 1) >> 1
-        if not before(dist, idx, hd[parent], hi[parent]):
-            break
-        hd[pos] = hd[parent]
-        hi[pos] = hi[parent]
-        pos = parent
-    hd[pos] = dist
-    hi[pos] = idx
-    return size + 1
-
-
-@jit("int64(float32[::1], int32[::1], int64)")
-def min_pop(hd, hi, size):
-    size -= 1
-    dist = hd[size]
-    idx = hi[size]
-    pos = 0
-    while True:
-        child = 2 * pos + 1
-        if child >= size:
-            break
-        if child + 1 < size and before(hd[child + 1], hi[child + 1], hd[child], hi[child]):
-            child += 1
-        if not before(hd[child], hi[child], dist, idx):
-            break
-        hd[pos] = hd[child]
-        hi[pos] = hi[child]
-        pos = child
-    if size > 0:
-        hd[pos] = dist
-        hi[pos] = idx
-    return size
 
 
 @jit("int64(float32[::1], int32[::1], int64, float32, int64)")
@@ -69,11 +38,9 @@ def max_push(hd, hi, size, dist, idx):
     return size + 1
 
 
-@jit("int64(float32[::1], int32[::1], int64)")
-def max_pop(hd, hi, size):
-    size -= 1
-    dist = hd[size]
-    idx = hi[size]
+@jit("void(float32[::1], int32[::1], int64, float32, int64)")
+def max_sift_down(hd, hi, size, dist, idx):
+    """Put ``(dist, idx)`` at the root of a max-heap of ``size`` entries, sifted down."""
     pos = 0
     while True:
         child = 2 * pos + 1
@@ -86,10 +53,23 @@ def max_pop(hd, hi, size):
         hd[pos] = hd[child]
         hi[pos] = hi[child]
         pos = child
+    hd[pos] = dist
+    hi[pos] = idx
+
+
+@jit("int64(float32[::1], int32[::1], int64)")
+def max_pop(hd, hi, size):
+    size -= 1
     if size > 0:
-        hd[pos] = dist
-        hi[pos] = idx
+        max_sift_down(hd, hi, size, hd[size], hi[size])
     return size
+
+
+@jit("void(float32[::1], int32[::1], int64, float32, int64)")
+def max_replace_top(hd, hi, size, dist, idx):
+    """``max_push`` then ``max_pop`` in one pass, for a ``(dist, idx)`` that sorts before the
+    top of a non-empty heap (so the top is what leaves)."""
+    max_sift_down(hd, hi, size, dist, idx)
 
 
 @jit("int64(float32[::1], int32[::1], int64, float32[::1], int32[::1])")
@@ -101,3 +81,68 @@ def max_drain_sorted(hd, hi, size, out_d, out_i):
         out_i[size - 1] = hi[0]
         size = max_pop(hd, hi, size)
     return n
+
+
+@intrinsic
+def float_bits(typingctx, x):
+    """The IEEE bits of a float32, zero-extended to uint64 (numba has no scalar ``view``)."""
+    if not isinstance(x, types.Float) or x.bitwidth != 32:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.zext(builder.bitcast(args[0], ir.IntType(32)), ir.IntType(64))
+
+    return types.uint64(x), codegen
+
+
+SIGN = np.uint64(0x80000000)
+LOW = np.uint64(0xFFFFFFFF)
+
+
+@jit("uint64(float32, int64)")
+def cand_key(dist, idx):
+    """``(dist, idx)`` as one key whose unsigned order is ``before``'s: the float's bits made
+    monotonic (sign bit set for >= 0, all bits flipped below 0; -0 taken as +0) above the id.
+    One integer comparison per heap level instead of up to three (SIFT-small +4-5% QPS)."""
+    b = float_bits(dist) if dist != 0 else np.uint64(0)
+    b = LOW - b if b >= SIGN else b | SIGN
+    return (b << np.uint64(32)) | np.uint64(idx)
+
+
+@jit("int64(uint64)")
+def cand_id(key):
+    """The vertex id of a candidate key."""
+    return np.int64(key & LOW)
+
+
+@jit("int64(uint64[::1], int64, uint64)")
+def cand_push(hk, size, key):
+    pos = size
+    while pos > 0:
+        parent = (pos - 1) >> 1
+        if hk[parent] <= key:
+            break
+        hk[pos] = hk[parent]
+        pos = parent
+    hk[pos] = key
+    return size + 1
+
+
+@jit("int64(uint64[::1], int64)")
+def cand_pop(hk, size):
+    size -= 1
+    key = hk[size]
+    pos = 0
+    while True:
+        child = 2 * pos + 1
+        if child >= size:
+            break
+        if child + 1 < size and hk[child + 1] < hk[child]:
+            child += 1
+        if hk[child] >= key:
+            break
+        hk[pos] = hk[child]
+        pos = child
+    if size > 0:
+        hk[pos] = key
+    return size

@@ -5,8 +5,8 @@ edge swaps, each found by a small search. It is kept only when the total edge we
 and the graph provably stays connected (``has_path``); otherwise every change is undone from
 the log, so a failed try leaves the graph bit-identical.
 
-``scr`` is the scratch tuple ``(visited, tags, cand_d, cand_i, res_d, res_i, out_d, out_i,
-fresh)`` of one thread (see ``make_scratch`` in ``deg.index``); ``opt`` is ``(k_opt, eps_opt, i_opt)``;
+``scr`` is the scratch tuple ``(visited, tags, cand, res_d, res_i, out_d, out_i, fresh)`` of one
+thread (see ``Index._optimizer``); ``opt`` is ``(k_opt, eps_opt, i_opt)``;
 ``log`` is ``(log_u, log_old, log_new, log_w)`` with room for ``log_capacity(i_opt)`` records.
 """
 
@@ -15,8 +15,9 @@ import numpy as np
 from deg._kernels._jit import jit
 from deg._kernels.distances import distance
 from deg._kernels.graph import change_edge, find_slot, has_edge, rng_check
-from deg._kernels.heap import max_drain_sorted, max_pop, max_push, min_pop, min_push
-from deg._kernels.search import next_tag, search_one
+from deg._kernels.heap import (before, cand_id, cand_key, cand_pop, cand_push, max_drain_sorted,
+                               max_pop, max_push, max_replace_top)
+from deg._kernels.search import next_tag, search_one, stop_key
 
 
 @jit
@@ -39,15 +40,15 @@ def rand_below(state, n):
 @jit
 def search_sorted(vectors, neighbors, weights, metric, query, entries, k, eps, scr):
     """Range search with include_entry; results ascending in ``scr[6], scr[7]``; returns count."""
-    visited, tags, cand_d, cand_i, res_d, res_i, out_d, out_i, fresh = scr
+    visited, tags, cand, res_d, res_i, out_d, out_i, fresh = scr
     tag = next_tag(visited, tags, 0)
     # the optimiser searches the full graph (max_degree = d, so no search view), entries
     # included, no budget; typed flags rather than literals, so search_one is not compiled twice
     no_view = np.empty((0, 0), dtype=np.uint8)  # a local, not a (read-only) global constant
     n_res, _, _ = search_one(vectors, neighbors, no_view, weights, metric, query, entries, k,
                              eps, np.bool_(True), np.bool_(False), np.int64(0),
-                             neighbors.shape[1], visited, tag, cand_d, cand_i, res_d, res_i,
-                             fresh, fresh[:0], np.empty(0, dtype=np.float32))
+                             neighbors.shape[1], visited, tag, cand, res_d, res_i, fresh,
+                             fresh[:0], np.empty(0, dtype=np.float32))
     while n_res > k:
         n_res = max_pop(res_d, res_i, n_res)
     return max_drain_sorted(res_d, res_i, n_res, out_d, out_i)
@@ -60,7 +61,7 @@ def has_path(vectors, neighbors, metric, entries, target, k, eps, scr):
     DEG_SPEC 3.5: the same best-first loop; True as soon as an expanded vertex lists
     ``target``. False is not a proof of disconnection, so callers treat it as "unsafe".
     """
-    visited, tags, cand_d, cand_i, res_d, res_i, _, _, _ = scr
+    visited, tags, cand, res_d, res_i, _, _, _ = scr
     tag16 = np.uint16(next_tag(visited, tags, 0))
     query = vectors[target]
     n_cand = 0
@@ -71,15 +72,16 @@ def has_path(vectors, neighbors, metric, entries, target, k, eps, scr):
             continue
         visited[e] = tag16
         de = distance(metric, query, vectors[e])
-        n_cand = min_push(cand_d, cand_i, n_cand, de, e)
+        n_cand = cand_push(cand, n_cand, cand_key(de, e))
         n_res = max_push(res_d, res_i, n_res, de, e)
     radius = np.inf
     xr = np.inf
+    xr_key = stop_key(xr)
     while n_cand > 0:
-        if cand_d[0] > xr:
+        if cand[0] > xr_key:
             break
-        c = cand_i[0]
-        n_cand = min_pop(cand_d, cand_i, n_cand)
+        c = cand_id(cand[0])
+        n_cand = cand_pop(cand, n_cand)
         for j in range(neighbors.shape[1]):
             nb = neighbors[c, j]
             if nb == target:
@@ -89,13 +91,16 @@ def has_path(vectors, neighbors, metric, entries, target, k, eps, scr):
             visited[nb] = tag16
             dn = distance(metric, query, vectors[nb])
             if dn <= xr:
-                n_cand = min_push(cand_d, cand_i, n_cand, dn, nb)
+                n_cand = cand_push(cand, n_cand, cand_key(dn, nb))
                 if dn < radius:
-                    n_res = max_push(res_d, res_i, n_res, dn, nb)
-                    if n_res > k:
-                        n_res = max_pop(res_d, res_i, n_res)
+                    if n_res < k:
+                        n_res = max_push(res_d, res_i, n_res, dn, nb)
+                    else:  # as in search_one
+                        if before(dn, nb, res_d[0], res_i[0]):
+                            max_replace_top(res_d, res_i, n_res, dn, nb)
                         radius = res_d[0]
                         xr = radius * (1.0 + eps) if radius >= 0 else radius * (1.0 - eps)
+                        xr_key = stop_key(xr)
     return False
 
 
@@ -129,7 +134,7 @@ def close_double_gap(vectors, neighbors, weights, metric, v4, v2, v3, gain, opt,
     entries = np.empty(2, dtype=np.int32)
     entries[0] = v2
     entries[1] = v3
-    _, _, _, _, _, _, out_d, out_i, _ = scr
+    _, _, _, _, _, out_d, out_i, _ = scr
     n = search_sorted(vectors, neighbors, weights, metric, vectors[v4], entries, k_opt, eps_opt,
                       scr)
     best = 0.0
@@ -170,7 +175,7 @@ def improve_edge(vectors, neighbors, weights, metric, v1, v2, w12, opt, scr, log
     k_opt, eps_opt, i_opt = opt
     if k_opt == 0:
         return False
-    _, _, _, _, _, _, out_d, out_i, _ = scr
+    _, _, _, _, _, out_d, out_i, _ = scr
     entries = np.empty(2, dtype=np.int32)
     pos = logged_change(neighbors, weights, log, np.int64(0), v1, v2, v1, np.float32(0.0))
     pos = logged_change(neighbors, weights, log, pos, v2, v1, v2, np.float32(0.0))

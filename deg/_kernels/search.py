@@ -9,7 +9,8 @@ import numpy as np
 
 from deg._kernels._jit import jit
 from deg._kernels.distances import IP, chunk_end, distance, distance_rows, l2sq_bounded
-from deg._kernels.heap import max_drain_sorted, max_pop, max_push, min_pop, min_push
+from deg._kernels.heap import (before, cand_id, cand_key, cand_pop, cand_push, max_drain_sorted,
+                               max_pop, max_push, max_replace_top)
 from deg._kernels.prefetch import prefetch_head
 
 # L2 rows are prefetched only as far as their first chunk (distances.chunk_end): a candidate
@@ -35,10 +36,20 @@ def next_tag(visited_row, tags, t):
     return tag
 
 
+@jit("uint64(float64)")
+def stop_key(xr):
+    """The largest candidate key whose distance is <= ``xr``: a candidate key above it is a
+    distance > ``xr`` (through the largest float32 <= ``xr``, so no float32 between differs)."""
+    x32 = np.float32(xr)
+    if x32 > xr:
+        x32 = np.nextafter(x32, np.float32(-np.inf))
+    return cand_key(x32, np.int64(0xFFFFFFFF))
+
+
 @jit
 def search_one(vectors, neighbors, order, weights, metric, query, entries, k, eps,
-               include_entry, own_entry, max_dc, max_degree, visited, tag, cand_d, cand_i, res_d,
-               res_i, fresh, log_i, log_d):
+               include_entry, own_entry, max_dc, max_degree, visited, tag, cand, res_d, res_i,
+               fresh, log_i, log_d):
     """Best-first range search from ``entries`` towards ``query`` (DEG_SPEC 3.2).
 
     The result max-heap keeps k entries; the radius is the k-th distance only once a (k+1)-th
@@ -47,6 +58,7 @@ def search_one(vectors, neighbors, order, weights, metric, query, entries, k, ep
     distance computations, entries included; once spent, remaining neighbours are marked
     visited but not evaluated, so the lowest-slot ones are kept.
 
+    ``cand`` (uint64, one slot per vertex) holds the candidate heap (``heap.cand_key``).
     ``fresh`` (int32, length >= d) holds the slots of the unvisited neighbours of the vertex
     being expanded: their rows are all prefetched before any distance is computed. With ``max_degree < d`` only
     the first ``max_degree`` slots of each expanded vertex's row of ``order`` (the search view,
@@ -86,7 +98,7 @@ def search_one(vectors, neighbors, order, weights, metric, query, entries, k, ep
             log_i[n_log] = e
             log_d[n_log] = de
             n_log += 1
-        n_cand = min_push(cand_d, cand_i, n_cand, de, e)
+        n_cand = cand_push(cand, n_cand, cand_key(de, e))
         if include_entry:
             n_res = max_push(res_d, res_i, n_res, de, e)
         n_dc += 1
@@ -94,15 +106,17 @@ def search_one(vectors, neighbors, order, weights, metric, query, entries, k, ep
             return n_res, n_dc, n_log
     radius = np.inf
     xr = np.inf
+    xr_key = stop_key(xr)
     while n_cand > 0:
-        if cand_d[0] > xr:
+        if cand[0] > xr_key:  # the closest open candidate is beyond radius*(1+eps)
             break
-        c = cand_i[0]
-        n_cand = min_pop(cand_d, cand_i, n_cand)
+        c = cand_id(cand[0])
+        n_cand = cand_pop(cand, n_cand)
         if n_cand > 0:  # the likely next expansion: start loading its rows now
-            prefetch_head(neighbors, cand_i[0], d * 4)
+            nxt = cand_id(cand[0])
+            prefetch_head(neighbors, nxt, d * 4)
             if max_degree < d:
-                prefetch_head(order, cand_i[0], d)
+                prefetch_head(order, nxt, d)
         own = own_entry and c == entries[0]  # distances known: all the entry's edges are free
         span = d if own else max_degree
         n_fresh = 0
@@ -138,13 +152,16 @@ def search_one(vectors, neighbors, order, weights, metric, query, entries, k, ep
                     log_d[n_log] = dn
                     n_log += 1
             if dn <= xr:
-                n_cand = min_push(cand_d, cand_i, n_cand, dn, nb)
+                n_cand = cand_push(cand, n_cand, cand_key(dn, nb))
                 if dn < radius:
-                    n_res = max_push(res_d, res_i, n_res, dn, nb)
-                    if n_res > k:
-                        n_res = max_pop(res_d, res_i, n_res)
+                    if n_res < k:
+                        n_res = max_push(res_d, res_i, n_res, dn, nb)
+                    else:  # a (k+1)-th result: the farthest of the k+1 leaves, the radius forms
+                        if before(dn, nb, res_d[0], res_i[0]):
+                            max_replace_top(res_d, res_i, n_res, dn, nb)
                         radius = res_d[0]
                         xr = radius * (1.0 + eps) if radius >= 0 else radius * (1.0 - eps)
+                        xr_key = stop_key(xr)
         if max_dc > 0 and n_dc >= max_dc:
             break
     return n_res, n_dc, n_log
@@ -192,7 +209,7 @@ def nearest_pivot(metric, query, pivots, pivot_ids, coarse, cells):
 @jit
 def search_block(t, lo, hi, vectors, neighbors, order, weights, metric, queries, entries, pivots,
                  pivot_ids, coarse, cells, k, eps, include_entry, own_entry, max_dc, max_degree,
-                 visited, tags, cand_d, cand_i, res_d, res_i, fresh, out_i, out_d, out_dc, log):
+                 visited, tags, cand, res_d, res_i, fresh, out_i, out_d, out_dc, log):
     """Answer queries ``lo..hi-1`` with thread ``t``'s scratch; write sorted, padded rows.
 
     ``log = (log_i, log_d, log_n)``: with ``log_i.shape[1] > 0`` each query's exact distances
@@ -219,8 +236,8 @@ def search_block(t, lo, hi, vectors, neighbors, order, weights, metric, queries,
         log_i, log_d, log_n = log
         n_res, n_dc, n_log = search_one(vectors, neighbors, order, weights, metric, queries[q],
                                         erow, k, eps, include_entry, own_entry, budget,
-                                        max_degree, visited[t], tag, cand_d[t], cand_i[t],
-                                        res_d[t], res_i[t], fresh[t], log_i[q], log_d[q])
+                                        max_degree, visited[t], tag, cand[t], res_d[t],
+                                        res_i[t], fresh[t], log_i[q], log_d[q])
         if log_i.shape[1] > 0:
             log_n[q] = n_log
         n_dc += n_piv
@@ -236,11 +253,11 @@ def search_block(t, lo, hi, vectors, neighbors, order, weights, metric, queries,
 @jit
 def search_batch(vectors, neighbors, order, weights, metric, queries, entries, pivots, pivot_ids,
                  coarse, cells, k, eps, include_entry, own_entry, max_dc, max_degree, visited,
-                 tags, cand_d, cand_i, res_d, res_i, fresh, out_i, out_d, out_dc, log):
+                 tags, cand, res_d, res_i, fresh, out_i, out_d, out_dc, log):
     """All queries on the calling thread with scratch set 0. Parallel callers run it on
     several Python threads (the kernel releases the GIL), each over its own share of the
     queries and its own scratch set (``deg._pipeline.overlap``)."""
     search_block(np.int64(0), np.int64(0), queries.shape[0], vectors, neighbors, order, weights,
                  metric, queries, entries, pivots, pivot_ids, coarse, cells, k, eps,
-                 include_entry, own_entry, max_dc, max_degree, visited, tags, cand_d, cand_i,
-                 res_d, res_i, fresh, out_i, out_d, out_dc, log)
+                 include_entry, own_entry, max_dc, max_degree, visited, tags, cand, res_d,
+                 res_i, fresh, out_i, out_d, out_dc, log)
