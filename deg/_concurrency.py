@@ -89,24 +89,40 @@ class ScratchPool:
         self._free = []
         self._lock = threading.Lock()
 
-    @contextlib.contextmanager
     def take(self, capacity, blocks):
+        """Context manager lending a scratch set of at least this capacity and block count
+        (a plain object, as ``ReadWriteLock.reading``: ~2 us less per search than a generator)."""
+        return _Taken(self, capacity, blocks)
+
+    def _acquire(self, capacity, blocks):
         with self._lock:
-            found = None
             for i, s in enumerate(self._free):
                 if s.capacity >= capacity and s.blocks >= blocks:
-                    found = self._free.pop(i)
-                    break
-        if found is None:
-            found = Scratch(capacity, blocks)
-        try:
-            yield found
-        finally:
-            with self._lock:
-                # keep only sets that still fit the current graph, at most a few
-                self._free = [s for s in self._free if s.capacity >= capacity][:3]
-                self._free.append(found)
+                    return self._free.pop(i)
+        return Scratch(capacity, blocks)
+
+    def _release(self, scratch, capacity):
+        with self._lock:
+            # keep only sets that still fit the current graph, at most a few
+            self._free = [s for s in self._free if s.capacity >= capacity][:3]
+            self._free.append(scratch)
 
     def clear(self):
         with self._lock:
             self._free = []
+
+
+class _Taken:
+    __slots__ = ("pool", "capacity", "blocks", "scratch")
+
+    def __init__(self, pool, capacity, blocks):
+        self.pool = pool
+        self.capacity = capacity
+        self.blocks = blocks
+
+    def __enter__(self):
+        self.scratch = self.pool._acquire(self.capacity, self.blocks)
+        return self.scratch
+
+    def __exit__(self, *exc):
+        self.pool._release(self.scratch, self.capacity)

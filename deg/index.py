@@ -18,6 +18,7 @@ from deg import _validation as check
 from deg import fileformat
 from deg._concurrency import ReadWriteLock, ScratchPool
 from deg._kernels import build as kbuild
+from deg._kernels import labels as klabels
 from deg._kernels import optimize as kopt
 from deg._kernels import remove as kremove
 from deg._kernels import rotation as krot
@@ -659,7 +660,7 @@ class Index:
             vids, dists, n_dc, _ = self._run_search(queries, entries, k, eps, include_entry,
                                                     max_dc, threads, pivots, max_degree,
                                                     own_entry=own_entry, rotate=rotate)
-            labels = np.where(vids >= 0, self._labels.take(vids, mode="clip"), -1)  # -1: none
+            labels = klabels.labels_of(vids, self._labels)
         if return_stats:
             return labels, dists, {"distance_computations": n_dc}
         return labels, dists

@@ -79,3 +79,24 @@ def test_many_python_threads_each_searching_with_several_threads():
     for (lab, dist), (xl, xd) in results:
         assert np.array_equal(lab, want[0]) and np.array_equal(dist, want[1])
         assert np.array_equal(xl, want_x[0]) and np.array_equal(xd, want_x[1])
+
+
+def test_scratch_pool_lends_each_set_to_one_taker_and_reuses_it():
+    from deg._concurrency import ScratchPool
+    pool = ScratchPool()
+    with pool.take(100, 1) as a, pool.take(100, 2) as b:
+        assert a is not b and a.blocks >= 1 and b.blocks >= 2
+        assert a.cand.shape == (1, 100) and b.cand.shape == (2, 100)
+    with pool.take(50, 1) as c:  # a free set large enough is lent again, not allocated
+        assert c is a or c is b
+    with pool.take(200, 1) as d:  # too small ones are not
+        assert d is not a and d is not b and d.capacity == 200
+    with pool.take(200, 1) as e:
+        assert e is d
+    try:
+        with pool.take(200, 1) as f:
+            raise RuntimeError("the search failed")
+    except RuntimeError:
+        pass
+    with pool.take(200, 1) as g:  # returned to the pool even when the work raised
+        assert g is f

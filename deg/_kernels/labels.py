@@ -86,3 +86,15 @@ def first_present(keys, vids, labels):
         if find_slot(keys, vids, labels[i]) >= 0:
             return i
     return -1
+
+
+@jit("int64[:, ::1](int32[:, ::1], int64[::1])")
+def labels_of(vids, labels):
+    """The label of each vertex id in ``vids`` (-1 stays -1: no result). One pass, where numpy
+    takes three (a search of one query saves ~1.5 us)."""
+    out = np.empty(vids.shape, np.int64)
+    for q in range(vids.shape[0]):
+        for j in range(vids.shape[1]):
+            v = vids[q, j]
+            out[q, j] = labels[v] if v >= 0 else -1
+    return out
