@@ -96,7 +96,7 @@ def ns_per_distance(x, q, rows):
         out = np.empty(8, np.float32)
         s = np.float32(0.0)
         for lo in range(0, len(rows) - 7, 8):
-            l2sq_bounded_rows(q, x, rows[lo:lo + 8], 8, np.float32(np.inf), out)
+            l2sq_bounded_rows(q, x, rows[lo:lo + 8], 8, np.float32(np.inf), np.float32(1), out)
             s += out.sum()
         return s
 

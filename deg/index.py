@@ -45,6 +45,13 @@ _SERIAL_BELOW = 4  # queries per thread below which one thread is faster than a 
 # queries: 2-thread speed-up 1.20-1.49x with chunks of 4, 1.58-1.70x with 16; the ~100 us a
 # small call still pays over half its one-thread time is mostly waking the pool's thread).
 _MIN_CHUNK = 16
+# Queries and explorations of a rotated index reject a candidate once its first distance chunk
+# (the 64 leading directions) alone passes this fraction of the search bound: on Fashion-MNIST
+# those directions hold 88% of the variance, so such a row is almost surely past the bound, and
+# its remaining 90% of bytes are not read. FM, 2000 queries, alternating A/B: 0.7 gives
+# +10-15% QPS at the same recall (0.951 at m=20 eps 0.02: 20.3-22.1k -> 22.9-23.2k), 0.6
+# more speed for -0.01 recall at each eps (+11-14% at equal recall), 0.8 +0-5%.
+_LEAD = 0.7
 # distances each construction search keeps for the wiring to reuse (choose_cut): a search
 # for 2d candidates computes a few hundred to a thousand or so
 _EXTEND_LOG = 4096
@@ -659,7 +666,8 @@ class Index:
         else:
             vids, dists, n_dc, _ = self._run_search(queries, entries, k, eps, include_entry,
                                                     max_dc, threads, pivots, max_degree,
-                                                    own_entry=own_entry, rotate=rotate)
+                                                    own_entry=own_entry, rotate=rotate,
+                                                    lead=_LEAD if self._yt.shape[0] else 1.0)
             labels = klabels.labels_of(vids, self._labels)
         if return_stats:
             return labels, dists, {"distance_computations": n_dc}
@@ -667,7 +675,7 @@ class Index:
 
     def _run_search(self, queries, entries, k, eps, include_entry, max_dc, threads,
                     pivots=False, max_degree=None, log_capacity=0, own_entry=False, graph=None,
-                    first=None, chunk=None, rotate=False):
+                    first=None, chunk=None, rotate=False, lead=1.0):
         """Run the search kernel over ``queries``; returns vids, distances, distance counts
         and the distance log ``(log_i, log_d, log_n)`` (up to ``log_capacity`` per query).
 
@@ -683,7 +691,9 @@ class Index:
         queries are in the input basis (``search``); each thread rotates its chunk into the
         stored basis with the kernel that rotated the stored vectors, so a stored vector given
         as a query is found at distance 0 (by the same machine code: a file moved to another
-        CPU may round a few vectors differently).
+        CPU may round a few vectors differently). ``lead`` < 1: candidates whose first distance
+        chunk passes ``lead`` times the bound are rejected there (``_LEAD``; 1 = exact, as
+        construction and optimisation search).
         """
         if max_degree is None:
             max_degree = self._d
@@ -719,7 +729,8 @@ class Index:
                 krot.rotate_rows(queries[a:b], self._yt, self._tt, q)
             ksearch.search_batch(self._vectors, graph, self._order, self._weights, code,
                                  q, entries if entries.shape[0] == 1 else entries[a:b],
-                                 piv, piv_ids, coarse, cells, k, eps, include_entry, own_entry,
+                                 piv, piv_ids, coarse, cells, k, eps, np.float32(lead),
+                                 include_entry, own_entry,
                                  max_dc, max_degree, s.visited[r], s.tags[r], s.cand[r],
                                  res_d[r], res_i[r], fresh[r], out_i[a:b],
                                  out_d[a:b], out_dc[a:b], (log_i[a:b], log_d[a:b], log_n[a:b]))

@@ -21,7 +21,7 @@ def test_an_abandoned_cosine_distance_stays_past_a_zero_radius():
     zero = np.float32(0.0)
     assert distance_within(COS, a, b, zero) > 0
     out = np.empty(1, np.float32)
-    distance_rows(COS, a, b[None].copy(), np.zeros(1, np.int32), 1, zero, out)
+    distance_rows(COS, a, b[None].copy(), np.zeros(1, np.int32), 1, zero, np.float32(1), out)
     assert out[0] > 0
     assert distance_within(COS, a, b, np.float32(np.inf)) == distance(COS, a, b)
 
@@ -54,7 +54,7 @@ def test_rows_read_together_give_the_bits_of_one_at_a_time(dim, count, seed, fra
         full = np.array([distance(metric, query, vectors[i]) for i in ids[:count]])
         bound = np.float32(np.median(full) * frac)
         out = np.full(8, -1.0, dtype=np.float32)
-        distance_rows(metric, query, vectors, ids, count, bound, out)
+        distance_rows(metric, query, vectors, ids, count, bound, np.float32(1), out)
         for r in range(count):
             alone = distance_within(metric, query, vectors[ids[r]], bound)
             if full[r] <= bound:
@@ -63,9 +63,37 @@ def test_rows_read_together_give_the_bits_of_one_at_a_time(dim, count, seed, fra
                 assert out[r] > bound and alone > bound
                 assert out[r] == alone
         assert (out[count:] == -1.0).all()
-    distance_rows(IP, query, vectors, ids, count, bound, out)  # inner products: never bounded
+    distance_rows(IP, query, vectors, ids, count, bound, np.float32(1), out)  # never bounded
     assert (out[:count] == [distance(IP, query, vectors[i]) for i in ids[:count]]).all()
     assert (out[count:] == -1.0).all()
+
+
+@given(st.integers(1, 3 * CHUNK + 5), st.integers(0, 2**32 - 1), st.floats(0.1, 0.95),
+       st.floats(0.2, 2))
+def test_lead_rejects_exactly_the_rows_whose_first_chunk_passes_its_share(dim, seed, lead,
+                                                                           frac):
+    # queries of a rotated index reject a row on its first chunk alone (lead < 1); every other
+    # row keeps the exact outcome, and a row of one chunk is never cut short
+    from deg._kernels.distances import chunk_end, l2sq
+    rng = np.random.default_rng(seed)
+    vectors = rng.normal(size=(20, dim)).astype(np.float32)
+    query = rng.normal(size=dim).astype(np.float32)
+    ids = rng.integers(0, 20, size=8).astype(np.int32)
+    lead = np.float32(lead)
+    end = chunk_end(0, dim)
+    for metric in (L2, COS):
+        full = np.array([distance(metric, query, vectors[i]) for i in ids])
+        bound = np.float32(np.median(full) * frac)
+        exact, led = np.empty(8, np.float32), np.empty(8, np.float32)
+        distance_rows(metric, query, vectors, ids, 8, bound, np.float32(1), exact)
+        distance_rows(metric, query, vectors, ids, 8, bound, lead, led)
+        summed = bound if metric == L2 else np.float32(2) * bound  # COS sums squared L2
+        for r in range(8):
+            first = l2sq(query[:end], vectors[ids[r]][:end])
+            if end < dim and first > lead * summed:  # (past the bound itself: inf as well)
+                assert led[r] == np.inf
+            else:
+                assert led[r] == exact[r]
 
 
 # distances as the kernels produce them: signed (inner products), zeros of both signs, ties

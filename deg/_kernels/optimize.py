@@ -46,7 +46,7 @@ def search_sorted(vectors, neighbors, weights, metric, query, entries, k, eps, s
     # included, no budget; typed flags rather than literals, so search_one is not compiled twice
     no_view = np.empty((0, 0), dtype=np.uint8)  # a local, not a (read-only) global constant
     n_res, _, _ = search_one(vectors, neighbors, no_view, weights, metric, query, entries, k,
-                             eps, np.bool_(True), np.bool_(False), np.int64(0),
+                             eps, np.float32(1.0), np.bool_(True), np.bool_(False), np.int64(0),
                              neighbors.shape[1], visited, tag, cand, res_d, res_i, fresh,
                              fresh[:0], np.empty(0, dtype=np.float32))
     while n_res > k:

@@ -47,7 +47,7 @@ def stop_key(xr):
 
 
 @jit
-def search_one(vectors, neighbors, order, weights, metric, query, entries, k, eps,
+def search_one(vectors, neighbors, order, weights, metric, query, entries, k, eps, lead,
                include_entry, own_entry, max_dc, max_degree, visited, tag, cand, res_d, res_i,
                fresh, log_i, log_d):
     """Best-first range search from ``entries`` towards ``query`` (DEG_SPEC 3.2).
@@ -56,7 +56,9 @@ def search_one(vectors, neighbors, order, weights, metric, query, entries, k, ep
     result arrived ("lagging radius"). Stops when the closest open candidate is farther than
     radius*(1+eps) (radius*(1-eps) for a negative radius). ``max_dc > 0`` bounds the number of
     distance computations, entries included; once spent, remaining neighbours are marked
-    visited but not evaluated, so the lowest-slot ones are kept.
+    visited but not evaluated, so the lowest-slot ones are kept. ``lead`` (float32, 1 = exact)
+    rejects a candidate whose first distance chunk alone passes ``lead`` times the bound (see
+    ``distances.l2sq_bounded_rows``); queries of a rotated index pass less than 1.
 
     ``cand`` (uint64, one slot per vertex) holds the candidate heap (``heap.cand_key``).
     ``fresh`` (int32, length >= d) holds the slots of the unvisited neighbours of the vertex
@@ -147,7 +149,8 @@ def search_one(vectors, neighbors, order, weights, metric, query, entries, k, ep
                     for r in range(count):
                         group_i[r] = neighbors[c, fresh[f + r]]
                     # L2, COS: beyond xr only the rejection matters, so rows stop being read early
-                    distance_rows(metric, query, vectors, group_i, count, np.float32(xr), group_d)
+                    distance_rows(metric, query, vectors, group_i, count, np.float32(xr), lead,
+                                  group_d)
                 dn = group_d[g]  # exact, or (L2, COS) > the xr it was bounded by (xr only shrinks)
                 if (dn <= xr or not bounded) and n_log < log_i.shape[0]:  # complete ones only
                     log_i[n_log] = nb
@@ -210,8 +213,8 @@ def nearest_pivot(metric, query, pivots, pivot_ids, coarse, cells):
 
 @jit
 def search_block(t, lo, hi, vectors, neighbors, order, weights, metric, queries, entries, pivots,
-                 pivot_ids, coarse, cells, k, eps, include_entry, own_entry, max_dc, max_degree,
-                 visited, tags, cand, res_d, res_i, fresh, out_i, out_d, out_dc, log):
+                 pivot_ids, coarse, cells, k, eps, lead, include_entry, own_entry, max_dc,
+                 max_degree, visited, tags, cand, res_d, res_i, fresh, out_i, out_d, out_dc, log):
     """Answer queries ``lo..hi-1`` with thread ``t``'s scratch; write sorted, padded rows.
 
     ``log = (log_i, log_d, log_n)``: with ``log_i.shape[1] > 0`` each query's exact distances
@@ -237,7 +240,7 @@ def search_block(t, lo, hi, vectors, neighbors, order, weights, metric, queries,
         budget = max_dc - n_piv if max_dc > 0 else max_dc
         log_i, log_d, log_n = log
         n_res, n_dc, n_log = search_one(vectors, neighbors, order, weights, metric, queries[q],
-                                        erow, k, eps, include_entry, own_entry, budget,
+                                        erow, k, eps, lead, include_entry, own_entry, budget,
                                         max_degree, visited[t], tag, cand[t], res_d[t],
                                         res_i[t], fresh[t], log_i[q], log_d[q])
         if log_i.shape[1] > 0:
@@ -254,12 +257,12 @@ def search_block(t, lo, hi, vectors, neighbors, order, weights, metric, queries,
 
 @jit
 def search_batch(vectors, neighbors, order, weights, metric, queries, entries, pivots, pivot_ids,
-                 coarse, cells, k, eps, include_entry, own_entry, max_dc, max_degree, visited,
-                 tags, cand, res_d, res_i, fresh, out_i, out_d, out_dc, log):
+                 coarse, cells, k, eps, lead, include_entry, own_entry, max_dc, max_degree,
+                 visited, tags, cand, res_d, res_i, fresh, out_i, out_d, out_dc, log):
     """All queries on the calling thread with scratch set 0. Parallel callers run it on
     several Python threads (the kernel releases the GIL), each over its own share of the
     queries and its own scratch set (``deg._pipeline.overlap``)."""
     search_block(np.int64(0), np.int64(0), queries.shape[0], vectors, neighbors, order, weights,
-                 metric, queries, entries, pivots, pivot_ids, coarse, cells, k, eps,
+                 metric, queries, entries, pivots, pivot_ids, coarse, cells, k, eps, lead,
                  include_entry, own_entry, max_dc, max_degree, visited, tags, cand, res_d,
                  res_i, fresh, out_i, out_d, out_dc, log)
