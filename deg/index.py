@@ -134,9 +134,13 @@ class Index:
         are rotated too). Distances are unchanged up to float32 rounding, but a far vector's
         distance adds up within its first coordinates, so the search stops reading it early
         (Fashion-MNIST 784-D: +13-20% search QPS at recall 0.95 on the whole graph and at
-        0.99, +23% exploration; see ``deg._basis``). :meth:`get_vectors` rotates back, within
-        float32 rounding (~1e-6 relative); ``False`` keeps the vectors bit for bit.
-        ``None``: rotate ``"l2"`` and ``"cosine"`` indices of dimension 256 or more.
+        0.99, +23% exploration; see ``deg._basis``). Searches and explorations of a rotated
+        index also drop a candidate whose first 64 coordinates alone reach 0.7 of the search
+        bound, without reading the rest: a heuristic that trades like ``eps`` (Fashion-MNIST:
+        +10-15% QPS at the same recall); construction stays exact. :meth:`get_vectors`
+        rotates back, within float32 rounding (~1e-6 relative); ``False`` keeps the vectors
+        bit for bit. ``None``: rotate ``"l2"`` and ``"cosine"`` indices of dimension 256 or
+        more.
 
     Notes
     -----
