@@ -734,9 +734,8 @@ class Index:
             ksearch.search_batch(self._vectors, graph, self._order, self._weights, code,
                                  q, entries if entries.shape[0] == 1 else entries[a:b],
                                  piv, piv_ids, coarse, cells, k, eps, np.float32(lead),
-                                 include_entry, own_entry,
-                                 max_dc, max_degree, s.visited[r], s.tags[r], s.cand[r],
-                                 res_d[r], res_i[r], fresh[r], out_i[a:b],
+                                 include_entry, own_entry, max_dc, max_degree, s.visited[r],
+                                 s.tags[r], s.cand[r], res_d[r], res_i[r], fresh[r], out_i[a:b],
                                  out_d[a:b], out_dc[a:b], (log_i[a:b], log_d[a:b], log_n[a:b]))
 
         with self._scratch.take(self._capacity, blocks) as s:

@@ -95,12 +95,14 @@ def l2sq_bounded_rows(query, vectors, ids, count, bound, lead, out):
     while lo < n and live > 0:
         hi = chunk_end(lo, n)
         q = query[lo:hi]
+        # past this after the first of several chunks, a row is dropped unread (lead < 1)
+        cut = lead * bound if lo == 0 and hi < n and lead < 1 else np.float32(np.inf)
         live = 0
         for r in range(count):
             if out[r] <= bound:
                 out[r] += l2sq(q, vectors[ids[r]][lo:hi])
                 live += 1
-                if lo == 0 and hi < n and lead < 1 and out[r] > lead * bound:
+                if out[r] > cut:
                     out[r] = np.inf
         lo = hi
 
