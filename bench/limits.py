@@ -81,7 +81,7 @@ def deglib_as_index(graph, x, metric):
 def ns_per_distance(x, q, rows):
     """Per distance: deg's kernel on random rows (one at a time, and eight side by side as
     the search reads them), numpy gather + BLAS, BLAS streaming."""
-    from deg._kernels.distances import distance, l2sq_bounded_rows
+    from deg._kernels.distances import L2, distance, distance_rows
     import numba
 
     @numba.njit(nogil=True, fastmath={"reassoc", "contract", "nsz", "arcp"})
@@ -96,7 +96,7 @@ def ns_per_distance(x, q, rows):
         out = np.empty(8, np.float32)
         s = np.float32(0.0)
         for lo in range(0, len(rows) - 7, 8):
-            l2sq_bounded_rows(q, x, rows[lo:lo + 8], 8, np.float32(np.inf), np.float32(1), out)
+            distance_rows(L2, q, x, rows[lo:lo + 8], 8, np.float32(np.inf), np.float32(1), out)
             s += out.sum()
         return s
 

@@ -72,41 +72,6 @@ def l2sq_bounded(a, b, bound):
     return acc
 
 
-@jit("void(float32[::1], float32[:, ::1], int32[::1], int64, float32, float32, float32[::1])")
-def l2sq_bounded_rows(query, vectors, ids, count, bound, lead, out):
-    """``l2sq_bounded`` of ``query`` to each row ``vectors[ids[r]]``, ``r < count``, into
-    ``out[r]``.
-
-    The rows advance together, one chunk of each in turn, so the memory reads of several rows
-    are in flight at once rather than one row's after another's (Fashion-MNIST search: +13-20%
-    QPS over evaluating the rows one by one). Each row's sum is the same sequence of chunk sums
-    as ``l2sq_bounded`` (the same bits), and a row is no longer read once it passes ``bound``.
-
-    ``lead < 1`` (query search in a rotated index, whose first chunk holds the leading
-    directions): a row of several chunks whose first chunk alone passes ``lead * bound`` is
-    rejected there (``out[r] = inf``), as its whole distance most likely passes ``bound``.
-    Heuristic, not exact: a row within ``bound`` can be lost, so it trades like ``eps``.
-    """
-    n = query.shape[0]
-    for r in range(count):
-        out[r] = 0.0
-    lo = 0
-    live = count
-    while lo < n and live > 0:
-        hi = chunk_end(lo, n)
-        q = query[lo:hi]
-        # past this after the first of several chunks, a row is dropped unread (lead < 1)
-        cut = lead * bound if lo == 0 and hi < n and lead < 1 else np.float32(np.inf)
-        live = 0
-        for r in range(count):
-            if out[r] <= bound:
-                out[r] += l2sq(q, vectors[ids[r]][lo:hi])
-                live += 1
-                if out[r] > cut:
-                    out[r] = np.inf
-        lo = hi
-
-
 @jit("float32(float32, float32)")
 def half_past(acc, bound):
     """COS from a squared L2 sum ``acc`` bounded by ``2 * bound``: half of it, and for a sum
@@ -121,30 +86,52 @@ def half_past(acc, bound):
 @jit("void(int64, float32[::1], float32[:, ::1], int32[::1], int64, float32, float32, "
      "float32[::1])")
 def distance_rows(metric, query, vectors, ids, count, bound, lead, out):
-    """``distance(metric, query, vectors[ids[r]])`` into ``out[r]`` for ``r < count``, the
-    rows read side by side (see ``l2sq_bounded_rows``, also for ``lead``; 1 = exact); L2 and
-    COS rows past ``bound`` are abandoned (``out[r] > bound``), inner products are always
-    complete."""
-    if metric == L2:
-        l2sq_bounded_rows(query, vectors, ids, count, bound, lead, out)
-        return
-    if metric == COS:
-        l2sq_bounded_rows(query, vectors, ids, count, np.float32(2.0) * bound, lead, out)
-        for r in range(count):
-            out[r] = half_past(out[r], bound)
-        return
+    """``distance(metric, query, vectors[ids[r]])`` into ``out[r]`` for ``r < count``.
+
+    The rows advance together, one chunk of each in turn, so the memory reads of several rows
+    are in flight at once rather than one row's after another's (Fashion-MNIST search: +13-20%
+    QPS over evaluating the rows one by one). Each row's sum is the same sequence of chunk sums
+    as ``distance`` (the same bits). L2 and COS rows are no longer read once they pass
+    ``bound`` (``out[r] > bound``); inner products are always complete.
+
+    ``lead < 1`` (query search in a rotated index, whose first chunk holds the leading
+    directions): an L2 or COS row of several chunks whose first chunk alone passes
+    ``lead * bound`` is rejected there (``out[r] = inf``), as its whole distance most likely
+    passes ``bound``. Heuristic, not exact: a row within ``bound`` can be lost, so it trades
+    like ``eps``; 1 = exact.
+
+    Every loop is in this body, none in a called function: a call taking arrays would make
+    numba count references to them on each of the search's calls (SIFT-small: 10% of the time).
+    """
     n = query.shape[0]
     for r in range(count):
         out[r] = 0.0
+    # COS is half the squared L2 distance of unit vectors: sum L2 against twice the bound
+    sq_bound = np.float32(2.0) * bound if metric == COS else bound
     lo = 0
-    while lo < n:
+    live = count
+    while lo < n and live > 0:
         hi = chunk_end(lo, n)
         q = query[lo:hi]
-        for r in range(count):
-            out[r] += inner(q, vectors[ids[r]][lo:hi])
+        if metric == IP:
+            for r in range(count):
+                out[r] += inner(q, vectors[ids[r]][lo:hi])
+        else:
+            # past this after the first of several chunks, a row is dropped unread (lead < 1)
+            cut = lead * sq_bound if lo == 0 and hi < n and lead < 1 else np.float32(np.inf)
+            live = 0
+            for r in range(count):
+                if out[r] <= sq_bound:
+                    out[r] += l2sq(q, vectors[ids[r]][lo:hi])
+                    live += 1
+                    if out[r] > cut:
+                        out[r] = np.inf
         lo = hi
     for r in range(count):
-        out[r] = np.float32(1.0) - out[r]
+        if metric == IP:
+            out[r] = np.float32(1.0) - out[r]
+        elif metric == COS:
+            out[r] = half_past(out[r], bound)
 
 
 @jit("float32(int64, float32[::1], float32[::1])")
@@ -176,6 +163,37 @@ def distance_within(metric, a, b, bound):
     if metric == COS:
         return half_past(l2sq_bounded(a, b, np.float32(2.0) * bound), bound)
     return distance(metric, a, b)
+
+
+@jit("int64(int64, float32[::1], float32[:, ::1], int64, int64)")
+def nearest_row(metric, query, rows, lo, hi):
+    """The first of ``rows[lo:hi]`` nearest to ``query`` (``hi > lo``), each summed chunk by
+    chunk as ``distance`` does; an L2 or COS row is abandoned once its sum passes the nearest
+    so far (COS is half of L2, so the nearest by L2 is the nearest by COS).
+
+    Takes the matrix and a range, not row views: a view handed to a call costs numba two
+    reference-count updates, and the pivot scan made ~25 such calls per query.
+    """
+    n = query.shape[0]
+    best = lo
+    best_d = np.float32(np.inf)
+    for p in range(lo, hi):
+        acc = np.float32(0.0)
+        a = 0
+        while a < n:
+            b = chunk_end(a, n)
+            if metric == IP:
+                acc += inner(query[a:b], rows[p, a:b])
+            else:
+                acc += l2sq(query[a:b], rows[p, a:b])
+                if acc > best_d:
+                    break
+            a = b
+        d = np.float32(1.0) - acc if metric == IP else acc
+        if d < best_d:
+            best_d = d
+            best = p
+    return best
 
 
 @jit

@@ -8,7 +8,7 @@ by a thread-block number, never by query number, so parallel blocks never share 
 import numpy as np
 
 from deg._kernels._jit import jit
-from deg._kernels.distances import IP, chunk_end, distance, distance_rows, l2sq_bounded
+from deg._kernels.distances import IP, chunk_end, distance, distance_rows, nearest_row
 from deg._kernels.heap import (before, cand_id, cand_key, cand_pop, cand_push, max_drain_sorted,
                                max_pop, max_push, max_replace_top)
 from deg._kernels.prefetch import prefetch_head
@@ -58,7 +58,7 @@ def search_one(vectors, neighbors, order, weights, metric, query, entries, k, ep
     distance computations, entries included; once spent, remaining neighbours are marked
     visited but not evaluated, so the lowest-slot ones are kept. ``lead`` (float32, 1 = exact)
     rejects a candidate whose first distance chunk alone passes ``lead`` times the bound (see
-    ``distances.l2sq_bounded_rows``); queries of a rotated index pass less than 1.
+    ``distances.distance_rows``); queries of a rotated index pass less than 1.
 
     ``cand`` (uint64, one slot per vertex) holds the candidate heap (``heap.cand_key``).
     ``fresh`` (int32, length >= d) holds the slots of the unvisited neighbours of the vertex
@@ -183,31 +183,10 @@ def nearest_pivot(metric, query, pivots, pivot_ids, coarse, cells):
     points for the cost of about 2*sqrt(thousand) distance computations. ``entry`` is a
     length-1 slice of ``pivot_ids``.
     """
-    best_c = 0
-    best_d = np.inf
-    # only the nearest matters: abandon a pivot once it is farther. COS is half of L2, so the
-    # nearest by L2 is the nearest by COS
-    bounded = metric != IP
-    for c in range(coarse.shape[0]):
-        if bounded:
-            dc = l2sq_bounded(query, coarse[c], np.float32(best_d))
-        else:
-            dc = distance(metric, query, coarse[c])
-        if dc < best_d:
-            best_d = dc
-            best_c = c
-    lo = cells[best_c]
-    hi = cells[best_c + 1]
-    best = lo
-    best_d = np.inf
-    for p in range(lo, hi):
-        if bounded:
-            dp = l2sq_bounded(query, pivots[p], np.float32(best_d))
-        else:
-            dp = distance(metric, query, pivots[p])
-        if dp < best_d:
-            best_d = dp
-            best = p
+    c = nearest_row(metric, query, coarse, 0, coarse.shape[0])
+    lo = cells[c]
+    hi = cells[c + 1]
+    best = nearest_row(metric, query, pivots, lo, hi)
     return pivot_ids[best:best + 1], coarse.shape[0] + hi - lo
 
 
