@@ -1,7 +1,8 @@
 """The rotated basis an index stores its vectors in (``Index(rotate=...)``).
 
-A bounded distance (``l2sq_bounded``) stops reading a stored row once its partial sum passes
-the search radius, so the search reads less of a far vector the sooner its coordinates add up.
+A bounded distance (``distance_within``, ``distance_rows``) stops reading a stored row once its
+partial sum passes the search radius, so the search reads less of a far vector the sooner its
+coordinates add up.
 In the input basis the squared differences are spread over all coordinates (Fashion-MNIST: the
 128 pixels of largest variance hold 26% of it). Rotating every vector, and every query, by one
 orthogonal ``Q`` changes no distance (up to float32 rounding), and when ``Q``'s first columns
@@ -20,7 +21,7 @@ pickles carry both, and loading checks that they agree).
 
 import numpy as np
 
-RANK = 64  # leading directions mapped onto the first axes (the first chunk of l2sq_bounded)
+RANK = 64  # leading directions mapped onto the first axes (the first distance chunk)
 MAX_RANK = 1024  # the largest rank a file or pickle may carry
 MIN_VECTORS = 1000  # the basis is fitted when the index first holds this many vectors
 SAMPLE = 10_000  # rows of the covariance estimate, evenly spaced over the data

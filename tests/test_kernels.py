@@ -7,7 +7,7 @@ from hypothesis.extra.numpy import arrays
 
 from deg._kernels import graph, heap
 from deg._kernels.distances import (CHUNK, COS, IP, L2, distance, distance_rows,
-                                    distance_within, l2sq_bounded)
+                                    distance_within)
 
 floats = st.floats(-100, 100, width=32)
 

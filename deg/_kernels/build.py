@@ -63,7 +63,7 @@ def least_distortion(vectors, neighbors, weights, metric, v, c, w_cv, known, sta
 
     Distances v's candidate search already computed (``stamp[m] == v``: ``known[m]``, the bits
     ``distance`` gives) are scored first; they give a score to beat, so each remaining L2
-    distance is abandoned (``l2sq_bounded``) once it cannot win. Those are mostly vertices the
+    distance is abandoned (``distance_within``) once it cannot win. Those are mostly vertices the
     search had itself abandoned, far from v: on Fashion-MNIST 40% of the distances the wiring
     needs are not in the log. The bound carries a margin of 1e-5 of the terms' size, far above
     float32 rounding, so the choice is exactly that of scoring every neighbour in slot order.

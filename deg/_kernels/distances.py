@@ -35,7 +35,7 @@ def inner(a, b):
     return acc
 
 
-CHUNK = 128  # floats per partial sum of l2sq_bounded: 512 bytes, eight cache lines
+CHUNK = 128  # floats per partial sum of a distance: 512 bytes, eight cache lines
 # The first partial sum is shorter: in a rotated index (deg._basis) the first 64 coordinates
 # carry most of a distance, so a far vector is rejected after its first 256 bytes.
 FIRST_CHUNK = 64
@@ -49,27 +49,6 @@ def chunk_end(lo, n):
     if lo == 0 and n > CHUNK:
         return FIRST_CHUNK
     return min(lo + CHUNK - lo % CHUNK, n)
-
-
-@jit("float32(float32[::1], float32[::1], float32)")
-def l2sq_bounded(a, b, bound):
-    """Squared L2 distance, abandoned once a partial sum exceeds ``bound``.
-
-    Partial sums of squares only grow, so a candidate whose first chunks already pass the
-    search's radius is rejected without reading the rest of its vector (fewer cache lines from
-    memory). Returns a value > ``bound`` when abandoned, else the distance, summed chunk by
-    chunk exactly as ``distance`` sums every L2 distance (so both agree to the last bit).
-    """
-    n = a.shape[0]
-    acc = np.float32(0.0)
-    lo = 0
-    while lo < n:
-        hi = chunk_end(lo, n)
-        acc += l2sq(a[lo:hi], b[lo:hi])  # slices keep the inner loop vectorised
-        if acc > bound:
-            return acc
-        lo = hi
-    return acc
 
 
 @jit("float32(float32, float32)")
@@ -134,35 +113,42 @@ def distance_rows(metric, query, vectors, ids, count, bound, lead, out):
             out[r] = half_past(out[r], bound)
 
 
+@jit("float32(int64, float32[::1], float32[::1], float32)")
+def distance_within(metric, a, b, bound):
+    """``distance(metric, a, b)``, or for L2 and COS a value > ``bound`` as soon as a partial
+    sum shows the distance exceeds it (inner products are always complete).
+
+    Partial sums of squares only grow, so a candidate whose first chunks already pass the
+    search's radius is rejected without reading the rest of its vector (fewer cache lines
+    from memory). One exit and no break: either would keep numba's reference counting of
+    ``a`` and ``b`` in every call (see ``graph``). A negative bound returns 0 unread.
+    """
+    n = a.shape[0]
+    # COS is half the squared L2 distance of unit vectors: sum L2 against twice the bound
+    sq_bound = np.float32(2.0) * bound if metric == COS else bound
+    acc = np.float32(0.0)
+    lo = 0
+    while lo < n and (metric == IP or acc <= sq_bound):  # not a break: see above
+        hi = chunk_end(lo, n)
+        if metric == IP:
+            acc += inner(a[lo:hi], b[lo:hi])
+        else:
+            acc += l2sq(a[lo:hi], b[lo:hi])  # slices keep the inner loop vectorised
+        lo = hi
+    if metric == IP:
+        acc = np.float32(1.0) - acc
+    elif metric == COS:
+        acc = half_past(acc, bound)
+    return acc
+
+
 @jit("float32(int64, float32[::1], float32[::1])")
 def distance(metric, a, b):
     """Distance of ``a`` and ``b`` under ``metric`` (``L2``, ``IP`` or ``COS``), as float32.
 
-    All are summed chunk by chunk, so ``l2sq_bounded``, ``distance_within`` and
-    ``distance_rows`` agree with it to the last bit."""
-    if metric == L2:
-        return l2sq_bounded(a, b, np.float32(np.inf))
-    if metric == COS:
-        return np.float32(0.5) * l2sq_bounded(a, b, np.float32(np.inf))
-    n = a.shape[0]
-    acc = np.float32(0.0)
-    lo = 0
-    while lo < n:
-        hi = chunk_end(lo, n)
-        acc += inner(a[lo:hi], b[lo:hi])
-        lo = hi
-    return np.float32(1.0) - acc
-
-
-@jit("float32(int64, float32[::1], float32[::1], float32)")
-def distance_within(metric, a, b, bound):
-    """``distance(metric, a, b)``, or for L2 and COS a value > ``bound`` as soon as a partial
-    sum shows the distance exceeds it (inner products are always complete)."""
-    if metric == L2:
-        return l2sq_bounded(a, b, bound)
-    if metric == COS:
-        return half_past(l2sq_bounded(a, b, np.float32(2.0) * bound), bound)
-    return distance(metric, a, b)
+    All distances are summed chunk by chunk (``chunk_end``), so ``distance_within``,
+    ``distance_rows`` and ``nearest_row`` agree with it to the last bit."""
+    return distance_within(metric, a, b, np.float32(np.inf))
 
 
 @jit("int64(int64, float32[::1], float32[:, ::1], int64, int64)")

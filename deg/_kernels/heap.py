@@ -6,7 +6,9 @@ the candidate heap is a binary min-heap of single ``uint64`` keys that pack ``(d
 pop the smaller id first from the min-heap and the larger id first from the max-heap, which
 makes every search deterministic. Each function takes the current size and returns the new
 size; the caller reads the top at index 0 before popping. Explicit signatures: one compiled
-copy whatever the callers pass (constants, int32 or int64 ids).
+copy whatever the callers pass (constants, int32 or int64 ids). The pops write their last
+slot unconditionally: a conditional write after the loop kept numba's reference counting of
+the array in every call (see ``graph``).
 """
 
 import numpy as np
@@ -60,8 +62,7 @@ def max_sift_down(hd, hi, size, dist, idx):
 @jit("int64(float32[::1], int32[::1], int64)")
 def max_pop(hd, hi, size):
     size -= 1
-    if size > 0:
-        max_sift_down(hd, hi, size, hd[size], hi[size])
+    max_sift_down(hd, hi, size, hd[size], hi[size])  # size 0: rewrites slot 0 with itself
     return size
 
 
@@ -143,6 +144,5 @@ def cand_pop(hk, size):
             break
         hk[pos] = hk[child]
         pos = child
-    if size > 0:
-        hk[pos] = key
+    hk[pos] = key  # size 0: rewrites slot 0 with itself (unconditional: see the docstring)
     return size

@@ -14,7 +14,7 @@ from deg._kernels.heap import (before, cand_id, cand_key, cand_pop, cand_push, m
 from deg._kernels.prefetch import prefetch_head
 
 # L2 rows are prefetched only as far as their first chunk (distances.chunk_end): a candidate
-# beyond the radius is usually rejected there (l2sq_bounded), and the hardware prefetcher
+# beyond the radius is usually rejected there (distance_rows), and the hardware prefetcher
 # streams the rest of a row that is read on. Fashion-MNIST 784-D: +8-12% QPS over prefetching
 # whole rows; with rows read in groups (below) 512 bytes was a few % ahead of 0, 1024 and
 # 2048; in the rotated basis (first chunk 64 floats) 256 bytes gives +2-3% search and +8%
