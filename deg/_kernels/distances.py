@@ -80,7 +80,8 @@ def distance_rows(metric, query, vectors, ids, count, bound, lead, out):
     like ``eps``; 1 = exact.
 
     Every loop is in this body, none in a called function: a call taking arrays would make
-    numba count references to them on each of the search's calls (SIFT-small: 10% of the time).
+    numba count references to them on each of the search's calls (with the pivot scan's views,
+    10% of a SIFT-small search).
     """
     n = query.shape[0]
     for r in range(count):
