@@ -50,7 +50,9 @@ _MIN_CHUNK = 16
 # those directions hold 88% of the variance, so such a row is almost surely past the bound, and
 # its remaining 90% of bytes are not read. FM, 2000 queries, alternating A/B: 0.7 gives
 # +10-15% QPS at the same recall (0.951 at m=20 eps 0.02: 20.3-22.1k -> 22.9-23.2k), 0.6
-# more speed for -0.01 recall at each eps (+11-14% at equal recall), 0.8 +0-5%.
+# more speed for -0.01 recall at each eps (+11-14% at equal recall), 0.8 +0-5%. Re-measured
+# against 0.7 on the final search code: 0.6 +2-5% at recall 0.95-0.99 but -8% at 0.996, and
+# 0.6 + eps -7-10% at 0.998, so 0.7 keeps the high-recall end (bench/RESULTS.md).
 _LEAD = 0.7
 # distances each construction search keeps for the wiring to reuse (choose_cut): a search
 # for 2d candidates computes a few hundred to a thousand or so
