@@ -3,7 +3,8 @@
 ``python -m bench.limits [--dataset NAME]`` prints
 
 * distance computations per query at recall 0.95 and 0.99 for deg's graph and for deglib's
-  graph, both searched by deg's search kernel from the same pivots (so only the graphs differ);
+  graph, both searched by deg's search kernel through the same kind of entry tree (so only the
+  graphs differ);
 * nanoseconds per distance computation: inside deg's search (query time / distance
   computations), deg's distance kernel over random rows of the same vectors (the memory-bound
   case a graph search is), numpy's gather + BLAS over the same random rows, and BLAS streaming
@@ -140,7 +141,8 @@ def main(argv=None):
     theirs = deglib_as_index(deglib.builder.build_from_data(
         dl_x, metric=dl_metric, edges_per_vertex=30, thread_count=args.threads), x, metric)
     print(f"{args.dataset}: {len(x)} x {x.shape[1]}, {len(q)} queries, k={k}, one thread, "
-          f"deg's search kernel on both graphs (whole graph, {len(mine._pivot_ids)} pivots)")
+          f"deg's search kernel on both graphs (whole graph, entry tree of "
+          f"{mine._planes.shape[0]} hyperplanes)")
     rows = {}
     for name, index in (("deg", mine), ("deglib graph", theirs)):
         pts = curve(index, q, gt, k)

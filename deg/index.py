@@ -24,7 +24,7 @@ from deg._kernels import remove as kremove
 from deg._kernels import rotation as krot
 from deg._kernels import search as ksearch
 from deg._kernels import view as kview
-from deg import _pivots as pivots
+from deg import _entries as entries_tree
 from deg._labelmap import LabelMap
 from deg._kernels.distances import CHUNK, COS, FIRST_CHUNK, IP, L2, edge_distances
 
@@ -58,7 +58,7 @@ _LEAD = 0.7
 # for 2d candidates computes a few hundred to a thousand or so
 _EXTEND_LOG = 4096
 _OPTIMIZE_CHUNK = 500  # improvement tries per kernel call (between time/progress checks)
-_BUILD_PIVOTS = os.environ.get("DEG_BUILD_PIVOTS", "1") == "1"
+_BUILD_TREE = os.environ.get("DEG_BUILD_TREE", "1") == "1"  # construction enters by the tree
 
 
 # construction parameters kept in files and pickles (attribute "_" + name on Index)
@@ -185,7 +185,7 @@ class Index:
         self._vid_of = LabelMap()
         self._allocate(0)
         self._view_stale = False
-        self._refresh_pivots()
+        self._refresh_entries()
         self._lock = ReadWriteLock()
         self._scratch = ScratchPool()
 
@@ -254,7 +254,7 @@ class Index:
         """Adopt the rotated basis (``deg._basis``) when this add first brings the index to
         ``basis.MIN_VECTORS``: fitted on the stored vectors and ``x`` together; the stored
         ones are rotated and their edge weights recomputed (the same graph, the distances
-        rounded in the new basis), then the pivots and the search view are renewed."""
+        rounded in the new basis), then the entry tree and the search view are renewed."""
         n = self._n
         if (self._yt.shape[0] or n + x.shape[0] < basis.MIN_VECTORS
                 or not basis.wanted(self._rotate, self._metric, self._dim)):
@@ -272,7 +272,7 @@ class Index:
         # the switch: vectors, weights and basis together (nothing that can fail in between)
         self._vectors[:n], self._weights[:n], self._yt, self._tt = rotated, weights, yt, tt
         self._sig[:n] = kview.EMPTY_SIG  # every view row is computed again
-        self._refresh_pivots(self._pivots_drawn_at)
+        self._refresh_entries(self._entries_drawn_at)
         self._view_changed(n)
 
     def _insert(self, x, new_labels, progress, threads):
@@ -310,34 +310,35 @@ class Index:
             elif v < end:
                 self._extend(v, end, threads, bar)
         finally:
-            if 8 * (end - start) >= self._n:  # a large add: pivots and view for the new size
-                self._refresh_pivots()
-            else:
-                self._update_pivots()
+            if 8 * (end - start) >= self._n:  # a large add: entry tree and view for the new size
+                self._refresh_entries()
+            elif entries_tree.stale(self._n, self._entries_drawn_at):
+                self._refresh_entries()
             self._view_changed(end - start, threads)
             if bar is not None:
                 bar.close()
 
-    def _update_pivots(self, moved=()):
-        """Keep the pivot table valid after the vertex set changed: redraw it when it is stale
-        (``_pivots.stale``); when a removal moved another vertex onto a pivot id, file the same
-        draw again with the current vectors; else keep it."""
-        if pivots.stale(self._n, self._pivots_drawn_at, self._pivot_ids):
-            self._refresh_pivots(self._n)
-        elif np.isin(self._pivot_ids, moved).any():
-            self._refresh_pivots(self._pivots_drawn_at)
-
-    def _refresh_pivots(self, drawn_at=None):
-        """Draw the search entry pivots for ``drawn_at`` vertices (default: now)."""
+    def _refresh_entries(self, drawn_at=None):
+        """Draw the search's entry tree over vertices ``0..drawn_at-1`` (default: all). In a
+        rotated index it splits on the first distance chunk, which holds most of each
+        distance; otherwise on the first ``CHUNK`` coordinates at most (its hyperplanes stay
+        a small share of the index: ``width`` floats per 4-8 vertices)."""
         drawn_at = self._n if drawn_at is None else drawn_at
-        self._pivots_drawn_at = drawn_at
-        self._pivot_ids, self._pivots, self._coarse, self._cells = pivots.draw(
-            self._vectors, drawn_at, self._seed, self._metric)
-        if self._yt.shape[0] and self._dim > CHUNK:
-            # rotated: the first chunk holds most of each distance (deg._basis), enough to pick
-            # an entry; the pivot table shrinks to a few hundred KiB that stay in cache
-            self._pivots = np.ascontiguousarray(self._pivots[:, :FIRST_CHUNK])
-            self._coarse = np.ascontiguousarray(self._coarse[:, :FIRST_CHUNK])
+        width = FIRST_CHUNK if self._yt.shape[0] and self._dim > CHUNK else min(self._dim, CHUNK)
+        self._entries_drawn_at = drawn_at
+        self._members, self._planes, self._offsets = entries_tree.draw(
+            self._vectors, drawn_at, self._seed, width)
+
+    def _renumber_entries(self, removed, n_before):
+        """After removals (``removed``: the ids, in order): redraw the entry tree when the graph
+        shrank by half, else keep it with its members renumbered (``_entries.renumber``): a
+        small remove should not pay a pass over all vectors."""
+        if entries_tree.stale(self._n, self._entries_drawn_at):
+            self._refresh_entries()
+        elif len(removed) and self._members.size:
+            self._members = entries_tree.renumber(self._members, removed, n_before)
+            if not self._members.size:
+                self._refresh_entries()
 
     def _view_changed(self, amount, threads=None):
         """After a mutation of ``amount`` vertices (or tries): bring the search view up to
@@ -419,11 +420,11 @@ class Index:
         which vertices ``0..visible-1`` are wired; ``first`` (the previous batch's wiring) runs
         on the calling thread before it joins the searches. Returns ``(cand_i, cand_d, log)``
         as ``_run_search`` does."""
-        if _BUILD_PIVOTS and visible >= 2 * self._pivots_drawn_at:  # fresh pivots as n grows
-            self._refresh_pivots(visible)
+        if _BUILD_TREE and visible >= 2 * self._entries_drawn_at:  # a fresh tree as n grows
+            self._refresh_entries(visible)
         cand_i, cand_d, _, log = self._run_search(
             self._vectors[lo:hi], np.zeros((1, 1), dtype=np.int32), max(self._extend_k, self._d),
-            self._extend_eps, True, 0, threads, pivots=_BUILD_PIVOTS, log_capacity=_EXTEND_LOG,
+            self._extend_eps, True, 0, threads, tree=_BUILD_TREE, log_capacity=_EXTEND_LOG,
             graph=graph, first=first, chunk=_BUILD_CHUNK)
         return cand_i, cand_d, log
 
@@ -484,17 +485,18 @@ class Index:
             raise ValueError("labels to remove contain duplicates")
         with self._lock.writing():
             self._vids(arr)  # raises KeyError for an unknown label, before any change
-            moved = []  # ids that now name another vertex (swap with the last)
+            removed = []  # ids removed, in order; the last vertex takes each one's id
+            n_before = self._n
             try:
                 for label in arr.tolist():
-                    moved.append(self._remove_one(label))
+                    removed.append(self._remove_one(label))
             finally:
                 # a view row depends on the vectors behind its ids, so rows that now list a
                 # moved id are reordered even when their id set looks unchanged
-                moved = np.array([v for v in moved if v < self._n], dtype=np.int64)
+                moved = np.array([v for v in removed if v < self._n], dtype=np.int64)
                 self._sig[moved] = kview.EMPTY_SIG
                 self._sig[self._neighbors[moved].ravel()] = kview.EMPTY_SIG
-                self._update_pivots(moved)
+                self._renumber_entries(removed, n_before)
                 self._view_changed(arr.size)
 
     def _remove_one(self, label):
@@ -628,7 +630,7 @@ class Index:
             self._ensure_view()
         with self._lock.reading():
             return self._query(q, entries, k, eps, True, threads, max_distance_computations,
-                               return_stats, max_degree, pivots=True, rotate=True)
+                               return_stats, max_degree, tree=True, rotate=True)
 
     def explore(self, entry_labels, k=10, eps=0.0, include_entry=False, threads=None,
                 max_distance_computations=0, return_stats=False, max_degree=None):
@@ -655,7 +657,7 @@ class Index:
                                own_entry=True)
 
     def _query(self, queries, entries, k, eps, include_entry, threads, max_dc, return_stats,
-               max_degree, pivots=False, own_entry=False, rotate=False):
+               max_degree, tree=False, own_entry=False, rotate=False):
         """Validate the search parameters and run; the caller holds the read lock."""
         k = check.check_int("k", k, minimum=1)
         if max_degree is None:
@@ -671,7 +673,7 @@ class Index:
             n_dc = np.zeros(nq, dtype=np.int64)
         else:
             vids, dists, n_dc, _ = self._run_search(queries, entries, k, eps, include_entry,
-                                                    max_dc, threads, pivots, max_degree,
+                                                    max_dc, threads, tree, max_degree,
                                                     own_entry=own_entry, rotate=rotate,
                                                     lead=_LEAD if self._yt.shape[0] else 1.0)
             labels = klabels.labels_of(vids, self._labels)
@@ -680,13 +682,13 @@ class Index:
         return labels, dists
 
     def _run_search(self, queries, entries, k, eps, include_entry, max_dc, threads,
-                    pivots=False, max_degree=None, log_capacity=0, own_entry=False, graph=None,
+                    tree=False, max_degree=None, log_capacity=0, own_entry=False, graph=None,
                     first=None, chunk=None, rotate=False, lead=1.0):
         """Run the search kernel over ``queries``; returns vids, distances, distance counts
         and the distance log ``(log_i, log_d, log_n)`` (up to ``log_capacity`` per query).
 
-        With ``pivots`` each query enters the graph at its nearest pivot instead of
-        ``entries`` (query search); exploration and construction pass their own entries
+        With ``tree`` each query enters the graph at the members of its leaf of the entry
+        tree instead of ``entries`` (query search, construction); exploration and construction pass their own entries
         (one row for all queries, or one per query). ``own_entry`` (exploration): each query
         is its entry's own vector, whose neighbours' distances are the stored edge weights.
         ``graph`` replaces the neighbour rows (construction's copy). With several threads the
@@ -703,11 +705,7 @@ class Index:
         """
         if max_degree is None:
             max_degree = self._d
-        if pivots:
-            piv, piv_ids, coarse, cells = self._pivots, self._pivot_ids, self._coarse, self._cells
-        else:
-            piv, piv_ids = self._pivots[:0], self._pivot_ids[:0]
-            coarse, cells = self._coarse[:0], self._cells[:1]
+        members = self._members if tree else self._members[:0]
         nq = queries.shape[0]
         blocks = min(threads, max(1, nq // _SERIAL_BELOW))
         if chunk is None:
@@ -735,7 +733,7 @@ class Index:
                 krot.rotate_rows(queries[a:b], self._yt, self._tt, q)
             ksearch.search_batch(self._vectors, graph, self._order, self._weights, code,
                                  q, entries if entries.shape[0] == 1 else entries[a:b],
-                                 piv, piv_ids, coarse, cells, k, eps, np.float32(lead),
+                                 members, self._planes, self._offsets, k, eps, np.float32(lead),
                                  include_entry, own_entry, max_dc, max_degree, s.visited[r],
                                  s.tags[r], s.cand[r], res_d[r], res_i[r], fresh[r], out_i[a:b],
                                  out_d[a:b], out_dc[a:b], (log_i[a:b], log_d[a:b], log_n[a:b]))
@@ -828,10 +826,10 @@ class Index:
     @property
     def nbytes(self):
         """Bytes the index holds: the per-vertex arrays (vectors, neighbours, weights, labels,
-        search view; capacity included), the label map, the pivots' vector copies and the
-        rotated basis."""
+        search view; capacity included), the label map, the entry tree and the rotated basis."""
         return (sum(a.nbytes for a in self._storage()) + self._vid_of.nbytes
-                + self._pivots.nbytes + self._coarse.nbytes + self._yt.nbytes + self._tt.nbytes)
+                + self._members.nbytes + self._planes.nbytes + self._offsets.nbytes
+                + self._yt.nbytes + self._tt.nbytes)
 
     @property
     def labels(self):
@@ -876,7 +874,8 @@ class Index:
             n = self._n
             fileformat.write(path, self._metric, params, self._vectors[:n],
                              self._neighbors[:n], self._weights[:n], self._labels[:n],
-                             self._order[:n], (self._yt, self._tt))
+                             self._order[:n], (self._yt, self._tt),
+                             (self._members, self._planes, self._offsets))
 
     @classmethod
     def load(cls, path, mmap=False):
@@ -899,8 +898,9 @@ class Index:
             index = cls(dim, metric=metric, edges_per_vertex=a["neighbors"].shape[1],
                         rotate=params.get("rotate", False), **given)  # files before rotate: False
             next_label = check.check_int("next_label", params["next_label"], minimum=0)
-            drawn_at = check.check_int("pivots_drawn_at", params.get("pivots_drawn_at", n),
-                                       minimum=0)
+            drawn_at = check.check_int(  # named pivots_drawn_at before the entry tree
+                "entries_drawn_at", params.get("entries_drawn_at",
+                                               params.get("pivots_drawn_at", n)), minimum=0)
             index._rand_state[0] = check.check_int("rand_state", params["rand_state"],
                                                    minimum=0, maximum=2**64 - 1)
         except (KeyError, TypeError, ValueError) as e:
@@ -925,9 +925,13 @@ class Index:
         index._n = n
         index._vid_of.rebuild(a["labels"])
         index._next_label = max(next_label, int(a["labels"].max()) + 1 if n else 0)
-        index._refresh_pivots(drawn_at)  # the same pivots as the index that was saved
-        if index._pivot_ids.size and int(index._pivot_ids.max()) >= n:
-            index._refresh_pivots()
+        if "members" in a:  # the saved tree, renumbered by removals as it was
+            index._entries_drawn_at = drawn_at
+            index._members = np.array(a["members"], dtype=np.int32)
+            index._planes = np.array(a["planes"], dtype=np.float32)
+            index._offsets = np.array(a["offsets"], dtype=np.float32)
+        else:  # files before the tree: draw it
+            index._refresh_entries(min(drawn_at, n))
         index._refresh_view()
         return index
 
@@ -935,7 +939,7 @@ class Index:
         """Everything besides the arrays that a saved or pickled index needs."""
         out = {key: getattr(self, "_" + key) for key in _PARAMS}
         out.update(next_label=self._next_label, rand_state=int(self._rand_state[0]),
-                   pivots_drawn_at=self._pivots_drawn_at)
+                   entries_drawn_at=self._entries_drawn_at)
         return out
 
     def __reduce__(self):
@@ -948,7 +952,9 @@ class Index:
             n = self._n
             arrays = {name: np.array(getattr(self, "_" + name)[:n])
                       for name in ("vectors", "neighbors", "weights", "labels", "order")}
-            arrays.update(rotation=self._yt.copy(), rotation_t=self._tt.copy())
+            arrays.update(rotation=self._yt.copy(), rotation_t=self._tt.copy(),
+                          members=self._members.copy(), planes=self._planes.copy(),
+                          offsets=self._offsets.copy())
             return _unpickle, (self._metric, self._params(), arrays)
 
     # ------------------------------------------------------------------ storage

@@ -109,6 +109,24 @@ def test_search_view_that_is_not_a_permutation_is_refused(built, tmp_path):
         deg.Index.load(tmp_path / "v.deg")
 
 
+@pytest.mark.parametrize("change, match", [
+    (lambda m, p, o: (m + len(m), p, o), "entry tree members out of range"),
+    (lambda m, p, o: (m, p[:-1], o[:-1]), "entry tree of"),
+    (lambda m, p, o: (m[:len(p)], p, o), "entry tree of"),
+])
+def test_entry_tree_that_cannot_be_searched_is_refused(built, tmp_path, change, match):
+    """The tree's members index vectors and its hyperplanes are descended as a complete binary
+    tree in the kernels: a file whose tree breaks either must never get there."""
+    index = built[0]
+    n = len(index)
+    tree = change(index._members, index._planes, index._offsets)
+    fileformat.write(tmp_path / "t.deg", "l2", index._params(), index._vectors[:n],
+                     index._neighbors[:n], index._weights[:n], index._labels[:n],
+                     index._order[:n], tree=tree)
+    with pytest.raises(ValueError, match=match):
+        deg.Index.load(tmp_path / "t.deg")
+
+
 def _as_version_1(src, dst):
     """Rewrite a current file (no rotated basis) as version 1: same header and arrays, no
     search view."""
@@ -168,15 +186,17 @@ def test_pickle_round_trip(built, tmp_path, mmap):
 
 
 def test_copies_search_alike_after_small_changes(tmp_path):
-    """Small adds and removes keep the pivot draw and leave the view to its first use; a saved
-    or pickled copy must still answer exactly as the original (same pivots, current view)."""
+    """Small adds and removes keep the entry tree (its members renumbered) and leave the view
+    to its first use; a saved or pickled copy must still answer exactly as the original
+    (the same tree, the current view)."""
     import pickle
     x = low_dim_data(3000, dim=16, seed=11)
     index = deg.Index.build(x, edges_per_vertex=10, progress=False)
-    drawn = index._pivots_drawn_at
-    index.remove(np.concatenate([index._pivot_ids[:3].astype(np.int64), [5, 77, 2999]]))
+    drawn, planes = index._entries_drawn_at, index._planes.copy()
+    index.remove(np.concatenate([index._members[:3].astype(np.int64), [5, 77, 2999]]))
     index.add(low_dim_data(4, dim=16, seed=12))
-    assert index._pivots_drawn_at == drawn and index._view_stale
+    assert index._entries_drawn_at == drawn and index._view_stale
+    assert np.array_equal(index._planes, planes) and index._members.max() < len(index) - 4
     q = low_dim_data(40, dim=16, seed=13)
     index.save(tmp_path / "s.deg")
     copies = [deg.Index.load(tmp_path / "s.deg"), pickle.loads(pickle.dumps(index))]

@@ -189,38 +189,79 @@ def test_search_view_follows_edits(data):
     assert not deg.analysis.check(index, gq_sample=0)["view_current"]
 
 
-def test_two_level_pivot_table(index):
-    """Every pivot sits in the cell of its nearest coarse pivot; a query enters at the nearest
-    pivot of its nearest coarse pivot's cell, and those distances are counted."""
-    from deg._kernels.search import nearest_pivot
-    piv, ids, coarse, cells = index._pivots, index._pivot_ids, index._coarse, index._cells
-    assert len(ids) == len(index) // 64 and len(np.unique(ids)) == len(ids)
-    assert len(coarse) == int(np.ceil(np.sqrt(len(ids))))
-    assert cells[0] == 0 and cells[-1] == len(ids) and (np.diff(cells) >= 1).all()
-    np.testing.assert_array_equal(piv, index._vectors[ids])
-    d_coarse = ((piv[:, None, :] - coarse[None]) ** 2).sum(-1)
-    own = np.repeat(np.arange(len(coarse)), np.diff(cells))
-    assert (d_coarse[np.arange(len(ids)), own] <= d_coarse.min(axis=1) + 1e-4).all()
+def test_entry_tree_is_a_balanced_median_split(index):
+    """Every hyperplane splits its node's members at the median of their projections, leaves
+    hold 4-8 members, a query enters at the members of the leaf it descends to, and the
+    hyperplane tests count as distance computations."""
+    from deg._kernels.entry_tree import leaf_of
+    members, planes, offsets = index._members, index._planes, index._offsets
+    n = len(index)
+    levels = int(np.log2(planes.shape[0] + 1))
+    assert planes.shape == (2 ** levels - 1, 32) and 2 ** levels * 4 <= n <= 2 ** levels * 8
+    np.testing.assert_array_equal(np.sort(members), np.arange(n))
+    x = index._vectors[:n]
+    ranges = [(0, n)]
+    for i in range(planes.shape[0]):
+        lo, hi = ranges[i]
+        mid = (lo + hi) // 2
+        proj = x[members[lo:hi]] @ planes[i] + offsets[i]
+        tol = 1e-4 * (1 + np.abs(proj).max())
+        assert (proj[:mid - lo] <= tol).all() and (proj[mid - lo:] >= -tol).all(), i
+        ranges += [(lo, mid), (mid, hi)]
+    leaves = ranges[planes.shape[0]:]
+    assert all(4 <= hi - lo <= 8 for lo, hi in leaves)
     q = low_dim_data(20, dim=32, seed=7)
-    for row in q:
-        entry, spent = nearest_pivot(0, row, piv, ids, coarse, cells)
-        c = ((coarse - row) ** 2).sum(1).argmin()
-        lo, hi = cells[c], cells[c + 1]
-        assert entry[0] == ids[lo + ((piv[lo:hi] - row) ** 2).sum(1).argmin()]
-        assert spent == len(coarse) + hi - lo
+    for row in q:  # the descent by hand
+        node, lo, hi = 0, 0, n
+        while node < planes.shape[0]:
+            up = row @ planes[node] + offsets[node] > 0
+            mid = (lo + hi) // 2
+            lo, hi = (mid, hi) if up else (lo, mid)
+            node = 2 * node + 1 + up
+        assert leaf_of(row, planes, offsets, n) == (lo, hi)
+    home = [members[slice(*leaf_of(v, planes, offsets, n))] for v in x[:300]]
+    assert np.mean([v in h for v, h in enumerate(home)]) >= 0.99  # a vector finds its leaf
+    _, _, stats = index.search(q, k=5, eps=0.0, return_stats=True)
+    assert (stats["distance_computations"] > levels).all()
 
 
-def test_pivots_appear_once_the_graph_is_large_enough():
-    """A table drawn below 1024 vertices has no pivots; small adds past 1024 must draw one."""
-    from deg import _pivots
-    assert _pivots.stale(1100, 900, np.zeros(0, np.int32))
-    assert not _pivots.stale(1100, 1050, np.arange(16, dtype=np.int32))
-    assert _pivots.stale(1100, 1050, np.array([3, 1100], dtype=np.int32))  # id gone
+def test_entry_tree_appears_once_the_graph_is_large_enough():
+    """A graph below 1024 vertices has no tree (queries enter at vertex 0); small adds past
+    1024 must draw one, the next small ones keep it."""
+    from deg import _entries
+    assert _entries.stale(1100, 900) and _entries.stale(1600, 1050)
+    assert not _entries.stale(1100, 1050) and not _entries.stale(1500, 1050)
+    assert _entries.stale(1000, 1050) and not _entries.stale(1400, 2000)
     index = deg.Index.build(low_dim_data(1000, dim=8, seed=2), edges_per_vertex=8,
                             progress=False)
-    assert index._pivot_ids.size == 0
+    assert index._members.size == 0 and index._planes.shape == (0, 8)
     for i in range(4):
         index.add(low_dim_data(30, dim=8, seed=10 + i))
-    # drawn by the first add past 1024 (1030 vertices), kept by the next small ones
-    assert len(index) == 1120 and index._pivots_drawn_at == 1030
-    assert index._pivot_ids.size == 1030 // 64
+    assert len(index) == 1120 and index._entries_drawn_at == 1030
+    assert index._members.size == 1030 and index._planes.shape == (255, 8)  # leaves of 4-5
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_entry_tree_members_follow_removals(seed):
+    """Removals renumber the tree's members like the vertices: a moved vertex keeps its place
+    under its new id, a removed one's place goes to the member before it."""
+    from deg import _entries
+    rng = np.random.default_rng(seed)
+    n = 200
+    members = rng.permutation(n).astype(np.int32)
+    vertex = list(range(n))  # the original vertex behind each current id
+    removed = []
+    for _ in range(60):
+        vid = int(rng.integers(len(vertex)))
+        removed.append(vid)
+        vertex[vid] = vertex[-1]  # the last vertex takes the removed id
+        vertex.pop()
+    out = _entries.renumber(members, removed, n)
+    now = {v: i for i, v in enumerate(vertex)}
+    expect = [now.get(int(v), -1) for v in members]
+    for j in range(len(expect)):  # a removed vertex's place: the member before it
+        if expect[j] < 0:
+            expect[j] = expect[j - 1] if j else -1
+    first = next(e for e in expect if e >= 0)
+    expect = [first if e < 0 else e for e in expect]
+    assert out.tolist() == expect and out.max() < len(vertex)

@@ -80,8 +80,8 @@ def distance_rows(metric, query, vectors, ids, count, bound, lead, out):
     like ``eps``; 1 = exact.
 
     Every loop is in this body, none in a called function: a call taking arrays would make
-    numba count references to them on each of the search's calls (with the pivot scan's views,
-    10% of a SIFT-small search).
+    numba count references to them on each of the search's calls (with the search entry's
+    row views at the time, 10% of a SIFT-small search).
     """
     n = query.shape[0]
     for r in range(count):
@@ -147,40 +147,9 @@ def distance_within(metric, a, b, bound):
 def distance(metric, a, b):
     """Distance of ``a`` and ``b`` under ``metric`` (``L2``, ``IP`` or ``COS``), as float32.
 
-    All distances are summed chunk by chunk (``chunk_end``), so ``distance_within``,
-    ``distance_rows`` and ``nearest_row`` agree with it to the last bit."""
+    All distances are summed chunk by chunk (``chunk_end``), so ``distance_within`` and
+    ``distance_rows`` agree with it to the last bit."""
     return distance_within(metric, a, b, np.float32(np.inf))
-
-
-@jit("int64(int64, float32[::1], float32[:, ::1], int64, int64)")
-def nearest_row(metric, query, rows, lo, hi):
-    """The first of ``rows[lo:hi]`` nearest to ``query`` (``hi > lo``), each summed chunk by
-    chunk as ``distance`` does; an L2 or COS row is abandoned once its sum passes the nearest
-    so far (COS is half of L2, so the nearest by L2 is the nearest by COS).
-
-    Takes the matrix and a range, not row views: a view handed to a call costs numba two
-    reference-count updates, and the pivot scan made ~25 such calls per query.
-    """
-    n = query.shape[0]
-    best = lo
-    best_d = np.float32(np.inf)
-    for p in range(lo, hi):
-        acc = np.float32(0.0)
-        a = 0
-        while a < n:
-            b = chunk_end(a, n)
-            if metric == IP:
-                acc += inner(query[a:b], rows[p, a:b])
-            else:
-                acc += l2sq(query[a:b], rows[p, a:b])
-                if acc > best_d:
-                    break
-            a = b
-        d = np.float32(1.0) - acc if metric == IP else acc
-        if d < best_d:
-            best_d = d
-            best = p
-    return best
 
 
 @jit

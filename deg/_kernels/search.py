@@ -8,7 +8,8 @@ by a thread-block number, never by query number, so parallel blocks never share 
 import numpy as np
 
 from deg._kernels._jit import jit
-from deg._kernels.distances import IP, chunk_end, distance, distance_rows, nearest_row
+from deg._kernels.distances import IP, chunk_end, distance, distance_rows
+from deg._kernels.entry_tree import ENTRIES, leaf_of
 from deg._kernels.heap import (before, cand_id, cand_key, cand_pop, cand_push, max_drain_sorted,
                                max_pop, max_push, max_replace_top)
 from deg._kernels.prefetch import prefetch_head
@@ -91,6 +92,8 @@ def search_one(vectors, neighbors, order, weights, metric, query, entries, k, ep
     n_log = 0
     group_i = np.empty(GROUP, np.int32)
     group_d = np.empty(GROUP, np.float32)
+    for p in range(entries.shape[0]):  # several entries (a tree leaf): their reads overlap
+        prefetch_head(vectors, entries[p], head)
     for p in range(entries.shape[0]):
         e = entries[p]
         if visited[e] == tag16:
@@ -173,47 +176,35 @@ def search_one(vectors, neighbors, order, weights, metric, query, entries, k, ep
 
 
 @jit
-def nearest_pivot(metric, query, pivots, pivot_ids, coarse, cells):
-    """Entry for a query, from a two-level pivot table; returns ``(entry, distances)``.
-
-    ``coarse`` holds a few pivot vectors; pivot ``c``'s cell is rows
-    ``cells[c]:cells[c+1]`` of ``pivots`` (the fine pivots nearest to it, stored contiguously,
-    so one cell is a short sequential scan). The query takes the nearest coarse pivot's cell
-    and enters the graph at that cell's nearest fine pivot: the quality of a thousand entry
-    points for the cost of about 2*sqrt(thousand) distance computations. ``entry`` is a
-    length-1 slice of ``pivot_ids``.
-    """
-    c = nearest_row(metric, query, coarse, 0, coarse.shape[0])
-    lo = cells[c]
-    hi = cells[c + 1]
-    best = nearest_row(metric, query, pivots, lo, hi)
-    return pivot_ids[best:best + 1], coarse.shape[0] + hi - lo
-
-
-@jit
-def search_block(t, lo, hi, vectors, neighbors, order, weights, metric, queries, entries, pivots,
-                 pivot_ids, coarse, cells, k, eps, lead, include_entry, own_entry, max_dc,
-                 max_degree, visited, tags, cand, res_d, res_i, fresh, out_i, out_d, out_dc, log):
+def search_block(t, lo, hi, vectors, neighbors, order, weights, metric, queries, entries, members,
+                 planes, offsets, k, eps, lead, include_entry, own_entry, max_dc, max_degree,
+                 visited, tags, cand, res_d, res_i, fresh, out_i, out_d, out_dc, log):
     """Answer queries ``lo..hi-1`` with thread ``t``'s scratch; write sorted, padded rows.
 
     ``log = (log_i, log_d, log_n)``: with ``log_i.shape[1] > 0`` each query's exact distances
     (up to that many) are kept in its row, their count in ``log_n``.
 
-    With pivots (``pivot_ids`` non-empty) each query starts at its nearest pivot (see
-    ``nearest_pivot``), and those distance computations count towards the budget and the
-    reported count; otherwise at ``entries`` (one row for all queries, or one row per query).
+    With an entry tree (``members`` non-empty, see ``entry_tree``) each query starts at the
+    first ``ENTRIES`` members of the leaf it descends to; its hyperplane tests (one per
+    level) count towards the budget and the reported distance computations. Otherwise it
+    starts at ``entries`` (one row for all queries, or one row per query).
     """
-    largest_cell = 0
-    for c in range(coarse.shape[0]):
-        largest_cell = max(largest_cell, cells[c + 1] - cells[c])
-    most = coarse.shape[0] + largest_cell  # pivot distances one query may spend
-    use_pivots = pivot_ids.shape[0] > 0 and (max_dc == 0 or max_dc > 2 * most)
+    levels = 0
+    while (1 << levels) - 1 < planes.shape[0]:
+        levels += 1
+    use_tree = members.shape[0] > 0 and (max_dc == 0 or max_dc > 2 * (levels + ENTRIES))
+    # every query descends the tree before any searches: the hyperplanes (MiBs) stay in
+    # cache, where between searches the vectors read would have evicted them (FM: ~3% QPS)
+    leaf_lo = np.zeros(hi - lo if use_tree else 0, np.int64)
+    for q in range(leaf_lo.shape[0]):
+        leaf_lo[q], _ = leaf_of(queries[lo + q], planes, offsets, members.shape[0])
     for q in range(lo, hi):
         tag = next_tag(visited[t], tags, t)
         n_piv = 0
-        if use_pivots:
-            erow, n_piv = nearest_pivot(metric, queries[q][:pivots.shape[1]], pivots, pivot_ids,
-                                        coarse, cells)
+        if use_tree:
+            a = leaf_lo[q - lo]
+            erow = members[a:a + ENTRIES]
+            n_piv = levels
         else:
             erow = entries[0] if entries.shape[0] == 1 else entries[q]
         budget = max_dc - n_piv if max_dc > 0 else max_dc
@@ -235,13 +226,13 @@ def search_block(t, lo, hi, vectors, neighbors, order, weights, metric, queries,
 
 
 @jit
-def search_batch(vectors, neighbors, order, weights, metric, queries, entries, pivots, pivot_ids,
-                 coarse, cells, k, eps, lead, include_entry, own_entry, max_dc, max_degree,
-                 visited, tags, cand, res_d, res_i, fresh, out_i, out_d, out_dc, log):
+def search_batch(vectors, neighbors, order, weights, metric, queries, entries, members, planes,
+                 offsets, k, eps, lead, include_entry, own_entry, max_dc, max_degree, visited,
+                 tags, cand, res_d, res_i, fresh, out_i, out_d, out_dc, log):
     """All queries on the calling thread with scratch set 0. Parallel callers run it on
     several Python threads (the kernel releases the GIL), each over its own share of the
     queries and its own scratch set (``deg._pipeline.overlap``)."""
     search_block(np.int64(0), np.int64(0), queries.shape[0], vectors, neighbors, order, weights,
-                 metric, queries, entries, pivots, pivot_ids, coarse, cells, k, eps, lead,
+                 metric, queries, entries, members, planes, offsets, k, eps, lead,
                  include_entry, own_entry, max_dc, max_degree, visited, tags, cand, res_d,
                  res_i, fresh, out_i, out_d, out_dc, log)

@@ -1,0 +1,69 @@
+"""Search entries: the entry tree (``deg._kernels.entry_tree``) over the vertices, its draw,
+its upkeep when vertices are removed, and when to draw it again."""
+
+import math
+import os
+
+import numpy as np
+
+from deg._kernels import entry_tree as ktree
+
+MIN_VERTICES = 1024  # below this no tree: vertex 0 is close to everything in a small graph
+LEAF = 8  # members per leaf at most (a leaf holds LEAF/2 to LEAF): 4-8 entries per query
+# DEG_ENTRY_TREE=0: no tree, every query enters at vertex 0 (as the reference implementation)
+ENABLED = os.environ.get("DEG_ENTRY_TREE", "1") != "0"
+
+
+def depth(n):
+    """Levels of the tree drawn over n vertices: 0 for small graphs, else leaves of at most
+    ``LEAF`` members."""
+    return 0 if n < MIN_VERTICES or not ENABLED else math.ceil(math.log2(n / LEAF))
+
+
+def empty(width):
+    """The tree of a small graph: no hyperplanes, no members (queries enter at vertex 0)."""
+    return (np.zeros(0, np.int32), np.zeros((0, width), np.float32), np.zeros(0, np.float32))
+
+
+def draw(vectors, n, seed, width):
+    """The entry tree over vertices ``0..n-1``: ``(members, planes, offsets)``, a function of the
+    seed, n and their vectors' first ``width`` coordinates (see ``entry_tree.grow``)."""
+    levels = depth(n)
+    if not levels:
+        return empty(width)
+    members = np.arange(n, dtype=np.int32)
+    planes = np.empty((2 ** levels - 1, width), np.float32)
+    offsets = np.empty(2 ** levels - 1, np.float32)
+    ktree.grow(vectors, np.uint64((seed & 0xFFFFFFFF) << 32 | n), members, planes, offsets)
+    return members, planes, offsets
+
+
+def stale(n, drawn_at):
+    """Must the tree drawn over ``drawn_at`` vertices be drawn again for n? When the graph grew
+    or shrank by half, or crossed ``MIN_VERTICES`` (a draw per call would cost a pass over all
+    vectors on every small add or remove)."""
+    return n >= 1.5 * drawn_at or 1.5 * n <= drawn_at or (depth(n) > 0) != (depth(drawn_at) > 0)
+
+
+def renumber(members, removed, n_before):
+    """Members after removals: ``removed`` lists the ids removed in order, each time the last
+    vertex taking the removed one's id (``Index.remove``). A moved vertex keeps its place in
+    the tree under its new id; a removed vertex's place goes to the member before it (after it
+    for the first), a vertex of the same or the neighbouring leaf. Returns a new array."""
+    where = np.arange(n_before, dtype=np.int64)  # current id of each original vertex, -1: gone
+    who = np.arange(n_before, dtype=np.int64)  # original vertex behind each current id
+    n = n_before
+    for vid in removed:
+        last = n - 1
+        where[who[vid]] = -1
+        if vid != last:
+            where[who[last]] = vid
+            who[vid] = who[last]
+        n = last
+    out = where[members]
+    alive = np.flatnonzero(out >= 0)
+    if alive.size == 0:
+        return np.zeros(0, np.int32)
+    source = np.maximum.accumulate(np.where(out >= 0, np.arange(out.size), -1))
+    source[source < 0] = alive[0]
+    return out[source].astype(np.int32)
