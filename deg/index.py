@@ -27,6 +27,7 @@ from deg._kernels import view as kview
 from deg import _entries as entries_tree
 from deg._labelmap import LabelMap
 from deg._kernels.distances import CHUNK, COS, FIRST_CHUNK, IP, L2, edge_distances
+from deg._kernels.entry_tree import ENTRIES
 
 _METRIC_CODE = {"l2": L2, "ip": IP, "cosine": COS}
 _SCHEME_CODE = {"low-lid": kbuild.SCHEME_D, "high-lid": kbuild.SCHEME_C,
@@ -713,7 +714,8 @@ class Index:
         out_i = np.empty((nq, k), dtype=np.int32)
         out_d = np.empty((nq, k), dtype=np.float32)
         out_dc = np.empty(nq, dtype=np.int64)
-        heap = k + entries.shape[1] + 1
+        # every entry enters the result heap (include_entry): a row of entries, or a leaf's
+        heap = k + max(entries.shape[1], ENTRIES if tree else 0) + 1
         res_d = np.empty((blocks, heap), dtype=np.float32)
         res_i = np.empty((blocks, heap), dtype=np.int32)
         fresh = np.empty((blocks, self._d), dtype=np.int32)

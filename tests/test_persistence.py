@@ -5,6 +5,8 @@ import zlib
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import deg
 from deg import fileformat
@@ -206,3 +208,37 @@ def test_copies_search_alike_after_small_changes(tmp_path):
             got = other.search(q, k=8, max_degree=m)
             assert np.array_equal(want[0], got[0]) and np.array_equal(want[1], got[1])
     assert_graph_ok(index)
+
+
+@pytest.fixture(scope="module")
+def large():
+    """Past 1024 vertices, so searches enter through the entry tree."""
+    return low_dim_data(1600, dim=8, seed=21)
+
+
+@given(steps=st.lists(st.tuples(st.booleans(), st.integers(1, 120)), min_size=1, max_size=5),
+       seed=st.integers(0, 2**16))
+@settings(max_examples=10)
+def test_entry_tree_stays_valid_through_adds_and_removes(large, tmp_path_factory, steps, seed):
+    """Whatever mix of adds and removes: the tree's members name live vertices, searches find
+    stored vectors, and a saved copy answers exactly as the original."""
+    rng = np.random.default_rng(seed)
+    index = deg.Index.build(large[:1300], edges_per_vertex=8, progress=False)
+    pool = large[1300:]  # the same distribution as the built ones
+    for is_add, count in steps:
+        if is_add:
+            index.add(pool[rng.choice(len(pool), size=count, replace=False)])
+        else:
+            labels = index.labels
+            index.remove(rng.choice(labels, size=min(count, len(labels) - 20), replace=False))
+        members = index._members
+        assert members.size == 0 or (members.min() >= 0 and members.max() < len(index))
+    labels = index.labels
+    probe = labels[rng.choice(len(labels), size=20, replace=False)]
+    got, dist = index.search(index.get_vectors(probe), k=1)  # k=1: fewer results than entries
+    assert (dist[:, 0] <= 1e-5).mean() >= 0.95  # stored vectors are found
+    path = tmp_path_factory.mktemp("tree") / "t.deg"
+    index.save(path)
+    q = low_dim_data(30, dim=8, seed=seed + 999)
+    a, b = index.search(q, k=5), deg.Index.load(path).search(q, k=5)
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
