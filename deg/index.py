@@ -311,9 +311,8 @@ class Index:
             elif v < end:
                 self._extend(v, end, threads, bar)
         finally:
-            if 8 * (end - start) >= self._n:  # a large add: entry tree and view for the new size
-                self._refresh_entries()
-            elif entries_tree.stale(self._n, self._entries_drawn_at):
+            # a large add, or a graph grown by half: the entry tree for the new size
+            if 8 * (end - start) >= self._n or entries_tree.stale(self._n, self._entries_drawn_at):
                 self._refresh_entries()
             self._view_changed(end - start, threads)
             if bar is not None:
@@ -688,19 +687,19 @@ class Index:
         """Run the search kernel over ``queries``; returns vids, distances, distance counts
         and the distance log ``(log_i, log_d, log_n)`` (up to ``log_capacity`` per query).
 
-        With ``tree`` each query enters the graph at the members of its leaf of the entry
-        tree instead of ``entries`` (query search, construction); exploration and construction pass their own entries
-        (one row for all queries, or one per query). ``own_entry`` (exploration): each query
-        is its entry's own vector, whose neighbours' distances are the stored edge weights.
-        ``graph`` replaces the neighbour rows (construction's copy). With several threads the
-        queries go out in chunks of ``chunk`` (default: 1/16 of a thread's share, at least
-        ``_MIN_CHUNK`` queries while each thread still gets one) to Python
-        threads running the serial kernel, each with its own scratch set; ``first`` runs on
-        the calling thread before it joins in (see ``deg._pipeline.overlap``). ``rotate``: the
+        With ``tree`` each query enters the graph at the members of its leaf of the entry tree
+        instead of ``entries`` (query search, construction); exploration and the streaming
+        scheme pass their own entries (one row for all queries, or one per query). ``own_entry``
+        (exploration): each query is its entry's own vector, whose neighbours' distances are the
+        stored edge weights. ``graph`` replaces the neighbour rows (construction's copy). With
+        several threads the queries go out in chunks of ``chunk`` (default: 1/16 of a thread's
+        share, at least ``_MIN_CHUNK`` queries while each thread still gets one) to Python
+        threads running the serial kernel, each with its own scratch set; ``first`` runs on the
+        calling thread before it joins in (see ``deg._pipeline.overlap``). ``rotate``: the
         queries are in the input basis (``search``); each thread rotates its chunk into the
         stored basis with the kernel that rotated the stored vectors, so a stored vector given
-        as a query is found at distance 0 (by the same machine code: a file moved to another
-        CPU may round a few vectors differently). ``lead`` < 1: candidates whose first distance
+        as a query is found at distance 0 (by the same machine code: a file moved to another CPU
+        may round a few vectors differently). ``lead`` < 1: candidates whose first distance
         chunk passes ``lead`` times the bound are rejected there (``_LEAD``; 1 = exact, as
         construction and optimisation search).
         """

@@ -58,9 +58,9 @@ def grow(vectors, seed, members, planes, offsets):
         hi = hi_of[i]
         size = hi - lo
         h = mix(seed + GOLDEN * np.uint64(i + 1))
-        a = members[lo + np.int64(h % np.uint64(size))]
-        b = members[lo + (np.int64(h % np.uint64(size)) + 1
-                          + np.int64(mix(h) % np.uint64(size - 1))) % size]
+        ia = np.int64(h % np.uint64(size))
+        a = members[lo + ia]
+        b = members[lo + (ia + 1 + np.int64(mix(h) % np.uint64(size - 1))) % size]  # not ia
         for j in range(width):
             planes[i, j] = vectors[a, j] - vectors[b, j]
         for r in range(size):
