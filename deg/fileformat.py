@@ -1,10 +1,10 @@
-"""The deg index file format, version 4 (little-endian).
+"""The deg index file format, version 5 (little-endian).
 
 =======  ======  ===============================================================
 offset   type    field
 =======  ======  ===============================================================
 0        8s      magic ``b"DEGINDEX"``
-8        u32     format version (4; versions 1 to 3 are read too)
+8        u32     format version (5; versions 1 to 4 are read too)
 12       u32     metric code: 0 l2 (squared), 1 ip (1 - <a,b>), 2 cosine
 16       u32     dim
 20       u32     d (edges per vertex)
@@ -12,7 +12,8 @@ offset   type    field
 32       u32     length P of the parameter block (UTF-8 JSON)
 36       u32     r, rows of the rotated basis (0: vectors in the input basis; version 3)
 40       P       parameter JSON (construction parameters, next default label; from version 4
-                 ``entry_tree: [m, t, w]``, the shapes of A8-A10)
+                 ``entry_tree``, the shapes of A8-A11: ``[m, t, w]`` in version 4,
+                 ``[m, t, w, p]`` from version 5)
 ...              zero padding to a multiple of 64
 A1       f32     vectors   (n, dim), row = internal id
 A2       i32     neighbors (n, d), rows sorted ascending, internal ids
@@ -23,8 +24,10 @@ A5       u8      order     (n, d), the search view: each row a permutation of th
 A6       f32     rotation  (r, dim), reflection vectors of the stored basis (deg._basis)
 A7       f32     rotation_t (r, r), its triangular factor ``tt`` (A6, A7 from version 3)
 A8       i32     members   (m,), the search's entry tree (deg._kernels.entry_tree): vertex ids
-A9       f32     planes    (t, w), its hyperplanes
-A10      f32     offsets   (t,) (A8-A10 from version 4; drawn on load before)
+A9       i32     pairs     (t, 2), each node's two places in ``members`` (from version 5)
+A10      f32     planes    (p, w), the hyperplanes of the upper nodes (all t in version 4)
+A11      f32     offsets   (t,) (A8, A10, A11 from version 4; the tree is drawn on load from
+                           files before version 5)
 end-8    u32     CRC-32 of every byte before it
 end-4    4s      ``b"DEND"``
 =======  ======  ===============================================================
@@ -46,8 +49,8 @@ import numpy as np
 from deg import _basis as basis
 
 MAGIC = b"DEGINDEX"
-VERSION = 4
-READABLE = (1, 2, 3, 4)
+VERSION = 5
+READABLE = (1, 2, 3, 4, 5)
 METRIC_CODES = {"l2": 0, "ip": 1, "cosine": 2}
 _HEADER = struct.Struct("<8sIIIIQII")
 _TRAILER = struct.Struct("<I4s")
@@ -60,8 +63,9 @@ def _align(x):
     return (x + ALIGN - 1) // ALIGN * ALIGN
 
 
-def _layout(dim, d, n, params_len, version=VERSION, rank=0, tree=(0, 0, 0)):
-    """Offsets of the arrays and the total file size; ``tree = (m, t, w)``."""
+def _layout(dim, d, n, params_len, version=VERSION, rank=0, tree=(0, 0, 0, 0)):
+    """Offsets of the arrays and the total file size; ``tree = (m, t, w, p)`` (p = t in
+    version 4)."""
     specs = [("vectors", "<f4", (n, dim)), ("neighbors", "<i4", (n, d)),
              ("weights", "<f4", (n, d)), ("labels", "<i8", (n,))]
     if version >= 2:
@@ -69,8 +73,11 @@ def _layout(dim, d, n, params_len, version=VERSION, rank=0, tree=(0, 0, 0)):
     if version >= 3:
         specs += [("rotation", "<f4", (rank, dim)), ("rotation_t", "<f4", (rank, rank))]
     if version >= 4:
-        m, t, w = tree
-        specs += [("members", "<i4", (m,)), ("planes", "<f4", (t, w)), ("offsets", "<f4", (t,))]
+        m, t, w, p = tree
+        specs.append(("members", "<i4", (m,)))
+        if version >= 5:
+            specs.append(("pairs", "<i4", (t, 2)))
+        specs += [("planes", "<f4", (p, w)), ("offsets", "<f4", (t,))]
     pos = _align(_HEADER.size + params_len)
     out = []
     for name, dtype, shape in specs:
@@ -82,22 +89,23 @@ def _layout(dim, d, n, params_len, version=VERSION, rank=0, tree=(0, 0, 0)):
 def write(path, metric, params, vectors, neighbors, weights, labels, order, rotation=None,
           tree=None):
     """Atomically write an index file (arrays are the first n rows, C-contiguous);
-    ``rotation = (yt, tt)`` is the stored basis, ``tree = (members, planes, offsets)`` the
-    entry tree (default: none of either)."""
+    ``rotation = (yt, tt)`` is the stored basis, ``tree = (members, pairs, planes, offsets)``
+    the entry tree (default: none of either)."""
     n, dim = vectors.shape
     d = neighbors.shape[1]
     if rotation is None:
         rotation = (np.zeros((0, dim), np.float32), np.zeros((0, 0), np.float32))
     if tree is None:
-        tree = (np.zeros(0, np.int32), np.zeros((0, 0), np.float32), np.zeros(0, np.float32))
+        tree = (np.zeros(0, np.int32), np.zeros((0, 2), np.int32), np.zeros((0, 0), np.float32),
+                np.zeros(0, np.float32))
     rank = rotation[0].shape[0]
-    shapes = (tree[0].shape[0], *tree[1].shape)
+    shapes = (tree[0].shape[0], tree[1].shape[0], tree[2].shape[1], tree[2].shape[0])
     blob = json.dumps(dict(params, entry_tree=shapes), sort_keys=True).encode()
     header = _HEADER.pack(MAGIC, VERSION, METRIC_CODES[metric], dim, d, n, len(blob), rank)
     layout, total = _layout(dim, d, n, len(blob), rank=rank, tree=shapes)
     arrays = {"vectors": vectors, "neighbors": neighbors, "weights": weights, "labels": labels,
               "order": order, "rotation": rotation[0], "rotation_t": rotation[1],
-              "members": tree[0], "planes": tree[1], "offsets": tree[2]}
+              "members": tree[0], "pairs": tree[1], "planes": tree[2], "offsets": tree[3]}
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".deg-", suffix=".tmp", dir=folder)
@@ -141,8 +149,9 @@ def read(path, mmap=False):
     """Read and validate an index file.
 
     Returns ``(metric, params, arrays)`` with arrays ``vectors, neighbors, weights, labels``,
-    from version 2 on ``order``, from version 3 on ``rotation, rotation_t`` and from version 4
-    on ``members, planes, offsets``.
+    from version 2 on ``order``, from version 3 on ``rotation, rotation_t``, in version 4
+    ``members, planes, offsets`` (a tree without ``pairs``, not checked: it is drawn again)
+    and from version 5 on ``members, pairs, planes, offsets``.
     With ``mmap=True`` the arrays are copy-on-write views of a memory map (pages load lazily and
     the file is never written).
     """
@@ -169,12 +178,15 @@ def read(path, mmap=False):
     if dim < 1 or d < 2 or d % 2 or plen > _MAX_PARAMS or rank > min(dim, basis.MAX_RANK):
         raise _bad(path, f"implausible header (dim={dim}, d={d}, params={plen} bytes, "
                          f"rotation rank {rank})")
-    tree = (0, 0, 0)
+    tree = (0, 0, 0, 0)
     if version >= 4:  # the tree's shapes are in the parameter block (checksummed below)
         try:
             tree = json.loads(bytes(buf[_HEADER.size:_HEADER.size + plen]).decode())["entry_tree"]
             tree = tuple(int(v) for v in tree)
-            if len(tree) != 3 or min(tree) < 0 or tree[2] > dim or tree[0] > 2 * n:
+            if version == 4:
+                tree = tree + tree[1:2]  # every node's hyperplane stored
+            if (len(tree) != 4 or min(tree) < 0 or tree[2] > dim or tree[0] > 2 * n
+                    or tree[3] > tree[1]):
                 raise ValueError(tree)
         except (ValueError, KeyError, TypeError, IndexError):
             raise _bad(path, "implausible or missing entry tree shapes") from None
@@ -218,22 +230,29 @@ def check_arrays(path, a, n, d):
         why = basis.check(a["rotation"], a["rotation_t"], a["vectors"].shape[1])
         if why:
             raise _bad(path, why)
-    if "members" in a:
-        why = check_tree(a["members"], a["planes"], a["offsets"], n)
+    if "pairs" in a:
+        why = check_tree(a["members"], a["pairs"], a["planes"], a["offsets"], n,
+                         a["vectors"].shape[1])
         if why:
             raise _bad(path, why)
 
 
-def check_tree(members, planes, offsets, n):
-    """Why an entry tree cannot be searched (None if it can): the kernels descend ``planes``
-    as a complete binary tree and index vectors with ``members``."""
-    t = planes.shape[0]
-    if t & (t + 1) or offsets.shape[0] != t:
-        return f"entry tree of {t} hyperplanes and {offsets.shape[0]} offsets"
+def check_tree(members, pairs, planes, offsets, n, dim):
+    """Why an entry tree cannot be searched (None if it can): the kernels descend ``pairs``
+    and ``planes`` as complete binary trees, index ``members`` with the pairs and vectors with
+    ``members``."""
+    t, p = pairs.shape[0], planes.shape[0]
+    if t & (t + 1) or p & (p + 1) or p > t or offsets.shape[0] != t or pairs.shape[1:] != (2,):
+        return (f"entry tree of {pairs.shape} hyperplane pairs, {p} hyperplanes and "
+                f"{offsets.shape[0]} offsets")
+    if planes.shape[1] > dim:
+        return f"entry tree over {planes.shape[1]} coordinates of {dim}"
     if (members.size == 0) != (t == 0) or (t and members.size < t + 1):
         return f"entry tree of {t} hyperplanes over {members.size} members"
     if members.size and (members.min() < 0 or members.max() >= n):
         return "entry tree members out of range"
+    if t and (pairs.min() < 0 or pairs.max() >= members.size):
+        return "entry tree hyperplane pairs out of range"
     if not np.isfinite(planes).all() or not np.isfinite(offsets).all():
         return "non-finite entry tree hyperplanes"
     return None

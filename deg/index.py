@@ -273,7 +273,7 @@ class Index:
         # the switch: vectors, weights and basis together (nothing that can fail in between)
         self._vectors[:n], self._weights[:n], self._yt, self._tt = rotated, weights, yt, tt
         self._sig[:n] = kview.EMPTY_SIG  # every view row is computed again
-        self._refresh_entries(self._entries_drawn_at)
+        self._refresh_entries(min(self._entries_drawn_at, n))  # removals may have shrunk n
         self._view_changed(n)
 
     def _insert(self, x, new_labels, progress, threads):
@@ -321,12 +321,11 @@ class Index:
     def _refresh_entries(self, drawn_at=None):
         """Draw the search's entry tree over vertices ``0..drawn_at-1`` (default: all). In a
         rotated index it splits on the first distance chunk, which holds most of each
-        distance; otherwise on the first ``CHUNK`` coordinates at most (its hyperplanes stay
-        a small share of the index: ``width`` floats per 4-8 vertices)."""
+        distance; otherwise on the first ``CHUNK`` coordinates at most."""
         drawn_at = self._n if drawn_at is None else drawn_at
         width = FIRST_CHUNK if self._yt.shape[0] and self._dim > CHUNK else min(self._dim, CHUNK)
         self._entries_drawn_at = drawn_at
-        self._members, self._planes, self._offsets = entries_tree.draw(
+        self._members, self._pairs, self._planes, self._offsets = entries_tree.draw(
             self._vectors, drawn_at, self._seed, width)
 
     def _renumber_entries(self, removed, n_before):
@@ -734,10 +733,11 @@ class Index:
                 krot.rotate_rows(queries[a:b], self._yt, self._tt, q)
             ksearch.search_batch(self._vectors, graph, self._order, self._weights, code,
                                  q, entries if entries.shape[0] == 1 else entries[a:b],
-                                 members, self._planes, self._offsets, k, eps, np.float32(lead),
-                                 include_entry, own_entry, max_dc, max_degree, s.visited[r],
-                                 s.tags[r], s.cand[r], res_d[r], res_i[r], fresh[r], out_i[a:b],
-                                 out_d[a:b], out_dc[a:b], (log_i[a:b], log_d[a:b], log_n[a:b]))
+                                 (members, self._pairs, self._planes, self._offsets), k, eps,
+                                 np.float32(lead), include_entry, own_entry, max_dc, max_degree,
+                                 s.visited[r], s.tags[r], s.cand[r], res_d[r], res_i[r], fresh[r],
+                                 out_i[a:b], out_d[a:b], out_dc[a:b],
+                                 (log_i[a:b], log_d[a:b], log_n[a:b]))
 
         with self._scratch.take(self._capacity, blocks) as s:
             if blocks == 1:
@@ -829,7 +829,8 @@ class Index:
         """Bytes the index holds: the per-vertex arrays (vectors, neighbours, weights, labels,
         search view; capacity included), the label map, the entry tree and the rotated basis."""
         return (sum(a.nbytes for a in self._storage()) + self._vid_of.nbytes
-                + self._members.nbytes + self._planes.nbytes + self._offsets.nbytes
+                + self._members.nbytes + self._pairs.nbytes + self._planes.nbytes
+                + self._offsets.nbytes
                 + self._yt.nbytes + self._tt.nbytes)
 
     @property
@@ -876,7 +877,7 @@ class Index:
             fileformat.write(path, self._metric, params, self._vectors[:n],
                              self._neighbors[:n], self._weights[:n], self._labels[:n],
                              self._order[:n], (self._yt, self._tt),
-                             (self._members, self._planes, self._offsets))
+                             (self._members, self._pairs, self._planes, self._offsets))
 
     @classmethod
     def load(cls, path, mmap=False):
@@ -926,12 +927,13 @@ class Index:
         index._n = n
         index._vid_of.rebuild(a["labels"])
         index._next_label = max(next_label, int(a["labels"].max()) + 1 if n else 0)
-        if "members" in a:  # the saved tree, renumbered by removals as it was
+        if "pairs" in a:  # the saved tree, renumbered by removals as it was
             index._entries_drawn_at = drawn_at
             index._members = np.array(a["members"], dtype=np.int32)
+            index._pairs = np.array(a["pairs"], dtype=np.int32)
             index._planes = np.array(a["planes"], dtype=np.float32)
             index._offsets = np.array(a["offsets"], dtype=np.float32)
-        else:  # files before the tree: draw it
+        else:  # files before the tree or before its pairs (version 4): draw it
             index._refresh_entries(min(drawn_at, n))
         index._refresh_view()
         return index
@@ -954,8 +956,8 @@ class Index:
             arrays = {name: np.array(getattr(self, "_" + name)[:n])
                       for name in ("vectors", "neighbors", "weights", "labels", "order")}
             arrays.update(rotation=self._yt.copy(), rotation_t=self._tt.copy(),
-                          members=self._members.copy(), planes=self._planes.copy(),
-                          offsets=self._offsets.copy())
+                          members=self._members.copy(), pairs=self._pairs.copy(),
+                          planes=self._planes.copy(), offsets=self._offsets.copy())
             return _unpickle, (self._metric, self._params(), arrays)
 
     # ------------------------------------------------------------------ storage

@@ -1,5 +1,6 @@
 """Save/load round trips (plain and mmap) and refusal of damaged files."""
 
+import json
 import os
 import zlib
 
@@ -112,16 +113,22 @@ def test_search_view_that_is_not_a_permutation_is_refused(built, tmp_path):
 
 
 @pytest.mark.parametrize("change, match", [
-    (lambda m, p, o: (m + len(m), p, o), "entry tree members out of range"),
-    (lambda m, p, o: (m, p[:-1], o[:-1]), "entry tree of"),
-    (lambda m, p, o: (m[:len(p)], p, o), "entry tree of"),
+    (lambda m, p, h, o: (m + len(m), p, h, o), "entry tree members out of range"),
+    (lambda m, p, h, o: (m, p[:-1], h, o[:-1]), "entry tree of"),
+    (lambda m, p, h, o: (m[:len(p)], p, h, o), "entry tree of"),
+    (lambda m, p, h, o: (m, p, h[:-1], o), "entry tree of"),
+    (lambda m, p, h, o: (m, p, np.resize(h, (2 * len(p) + 1, h.shape[1])), o), "tree shapes"),
+    (lambda m, p, h, o: (m, p + len(m) - p.max(), h, o), "pairs out of range"),
+    (lambda m, p, h, o: (m, p, h, np.where(np.arange(len(o)) == 3, np.nan, o)), "non-finite"),
+    (lambda m, p, h, o: (m, p, np.where(h == h[0, 0], np.inf, h), o), "non-finite"),
 ])
 def test_entry_tree_that_cannot_be_searched_is_refused(built, tmp_path, change, match):
     """The tree's members index vectors and its hyperplanes are descended as a complete binary
     tree in the kernels: a file whose tree breaks either must never get there."""
     index = built[0]
     n = len(index)
-    tree = change(index._members, index._planes, index._offsets)
+    assert index._planes.size  # there is a tree to break
+    tree = change(index._members, index._pairs, index._planes, index._offsets)
     fileformat.write(tmp_path / "t.deg", "l2", index._params(), index._vectors[:n],
                      index._neighbors[:n], index._weights[:n], index._labels[:n],
                      index._order[:n], tree=tree)
@@ -141,6 +148,52 @@ def _as_version_1(src, dst):
     end = layout[-1][3] + n * 8  # labels are the last array of version 1
     body[end:] = bytes(len(body) - end)  # the zero padding up to the trailer
     dst.write_bytes(bytes(body) + fileformat._TRAILER.pack(zlib.crc32(body), b"DEND"))
+
+
+def test_pickle_whose_tree_is_wider_than_the_vectors_is_refused(built):
+    """A pickle's tree shapes are not in a checksummed header: the kernels would read past a
+    vector row with hyperplanes wider than the vectors."""
+    fn, (metric, params, arrays) = built[0].__reduce__()
+    arrays["planes"] = np.zeros((arrays["planes"].shape[0], 17), np.float32)
+    with pytest.raises(ValueError, match="entry tree over 17 coordinates of 16"):
+        fn(metric, params, arrays)
+
+
+def _as_version_4(src, dst):
+    """Rewrite a current file as version 4, whose entry tree stored each node's hyperplane
+    (``width`` floats) where version 5 stores its pair of members."""
+    raw = src.read_bytes()
+    magic, _, code, dim, d, n, plen, rank = fileformat._HEADER.unpack_from(raw, 0)
+    _, params, arrays = fileformat.read(src)
+    m, t, w, _ = params["entry_tree"]
+    members, pairs, x = arrays["members"], arrays["pairs"], arrays["vectors"]
+    arrays["planes"] = (x[members[pairs[:, 0]]] - x[members[pairs[:, 1]]])[:, :w]
+    params["entry_tree"] = [m, t, w]
+    blob = json.dumps(params, sort_keys=True).encode()
+    plen = len(blob)
+    layout, total = fileformat._layout(dim, d, n, plen, 4, rank, (m, t, w, t))
+    body = bytearray(total - fileformat._TRAILER.size)
+    fileformat._HEADER.pack_into(body, 0, magic, 4, code, dim, d, n, plen, rank)
+    body[fileformat._HEADER.size:fileformat._HEADER.size + plen] = blob
+    for name, dtype, shape, offset in layout:
+        data = np.ascontiguousarray(arrays[name], dtype=dtype).tobytes()
+        body[offset:offset + len(data)] = data
+    dst.write_bytes(bytes(body) + fileformat._TRAILER.pack(zlib.crc32(body), b"DEND"))
+
+
+def test_version_4_files_load_with_the_tree_drawn_again(built, tmp_path):
+    """Version 4 stored the tree's hyperplanes; loading one draws the tree again, the same
+    tree for an index without removals."""
+    index, q = built
+    index.save(tmp_path / "v5.deg")
+    _as_version_4(tmp_path / "v5.deg", tmp_path / "v4.deg")
+    with open(tmp_path / "v4.deg", "rb") as f:
+        assert fileformat._HEADER.unpack(f.read(fileformat._HEADER.size))[1] == 4
+    old = deg.Index.load(tmp_path / "v4.deg")
+    assert old._pairs.size and np.array_equal(old._pairs, index._pairs)
+    assert np.array_equal(old._members, index._members)
+    a, b = index.search(q, k=5), old.search(q, k=5)
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
 
 
 @pytest.mark.parametrize("mmap", [False, True])
@@ -194,11 +247,11 @@ def test_copies_search_alike_after_small_changes(tmp_path):
     import pickle
     x = low_dim_data(3000, dim=16, seed=11)
     index = deg.Index.build(x, edges_per_vertex=10, progress=False)
-    drawn, planes = index._entries_drawn_at, index._planes.copy()
+    drawn, pairs = index._entries_drawn_at, index._pairs.copy()
     index.remove(np.concatenate([index._members[:3].astype(np.int64), [5, 77, 2999]]))
     index.add(low_dim_data(4, dim=16, seed=12))
     assert index._entries_drawn_at == drawn and index._view_stale
-    assert np.array_equal(index._planes, planes) and index._members.max() < len(index) - 4
+    assert np.array_equal(index._pairs, pairs) and index._members.max() < len(index) - 4
     q = low_dim_data(40, dim=16, seed=13)
     index.save(tmp_path / "s.deg")
     copies = [deg.Index.load(tmp_path / "s.deg"), pickle.loads(pickle.dumps(index))]

@@ -194,16 +194,21 @@ def test_entry_tree_is_a_balanced_median_split(index):
     hold 4-8 members, a query enters at the members of the leaf it descends to, and the
     hyperplane tests count as distance computations."""
     from deg._kernels.entry_tree import leaf_of
-    members, planes, offsets = index._members, index._planes, index._offsets
+    members, pairs, stored, offsets = index._members, index._pairs, index._planes, index._offsets
     n = len(index)
-    levels = int(np.log2(planes.shape[0] + 1))
-    assert planes.shape == (2 ** levels - 1, 32) and 2 ** levels * 4 <= n <= 2 ** levels * 8
+    levels = int(np.log2(pairs.shape[0] + 1))
+    assert pairs.shape == (2 ** levels - 1, 2) and 2 ** levels * 4 <= n <= 2 ** levels * 8
     np.testing.assert_array_equal(np.sort(members), np.arange(n))
     x = index._vectors[:n]
+    planes = x[members[pairs[:, 0]]] - x[members[pairs[:, 1]]]
+    top = stored.shape[0]  # the upper levels' hyperplanes, stored: 1% of the vectors' bytes
+    assert 0 < top < pairs.shape[0] and (top + 1) * 2 * 32 > 0.01 * n * 32 >= top * 32
+    np.testing.assert_array_equal(stored, planes[:top])
     ranges = [(0, n)]
     for i in range(planes.shape[0]):
         lo, hi = ranges[i]
         mid = (lo + hi) // 2
+        assert lo <= pairs[i].min() and pairs[i].max() < hi  # two of its own members
         proj = x[members[lo:hi]] @ planes[i] + offsets[i]
         tol = 1e-4 * (1 + np.abs(proj).max())
         assert (proj[:mid - lo] <= tol).all() and (proj[mid - lo:] >= -tol).all(), i
@@ -218,8 +223,8 @@ def test_entry_tree_is_a_balanced_median_split(index):
             mid = (lo + hi) // 2
             lo, hi = (mid, hi) if up else (lo, mid)
             node = 2 * node + 1 + up
-        assert leaf_of(row, planes, offsets, n) == (lo, hi)
-    home = [members[slice(*leaf_of(v, planes, offsets, n))] for v in x[:300]]
+        assert leaf_of(row, x, members, pairs, stored, offsets) == (lo, hi)
+    home = [members[slice(*leaf_of(v, x, members, pairs, stored, offsets))] for v in x[:300]]
     assert np.mean([v in h for v, h in enumerate(home)]) >= 0.99  # a vector finds its leaf
     _, _, stats = index.search(q, k=5, eps=0.0, return_stats=True)
     assert (stats["distance_computations"] > levels).all()
@@ -234,11 +239,11 @@ def test_entry_tree_appears_once_the_graph_is_large_enough():
     assert _entries.stale(1000, 1050) and not _entries.stale(1400, 2000)
     index = deg.Index.build(low_dim_data(1000, dim=8, seed=2), edges_per_vertex=8,
                             progress=False)
-    assert index._members.size == 0 and index._planes.shape == (0, 8)
+    assert index._members.size == 0 and index._pairs.shape == (0, 2)
     for i in range(4):
         index.add(low_dim_data(30, dim=8, seed=10 + i))
     assert len(index) == 1120 and index._entries_drawn_at == 1030
-    assert index._members.size == 1030 and index._planes.shape == (255, 8)  # leaves of 4-5
+    assert index._members.size == 1030 and index._pairs.shape == (255, 2)  # leaves of 4-5
 
 
 @pytest.mark.parametrize("seed", range(3))

@@ -176,28 +176,30 @@ def search_one(vectors, neighbors, order, weights, metric, query, entries, k, ep
 
 
 @jit
-def search_block(t, lo, hi, vectors, neighbors, order, weights, metric, queries, entries, members,
-                 planes, offsets, k, eps, lead, include_entry, own_entry, max_dc, max_degree,
-                 visited, tags, cand, res_d, res_i, fresh, out_i, out_d, out_dc, log):
+def search_block(t, lo, hi, vectors, neighbors, order, weights, metric, queries, entries, tree, k,
+                 eps, lead, include_entry, own_entry, max_dc, max_degree, visited, tags, cand,
+                 res_d, res_i, fresh, out_i, out_d, out_dc, log):
     """Answer queries ``lo..hi-1`` with thread ``t``'s scratch; write sorted, padded rows.
 
     ``log = (log_i, log_d, log_n)``: with ``log_i.shape[1] > 0`` each query's exact distances
     (up to that many) are kept in its row, their count in ``log_n``.
 
-    With an entry tree (``members`` non-empty, see ``entry_tree``) each query starts at the
-    first ``ENTRIES`` members of the leaf it descends to; its hyperplane tests (one per
-    level) count towards the budget and the reported distance computations. Otherwise it
-    starts at ``entries`` (one row for all queries, or one row per query).
+    With an entry tree (``tree = (members, pairs, planes, offsets)`` with members, see
+    ``entry_tree``) each query starts at the first ``ENTRIES`` members of the leaf it
+    descends to; its hyperplane tests (one per level) count towards the budget and the
+    reported distance computations. Otherwise it starts at ``entries`` (one row for all
+    queries, or one row per query).
     """
+    members, pairs, planes, offsets = tree
     levels = 0
-    while (1 << levels) - 1 < planes.shape[0]:
+    while (1 << levels) - 1 < pairs.shape[0]:
         levels += 1
     use_tree = members.shape[0] > 0 and (max_dc == 0 or max_dc > 2 * (levels + ENTRIES))
-    # every query descends the tree before any searches: the hyperplanes (MiBs) stay in
-    # cache, where between searches the vectors read would have evicted them (FM: ~3% QPS)
+    # every query descends the tree before any searches: the upper levels' hyperplanes stay
+    # in cache, where between searches the vectors read would have evicted them (FM: ~3% QPS)
     leaf_lo = np.zeros(hi - lo if use_tree else 0, np.int64)
     for q in range(leaf_lo.shape[0]):
-        leaf_lo[q], _ = leaf_of(queries[lo + q], planes, offsets, members.shape[0])
+        leaf_lo[q], _ = leaf_of(queries[lo + q], vectors, members, pairs, planes, offsets)
     for q in range(lo, hi):
         tag = next_tag(visited[t], tags, t)
         n_piv = 0
@@ -226,13 +228,12 @@ def search_block(t, lo, hi, vectors, neighbors, order, weights, metric, queries,
 
 
 @jit
-def search_batch(vectors, neighbors, order, weights, metric, queries, entries, members, planes,
-                 offsets, k, eps, lead, include_entry, own_entry, max_dc, max_degree, visited,
-                 tags, cand, res_d, res_i, fresh, out_i, out_d, out_dc, log):
+def search_batch(vectors, neighbors, order, weights, metric, queries, entries, tree, k, eps, lead,
+                 include_entry, own_entry, max_dc, max_degree, visited, tags, cand, res_d, res_i,
+                 fresh, out_i, out_d, out_dc, log):
     """All queries on the calling thread with scratch set 0. Parallel callers run it on
     several Python threads (the kernel releases the GIL), each over its own share of the
     queries and its own scratch set (``deg._pipeline.overlap``)."""
     search_block(np.int64(0), np.int64(0), queries.shape[0], vectors, neighbors, order, weights,
-                 metric, queries, entries, members, planes, offsets, k, eps, lead,
-                 include_entry, own_entry, max_dc, max_degree, visited, tags, cand, res_d,
-                 res_i, fresh, out_i, out_d, out_dc, log)
+                 metric, queries, entries, tree, k, eps, lead, include_entry, own_entry, max_dc,
+                 max_degree, visited, tags, cand, res_d, res_i, fresh, out_i, out_d, out_dc, log)
