@@ -1,4 +1,8 @@
-"""Label -> internal id lookups for the index (a numpy hash table, see ``_kernels/labels``)."""
+"""Label -> internal id lookups for the index (a numpy hash table, see ``_kernels/labels``).
+
+The table stores internal ids only; every call takes ``by_vid``, the index's labels in
+internal-id order (int64, at least up to the largest id entered), which holds each id's label.
+"""
 
 import numpy as np
 
@@ -12,74 +16,70 @@ class LabelMap:
 
     def __init__(self):
         self._count = 0
-        self._alloc(16)
-
-    def _alloc(self, slots):
-        self._keys = np.zeros(slots, dtype=np.int64)
-        self._vids = np.full(slots, -1, dtype=np.int32)
+        self._vids = np.full(16, -1, dtype=np.int32)
 
     def __len__(self):
         return self._count
 
     @property
     def nbytes(self):
-        return self._keys.nbytes + self._vids.nbytes
+        return self._vids.nbytes
 
-    def _grow_for(self, count, labels_by_vid):
-        """Keep the table at most half full; a rehash re-enters ``labels_by_vid``."""
-        if 2 * count <= self._keys.shape[0]:
-            return False
-        slots = self._keys.shape[0]
-        while 2 * count > slots:
-            slots *= 2
-        self._alloc(slots)
-        klabels.insert_range(self._keys, self._vids, labels_by_vid, 0)
-        return True
-
-    def rebuild(self, labels_by_vid):
-        """A fresh map of ``labels_by_vid[v] -> v``."""
+    def rebuild(self, by_vid):
+        """A fresh map of ``by_vid[v] -> v`` for every id."""
         self._count = 0
-        self._alloc(16)
-        self.add(np.ascontiguousarray(labels_by_vid, dtype=np.int64), 0, labels_by_vid)
+        self._vids = np.full(16, -1, dtype=np.int32)
+        self.add(0, len(by_vid), by_vid)
 
-    def add(self, labels, first, labels_by_vid):
-        """Enter ``labels[i] -> first + i`` (absent labels); ``labels_by_vid`` are the labels
-        of ids ``0..first-1``, for a rehash."""
-        labels = np.ascontiguousarray(labels, dtype=np.int64)
-        self._grow_for(self._count + labels.size,
-                       np.ascontiguousarray(labels_by_vid[:first], dtype=np.int64))
-        klabels.insert_range(self._keys, self._vids, labels, first)
-        self._count += labels.size
+    def add(self, lo, hi, by_vid):
+        """Enter ids ``lo..hi-1`` under their labels ``by_vid[lo:hi]`` (absent labels); ids
+        ``0..lo-1`` are the entries so far. The table stays at most half full: a rehash enters
+        those again."""
+        by_vid = _as_labels(by_vid)
+        count = self._count + hi - lo
+        if 2 * count > self._vids.shape[0]:
+            slots = self._vids.shape[0]
+            while 2 * count > slots:
+                slots *= 2
+            self._vids = np.full(slots, -1, dtype=np.int32)
+            klabels.insert_range(self._vids, by_vid, 0, lo)
+        klabels.insert_range(self._vids, by_vid, lo, hi)
+        self._count = count
 
-    def find(self, labels):
+    def find(self, labels, by_vid):
         """Internal ids (int64) of ``labels``; ``KeyError`` naming the first absent label."""
         arr = np.asarray(labels).reshape(-1)
         if arr.size and arr.dtype == np.uint64 and int(arr.max()) > _INT64_MAX:
             raise KeyError(f"label {int(arr.max())} is not in the index")
         arr = np.ascontiguousarray(arr, dtype=np.int64)
         out = np.empty(arr.size, dtype=np.int64)
-        missing = klabels.lookup(self._keys, self._vids, arr, out)
+        missing = klabels.lookup(self._vids, _as_labels(by_vid), arr, out)
         if missing >= 0:
             raise KeyError(f"label {int(arr[missing])} is not in the index")
         return out
 
-    def first_present(self, labels):
+    def first_present(self, labels, by_vid):
         """The first of ``labels`` already in the map, or None."""
         arr = np.ascontiguousarray(labels, dtype=np.int64)
-        i = klabels.first_present(self._keys, self._vids, arr)
+        i = klabels.first_present(self._vids, _as_labels(by_vid), arr)
         return None if i < 0 else int(arr[i])
 
-    def __contains__(self, label):
+    def contains(self, label, by_vid):
         label = int(label)
         if not 0 <= label <= _INT64_MAX:
             return False
-        return klabels.find_slot(self._keys, self._vids, label) >= 0
+        return klabels.find_slot(self._vids, _as_labels(by_vid), label) >= 0
 
-    def pop(self, label):
-        """Remove ``label``; returns its internal id."""
+    def pop(self, label, by_vid):
+        """Remove ``label`` (still at its id in ``by_vid``); returns its internal id."""
+        vid = int(klabels.delete(self._vids, _as_labels(by_vid), int(label)))
         self._count -= 1
-        return int(klabels.delete(self._keys, self._vids, int(label)))
+        return vid
 
-    def move(self, label, vid):
-        """Point the present ``label`` at internal id ``vid``."""
-        klabels.assign(self._keys, self._vids, int(label), int(vid))
+    def move(self, old, new, by_vid):
+        """Id ``old`` moved to ``new``; ``by_vid[new]`` holds its label."""
+        klabels.move(self._vids, _as_labels(by_vid), int(old), int(new))
+
+
+def _as_labels(by_vid):
+    return np.ascontiguousarray(by_vid, dtype=np.int64)

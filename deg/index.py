@@ -243,7 +243,7 @@ class Index:
         threads = self._resolve_threads(threads)
         with self._lock.writing():
             if labels is not None:  # default labels start above every label ever added
-                clash = self._vid_of.first_present(new_labels)
+                clash = self._vid_of.first_present(new_labels, self._labels)
                 if clash is not None:
                     raise ValueError(f"label {clash} is already in the index")
             if m:
@@ -462,7 +462,7 @@ class Index:
     def _commit(self, start, stop):
         """Make vertices ``start..stop-1`` visible: count them and register their labels."""
         new = self._labels[start:stop]
-        self._vid_of.add(new, start, self._labels)
+        self._vid_of.add(start, stop, self._labels)
         self._n = stop
         self._next_label = max(self._next_label, int(new.max()) + 1)
 
@@ -499,13 +499,13 @@ class Index:
                 self._view_changed(arr.size)
 
     def _remove_one(self, label):
-        vid = self._vid_of.pop(label)
+        vid = self._vid_of.pop(label, self._labels)
         n = self._n
         involved = np.empty(self._d, dtype=np.int64)
         count = kremove.remove_vertex(self._vectors, self._neighbors, self._weights,
                                       self._labels, n, vid, involved)
         if vid != n - 1:
-            self._vid_of.move(self._labels[vid], vid)
+            self._vid_of.move(n - 1, vid, self._labels)
         self._labels[n - 1] = -1
         self._n = n - 1
         if self._n <= min(n, self._d):
@@ -756,7 +756,7 @@ class Index:
 
     def __contains__(self, label):
         try:
-            return int(label) in self._vid_of
+            return self._vid_of.contains(label, self._labels)
         except (TypeError, ValueError):
             return False
 
@@ -864,7 +864,7 @@ class Index:
         arr = np.asarray(labels).reshape(-1)
         if arr.size and not np.issubdtype(arr.dtype, np.integer):
             raise TypeError(f"labels must be integers, got dtype {arr.dtype}")
-        return self._vid_of.find(arr)  # KeyError naming the first unknown label
+        return self._vid_of.find(arr, self._labels)  # KeyError naming the first unknown label
 
     # ------------------------------------------------------------------ persistence
 

@@ -1,9 +1,11 @@
-"""The label -> internal id map: an open-addressing hash table in two flat arrays.
+"""The label -> internal id map: an open-addressing hash table of internal ids.
 
-``keys`` (int64) and ``vids`` (int32, -1 = empty slot) have a power-of-two length kept at
-least twice the number of entries, so linear probing stays short. Deletion shifts later
-entries of the probe run back (no tombstones), so a table never degrades with churn.
-Twelve bytes per slot, about 24 per label, where a Python dict of ints takes about 100.
+``vids`` (int32, -1 = empty slot) has a power-of-two length kept at least twice the number of
+entries, so linear probing stays short. A slot holds only the id: its label is the index's
+``labels[vid]`` (``by_vid`` below), which the index keeps anyway, so the table costs 4 bytes per
+slot, 8-16 per label (a table of label and id took 24-48; a Python dict of ints ~100).
+Deletion shifts later entries of the probe run back (no tombstones), so a table never
+degrades with churn.
 """
 
 import numpy as np
@@ -18,60 +20,61 @@ def home(label, mask):
     return np.int64((h ^ (h >> np.uint64(29))) & np.uint64(mask))
 
 
-@jit("int64(int64[::1], int32[::1], int64)")
-def find_slot(keys, vids, label):
+@jit("int64(int32[::1], int64[::1], int64)")
+def find_slot(vids, by_vid, label):
     """Slot holding ``label``, or the empty slot where it would go, as ``-1 - slot``."""
-    mask = keys.shape[0] - 1
+    mask = vids.shape[0] - 1
     s = home(label, mask)
     while vids[s] >= 0:
-        if keys[s] == label:
+        if by_vid[vids[s]] == label:
             return s
         s = (s + 1) & mask
     return -1 - s
 
 
-@jit("int64(int64[::1], int32[::1], int64[::1], int64[::1])")
-def lookup(keys, vids, labels, out):
+@jit("int64(int32[::1], int64[::1], int64[::1], int64[::1])")
+def lookup(vids, by_vid, labels, out):
     """Internal ids of ``labels`` into ``out``; returns the position of the first label that
     is absent, or -1 when all are present."""
     for i in range(labels.shape[0]):
-        s = find_slot(keys, vids, labels[i])
+        s = find_slot(vids, by_vid, labels[i])
         if s < 0:
             return i
         out[i] = vids[s]
     return -1
 
 
-@jit("void(int64[::1], int32[::1], int64[::1], int64)")
-def insert_range(keys, vids, labels, first):
-    """Enter ``labels[i] -> first + i`` (labels not yet present)."""
-    for i in range(labels.shape[0]):
-        s = -1 - find_slot(keys, vids, labels[i])
-        keys[s] = labels[i]
-        vids[s] = first + i
+@jit("void(int32[::1], int64[::1], int64, int64)")
+def insert_range(vids, by_vid, lo, hi):
+    """Enter ids ``lo..hi-1`` under their labels ``by_vid[lo:hi]`` (labels not yet present)."""
+    for v in range(lo, hi):
+        vids[-1 - find_slot(vids, by_vid, by_vid[v])] = v
 
 
-@jit("void(int64[::1], int32[::1], int64, int64)")
-def assign(keys, vids, label, vid):
-    """Point the present ``label`` at ``vid``."""
-    vids[find_slot(keys, vids, label)] = vid
+@jit("void(int32[::1], int64[::1], int64, int64)")
+def move(vids, by_vid, old, new):
+    """Id ``old`` now lives at ``new`` (``by_vid[new]`` holds its label): point its slot there."""
+    mask = vids.shape[0] - 1
+    s = home(by_vid[new], mask)
+    while vids[s] != old:
+        s = (s + 1) & mask
+    vids[s] = new
 
 
-@jit("int64(int64[::1], int32[::1], int64)")
-def delete(keys, vids, label):
+@jit("int64(int32[::1], int64[::1], int64)")
+def delete(vids, by_vid, label):
     """Remove the present ``label``; returns its internal id.
 
     Backward-shift deletion: every later entry of the probe run whose home slot does not lie
     cyclically in (gap, entry] moves into the gap, so lookups never need tombstones.
     """
-    mask = keys.shape[0] - 1
-    gap = find_slot(keys, vids, label)
+    mask = vids.shape[0] - 1
+    gap = find_slot(vids, by_vid, label)
     vid = vids[gap]
     s = (gap + 1) & mask
     while vids[s] >= 0:
-        h = home(keys[s], mask)
+        h = home(by_vid[vids[s]], mask)
         if (s - h) & mask >= (s - gap) & mask:  # its home is at or before the gap: move it
-            keys[gap] = keys[s]
             vids[gap] = vids[s]
             gap = s
         s = (s + 1) & mask
@@ -79,11 +82,11 @@ def delete(keys, vids, label):
     return vid
 
 
-@jit("int64(int64[::1], int32[::1], int64[::1])")
-def first_present(keys, vids, labels):
+@jit("int64(int32[::1], int64[::1], int64[::1])")
+def first_present(vids, by_vid, labels):
     """Position of the first of ``labels`` already in the table, or -1."""
     for i in range(labels.shape[0]):
-        if find_slot(keys, vids, labels[i]) >= 0:
+        if find_slot(vids, by_vid, labels[i]) >= 0:
             return i
     return -1
 
