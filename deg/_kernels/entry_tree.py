@@ -19,10 +19,12 @@ vertices. The upper levels also keep the difference itself, ``planes[i]`` for
 ``i < planes.shape[0]`` (a complete tree of its own): a few nodes that every query tests,
 read from one contiguous row. Below them the descent reads the two vertices' rows: 8 bytes per
 node instead of ``4 width`` (SIFT-small: 1.05 MB of hyperplanes next to 7.5 MB of vectors and
-edges before), at ~30 ns per level. Naming the vertices by their place in ``members`` makes
-them follow removals for free: ``members`` is renumbered (``deg._entries.renumber``), and a
-removed vertex's place goes to a vertex of the same or the neighbouring leaf, so a hyperplane
-below the stored ones tilts a little and the tree still routes.
+edges before), at ~35 ns per level while the rows are in cache (SIFT-small) and a memory
+read's latency where they are not (Fashion-MNIST's deepest level). Naming the vertices by
+their place in ``members`` makes them follow removals for free: ``members`` is renumbered
+(``deg._entries.renumber``), and a removed vertex's place goes to a vertex of the same or the
+neighbouring leaf, so a hyperplane below the stored ones tilts a little and the tree still
+routes.
 """
 
 import numpy as np
