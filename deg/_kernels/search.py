@@ -21,8 +21,13 @@ from deg._kernels.prefetch import prefetch_head
 # 2048; in the rotated basis (first chunk 64 floats) 256 bytes gives +2-3% search and +8%
 # exploration over 512 (alternating A/B, 4 pairs).
 # Fresh neighbours' distances are computed this many rows at a time (distance_rows), so
-# their reads overlap. Fashion-MNIST: 4 and 8 +13-20% QPS over one at a time, 16 and 32 no better.
+# their reads overlap. Fashion-MNIST: 4 and 8 +13-20% QPS over one at a time, 16 -2-+4% and 32
+# -4-10% (a group shares the bound it started with, and a row of several chunks is read further
+# the staler it is).
 GROUP = 8
+# Rows of one chunk (at most 128 floats) are read whole whatever the bound, so their groups only
+# cost overhead: SIFT-small 32 +4-10% QPS over 8, 16 +3-5%, 4 -8%; same results.
+WHOLE_GROUP = 32
 TAG_MAX = 65535  # visited tags are uint16; the array is cleared when the tag wraps
 
 
@@ -90,8 +95,9 @@ def search_one(vectors, neighbors, order, weights, metric, query, entries, k, ep
     n_res = 0
     n_dc = 0
     n_log = 0
-    group_i = np.empty(GROUP, np.int32)
-    group_d = np.empty(GROUP, np.float32)
+    group = WHOLE_GROUP if chunk_end(0, vectors.shape[1]) == vectors.shape[1] else GROUP
+    group_i = np.empty(group, np.int32)
+    group_d = np.empty(group, np.float32)
     for p in range(entries.shape[0]):  # several entries (a tree leaf): their reads overlap
         prefetch_head(vectors, entries[p], head)
     for p in range(entries.shape[0]):
@@ -139,6 +145,7 @@ def search_one(vectors, neighbors, order, weights, metric, query, entries, k, ep
         if not own:
             for f in range(n_fresh):
                 prefetch_head(vectors, neighbors[c, fresh[f]], head)
+        g = group  # the next row's place in its group (a counter: f % group divides)
         for f in range(n_fresh):
             slot = fresh[f]
             nb = neighbors[c, slot]
@@ -146,15 +153,16 @@ def search_one(vectors, neighbors, order, weights, metric, query, entries, k, ep
                 dn = weights[c, slot]
             else:
                 n_dc += 1
-                g = f % GROUP
-                if g == 0:  # this and the next few fresh rows, read side by side
-                    count = min(GROUP, n_fresh - f)
+                if g == group:  # this and the next few fresh rows, read side by side
+                    g = 0
+                    count = min(group, n_fresh - f)
                     for r in range(count):
                         group_i[r] = neighbors[c, fresh[f + r]]
                     # L2, COS: beyond xr only the rejection matters, so rows stop being read early
                     distance_rows(metric, query, vectors, group_i, count, np.float32(xr), lead,
                                   group_d)
                 dn = group_d[g]  # exact, or (L2, COS) > the xr it was bounded by (xr only shrinks)
+                g += 1
                 if (dn <= xr or not bounded) and n_log < log_i.shape[0]:  # complete ones only
                     log_i[n_log] = nb
                     log_d[n_log] = dn
