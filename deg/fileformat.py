@@ -178,11 +178,14 @@ def read(path, mmap=False):
     if dim < 1 or d < 2 or d % 2 or plen > _MAX_PARAMS or rank > min(dim, basis.MAX_RANK):
         raise _bad(path, f"implausible header (dim={dim}, d={d}, params={plen} bytes, "
                          f"rotation rank {rank})")
+    try:  # parsed once; a block that is not JSON is reported after the checksum
+        params, not_json = json.loads(bytes(buf[_HEADER.size:_HEADER.size + plen]).decode()), None
+    except ValueError as e:
+        params, not_json = None, e
     tree = (0, 0, 0, 0)
     if version >= 4:  # the tree's shapes are in the parameter block (checksummed below)
         try:
-            tree = json.loads(bytes(buf[_HEADER.size:_HEADER.size + plen]).decode())["entry_tree"]
-            tree = tuple(int(v) for v in tree)
+            tree = tuple(int(v) for v in params["entry_tree"])
             if version == 4:
                 tree = tree + tree[1:2]  # every node's hyperplane stored
             if (len(tree) != 4 or min(tree) < 0 or tree[2] > dim or tree[0] > 2 * n
@@ -200,10 +203,8 @@ def read(path, mmap=False):
         actual = zlib.crc32(buf[lo:min(lo + step, size - _TRAILER.size)], actual)
     if end != _END or crc != actual:
         raise _bad(path, "checksum mismatch (the file is corrupted)")
-    try:
-        params = json.loads(bytes(buf[_HEADER.size:_HEADER.size + plen]).decode())
-    except ValueError as e:
-        raise _bad(path, f"parameter block is not JSON ({e})") from None
+    if not_json is not None:
+        raise _bad(path, f"parameter block is not JSON ({not_json})")
     arrays = {}
     for name, dtype, shape, offset in layout:
         nbytes = int(np.prod(shape)) * dtype.itemsize

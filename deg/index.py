@@ -60,6 +60,8 @@ _LEAD = 0.7
 _EXTEND_LOG = 4096
 _OPTIMIZE_CHUNK = 500  # improvement tries per kernel call (between time/progress checks)
 _BUILD_TREE = os.environ.get("DEG_BUILD_TREE", "1") == "1"  # construction enters by the tree
+# the entry tree's arrays (deg._kernels.entry_tree) and their types, as files and pickles hold them
+_TREE = {"members": np.int32, "pairs": np.int32, "planes": np.float32, "offsets": np.float32}
 
 
 # construction parameters kept in files and pickles (attribute "_" + name on Index)
@@ -327,6 +329,10 @@ class Index:
         self._entries_drawn_at = drawn_at
         self._members, self._pairs, self._planes, self._offsets = entries_tree.draw(
             self._vectors, drawn_at, self._seed, width)
+
+    def _tree(self):
+        """The entry tree's arrays, in the order of ``_TREE``: the kernels', the file's."""
+        return self._members, self._pairs, self._planes, self._offsets
 
     def _renumber_entries(self, removed, n_before):
         """After removals (``removed``: the ids, in order): redraw the entry tree when the graph
@@ -829,9 +835,7 @@ class Index:
         """Bytes the index holds: the per-vertex arrays (vectors, neighbours, weights, labels,
         search view; capacity included), the label map, the entry tree and the rotated basis."""
         return (sum(a.nbytes for a in self._storage()) + self._vid_of.nbytes
-                + self._members.nbytes + self._pairs.nbytes + self._planes.nbytes
-                + self._offsets.nbytes
-                + self._yt.nbytes + self._tt.nbytes)
+                + sum(a.nbytes for a in self._tree()) + self._yt.nbytes + self._tt.nbytes)
 
     @property
     def labels(self):
@@ -876,8 +880,7 @@ class Index:
             n = self._n
             fileformat.write(path, self._metric, params, self._vectors[:n],
                              self._neighbors[:n], self._weights[:n], self._labels[:n],
-                             self._order[:n], (self._yt, self._tt),
-                             (self._members, self._pairs, self._planes, self._offsets))
+                             self._order[:n], (self._yt, self._tt), self._tree())
 
     @classmethod
     def load(cls, path, mmap=False):
@@ -929,10 +932,8 @@ class Index:
         index._next_label = max(next_label, int(a["labels"].max()) + 1 if n else 0)
         if "pairs" in a:  # the saved tree, renumbered by removals as it was
             index._entries_drawn_at = drawn_at
-            index._members = np.array(a["members"], dtype=np.int32)
-            index._pairs = np.array(a["pairs"], dtype=np.int32)
-            index._planes = np.array(a["planes"], dtype=np.float32)
-            index._offsets = np.array(a["offsets"], dtype=np.float32)
+            index._members, index._pairs, index._planes, index._offsets = (
+                np.array(a[name], dtype=dtype) for name, dtype in _TREE.items())
         else:  # files before the tree or before its pairs (version 4): draw it
             index._refresh_entries(min(drawn_at, n))
         index._refresh_view()
@@ -955,9 +956,8 @@ class Index:
             n = self._n
             arrays = {name: np.array(getattr(self, "_" + name)[:n])
                       for name in ("vectors", "neighbors", "weights", "labels", "order")}
-            arrays.update(rotation=self._yt.copy(), rotation_t=self._tt.copy(),
-                          members=self._members.copy(), pairs=self._pairs.copy(),
-                          planes=self._planes.copy(), offsets=self._offsets.copy())
+            arrays.update(rotation=self._yt.copy(), rotation_t=self._tt.copy())
+            arrays.update(zip(_TREE, (a.copy() for a in self._tree())))
             return _unpickle, (self._metric, self._params(), arrays)
 
     # ------------------------------------------------------------------ storage

@@ -210,14 +210,14 @@ def search_block(t, lo, hi, vectors, neighbors, order, weights, metric, queries,
         leaf_lo[q], _ = leaf_of(queries[lo + q], vectors, members, pairs, planes, offsets)
     for q in range(lo, hi):
         tag = next_tag(visited[t], tags, t)
-        n_piv = 0
+        n_descent = 0
         if use_tree:
             a = leaf_lo[q - lo]
             erow = members[a:a + ENTRIES]
-            n_piv = levels
+            n_descent = levels
         else:
             erow = entries[0] if entries.shape[0] == 1 else entries[q]
-        budget = max_dc - n_piv if max_dc > 0 else max_dc
+        budget = max_dc - n_descent if max_dc > 0 else max_dc
         log_i, log_d, log_n = log
         n_res, n_dc, n_log = search_one(vectors, neighbors, order, weights, metric, queries[q],
                                         erow, k, eps, lead, include_entry, own_entry, budget,
@@ -225,7 +225,7 @@ def search_block(t, lo, hi, vectors, neighbors, order, weights, metric, queries,
                                         res_i[t], fresh[t], log_i[q], log_d[q])
         if log_i.shape[1] > 0:
             log_n[q] = n_log
-        n_dc += n_piv
+        n_dc += n_descent
         while n_res > k:  # more entries than k with include_entry: trim the farthest
             n_res = max_pop(res_d[t], res_i[t], n_res)
         max_drain_sorted(res_d[t], res_i[t], n_res, out_d[q], out_i[q])
