@@ -8,12 +8,14 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 PROBE = """
 import importlib, json, pkgutil
 import deg
-from deg import _kernels
+from deg import _kernels, _warmup
+misses = {"cold on import": 1} if _warmup._cold_cache() else {}
 deg.warmup()
-misses = {}
 for info in pkgutil.iter_modules(_kernels.__path__):
     module = importlib.import_module("deg._kernels." + info.name)
     for name, obj in vars(module).items():
@@ -34,3 +36,84 @@ def run_probe():
 def test_second_process_compiles_nothing():
     run_probe()  # fills the cache if it was cold (make test warms it first)
     assert run_probe() == {}
+
+
+def test_warmup_helper_runs_its_share_against_this_deg():
+    from deg import _warmup
+    helper = _warmup._start_helper()  # the repair share, loading from the (warm) cache
+    assert helper is not None and helper.wait(timeout=300) == 0
+
+
+class _FakeHelper:
+    def __init__(self, code):
+        self.code, self.killed = code, False
+
+    def wait(self, timeout=None):
+        return self.code
+
+    def kill(self):
+        self.killed = True
+
+
+@pytest.mark.parametrize("cold, helper, shares", [
+    (False, None, ["all"]),                       # a warm cache: no second process
+    (True, None, ["all"]),                        # it could not start: everything here
+    (True, _FakeHelper(0), ["insert", "all"]),    # this process's share, then all from cache
+    (True, _FakeHelper(1), ["insert", "all"]),    # it failed: the last pass compiles the rest
+])
+def test_warmup_shares(monkeypatch, capsys, cold, helper, shares):
+    from deg import _warmup
+    ran = []
+    monkeypatch.setattr(_warmup, "_cold_cache", lambda: cold)
+    monkeypatch.setattr(_warmup, "_start_helper", lambda: helper)
+    monkeypatch.setattr(_warmup, "_exercise", ran.append)
+    monkeypatch.setattr(_warmup, "_warmed", False)
+    _warmup.warmup(verbose=True)
+    assert ran == shares
+    if helper is not None:
+        assert ("failed: 1" in capsys.readouterr().out) == (helper.code == 1)
+    ran.clear()
+    _warmup.warmup()  # a second call in the same process: everything is loaded already
+    assert ran == ["all"]
+
+
+def test_warmup_kills_its_helper_on_an_interrupt(monkeypatch):
+    from deg import _warmup
+    helper = _FakeHelper(0)
+
+    def interrupted(share):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_warmup, "_cold_cache", lambda: True)
+    monkeypatch.setattr(_warmup, "_start_helper", lambda: helper)
+    monkeypatch.setattr(_warmup, "_exercise", interrupted)
+    monkeypatch.setattr(_warmup, "_warmed", False)
+    with pytest.raises(KeyboardInterrupt):
+        _warmup.warmup()
+    assert helper.killed
+
+
+def test_no_helper_when_popen_fails(monkeypatch):
+    from deg import _warmup
+
+    def refuse(*args, **kwargs):
+        raise OSError("no processes here")
+
+    monkeypatch.setattr(_warmup.subprocess, "Popen", refuse)
+    assert _warmup._start_helper() is None
+
+
+def test_warmup_kills_a_helper_that_times_out(monkeypatch, capsys):
+    from deg import _warmup
+    helper = _FakeHelper(0)
+
+    def hang(timeout=None):
+        raise subprocess.TimeoutExpired("helper", timeout)
+
+    helper.wait = hang
+    monkeypatch.setattr(_warmup, "_cold_cache", lambda: True)
+    monkeypatch.setattr(_warmup, "_start_helper", lambda: helper)
+    monkeypatch.setattr(_warmup, "_exercise", lambda share: None)
+    monkeypatch.setattr(_warmup, "_warmed", False)
+    _warmup.warmup(verbose=True)
+    assert helper.killed and "timed out" in capsys.readouterr().out

@@ -46,7 +46,8 @@ def mix(z):
     return z ^ (z >> np.uint64(31))
 
 
-@jit("void(float32[:, ::1], uint64, int32[::1], int32[:, ::1], float32[:, ::1], float32[::1])")
+@jit  # lazy (one caller, ``_entries.draw``, fixes the types): compiled by ``deg.warmup``'s
+#       first share instead of on import, beside the second process (2.4 s)
 def grow(vectors, seed, members, pairs, planes, offsets):
     """Fill ``pairs``/``offsets`` (2^D - 1 rows) and ``planes`` (its first rows, width
     ``planes.shape[1]``) and order ``members`` (vertex ids below ``vectors.shape[0]``, any
@@ -79,8 +80,9 @@ def grow(vectors, seed, members, pairs, planes, offsets):
         pairs[i, 1] = b
         for j in range(width):
             plane[j] = vectors[a, j] - vectors[b, j]
-        if i < planes.shape[0]:
-            planes[i] = plane
+        if i < planes.shape[0]:  # a loop: ``planes[i] = plane`` compiles a shape check (2 s)
+            for j in range(width):
+                planes[i, j] = plane[j]
         for r in range(size):
             v = members[lo + r]
             acc = np.float32(0.0)
