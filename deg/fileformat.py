@@ -1,10 +1,10 @@
-"""The deg index file format, version 5 (little-endian).
+"""The deg index file format, version 6 (little-endian).
 
 =======  ======  ===============================================================
 offset   type    field
 =======  ======  ===============================================================
 0        8s      magic ``b"DEGINDEX"``
-8        u32     format version (5; versions 1 to 4 are read too)
+8        u32     format version (6; versions 1 to 5 are read too)
 12       u32     metric code: 0 l2 (squared), 1 ip (1 - <a,b>), 2 cosine
 16       u32     dim
 20       u32     d (edges per vertex)
@@ -16,11 +16,15 @@ offset   type    field
                  ``[m, t, w, p]`` from version 5)
 ...              zero padding to a multiple of 64
 A1       f32     vectors   (n, dim), row = internal id
-A2       i32     neighbors (n, d), rows sorted ascending, internal ids
+A2       i32     neighbors (n, d), internal ids, each row in search-view order
+                           (deg._kernels.view; ascending ids before version 6)
 A3       f32     weights   (n, d), distance of each edge, same order
 A4       i64     labels    (n,), external label of each internal id
-A5       u8      order     (n, d), the search view: each row a permutation of the slots
-                           (absent in version 1 files; computed on load then)
+A5       u32     sig       (n,), each row's hash when it was last put in order (version 6;
+                           a row whose hash differs is ordered again on load)
+         u8      order     (n, d) in versions 2 to 5 instead: the search view as a
+                           permutation of each (sorted) row's slots; applied on load. Version 1
+                           has neither: the rows are ordered on load
 A6       f32     rotation  (r, dim), reflection vectors of the stored basis (deg._basis)
 A7       f32     rotation_t (r, r), its triangular factor ``tt`` (A6, A7 from version 3)
 A8       i32     members   (m,), the search's entry tree (deg._kernels.entry_tree): vertex ids
@@ -49,8 +53,8 @@ import numpy as np
 from deg import _basis as basis
 
 MAGIC = b"DEGINDEX"
-VERSION = 5
-READABLE = (1, 2, 3, 4, 5)
+VERSION = 6
+READABLE = (1, 2, 3, 4, 5, 6)
 METRIC_CODES = {"l2": 0, "ip": 1, "cosine": 2}
 _HEADER = struct.Struct("<8sIIIIQII")
 _TRAILER = struct.Struct("<I4s")
@@ -68,7 +72,9 @@ def _layout(dim, d, n, params_len, version=VERSION, rank=0, tree=(0, 0, 0, 0)):
     version 4)."""
     specs = [("vectors", "<f4", (n, dim)), ("neighbors", "<i4", (n, d)),
              ("weights", "<f4", (n, d)), ("labels", "<i8", (n,))]
-    if version >= 2:
+    if version >= 6:
+        specs.append(("sig", "<u4", (n,)))
+    elif version >= 2:
         specs.append(("order", "<u1", (n, d)))
     if version >= 3:
         specs += [("rotation", "<f4", (rank, dim)), ("rotation_t", "<f4", (rank, rank))]
@@ -86,7 +92,7 @@ def _layout(dim, d, n, params_len, version=VERSION, rank=0, tree=(0, 0, 0, 0)):
     return out, pos + _TRAILER.size
 
 
-def write(path, metric, params, vectors, neighbors, weights, labels, order, rotation=None,
+def write(path, metric, params, vectors, neighbors, weights, labels, sig, rotation=None,
           tree=None):
     """Atomically write an index file (arrays are the first n rows, C-contiguous);
     ``rotation = (yt, tt)`` is the stored basis, ``tree = (members, pairs, planes, offsets)``
@@ -104,7 +110,7 @@ def write(path, metric, params, vectors, neighbors, weights, labels, order, rota
     header = _HEADER.pack(MAGIC, VERSION, METRIC_CODES[metric], dim, d, n, len(blob), rank)
     layout, total = _layout(dim, d, n, len(blob), rank=rank, tree=shapes)
     arrays = {"vectors": vectors, "neighbors": neighbors, "weights": weights, "labels": labels,
-              "order": order, "rotation": rotation[0], "rotation_t": rotation[1],
+              "sig": sig, "rotation": rotation[0], "rotation_t": rotation[1],
               "members": tree[0], "pairs": tree[1], "planes": tree[2], "offsets": tree[3]}
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
@@ -149,7 +155,8 @@ def read(path, mmap=False):
     """Read and validate an index file.
 
     Returns ``(metric, params, arrays)`` with arrays ``vectors, neighbors, weights, labels``,
-    from version 2 on ``order``, from version 3 on ``rotation, rotation_t``, in version 4
+    ``order`` in versions 2 to 5, ``sig`` from version 6 on, from version 3 on ``rotation,
+    rotation_t``, in version 4
     ``members, planes, offsets`` (a tree without ``pairs``, not checked: it is drawn again)
     and from version 5 on ``members, pairs, planes, offsets``.
     With ``mmap=True`` the arrays are copy-on-write views of a memory map (pages load lazily and
@@ -218,8 +225,8 @@ def check_arrays(path, a, n, d):
     nb = a["neighbors"]
     if n and (nb.min() < 0 or nb.max() >= n):
         raise _bad(path, "neighbor ids out of range")
-    if n and (np.diff(nb, axis=1) < 0).any():
-        raise _bad(path, "neighbor rows are not sorted")
+    if n and _repeats(nb):
+        raise _bad(path, "a neighbor row lists a vertex twice")
     if not np.isfinite(a["vectors"]).all() or not np.isfinite(a["weights"]).all():
         raise _bad(path, "non-finite vectors or weights")
     labels = a["labels"]
@@ -236,6 +243,13 @@ def check_arrays(path, a, n, d):
                          a["vectors"].shape[1])
         if why:
             raise _bad(path, why)
+
+
+def _repeats(nb):
+    """Does a row list a vertex other than its own twice? (Its own id marks empty slots.)"""
+    own = np.arange(nb.shape[0], dtype=nb.dtype)[:, None]
+    rows = np.sort(np.where(nb == own, -1, nb), axis=1)
+    return bool(((rows[:, 1:] == rows[:, :-1]) & (rows[:, 1:] >= 0)).any())
 
 
 def check_tree(members, pairs, planes, offsets, n, dim):

@@ -362,7 +362,7 @@ class Index:
                     self._refresh_view()
 
     def _refresh_view(self, threads=None):
-        """Reorder the search view rows of every vertex whose edges changed (see
+        """Put the rows of every vertex whose edges changed back in search-view order (see
         ``deg._kernels.view``). The caller holds the write lock."""
         self._view_stale = False
         n = self._n
@@ -371,8 +371,7 @@ class Index:
 
         def part(t, c):
             kview.refresh_view(self._vectors, self._neighbors, self._weights,
-                               _METRIC_CODE[self._metric], bounds[c], bounds[c + 1],
-                               self._order, self._sig)
+                               _METRIC_CODE[self._metric], bounds[c], bounds[c + 1], self._sig)
 
         _pipeline.overlap(None, part, _VIEW_PARTS, threads)
 
@@ -737,7 +736,7 @@ class Index:
             if rotate:
                 q = np.empty_like(q)
                 krot.rotate_rows(queries[a:b], self._yt, self._tt, q)
-            ksearch.search_batch(self._vectors, graph, self._order, self._weights, code,
+            ksearch.search_batch(self._vectors, graph, self._weights, code,
                                  q, entries if entries.shape[0] == 1 else entries[a:b],
                                  (members, self._pairs, self._planes, self._offsets), k, eps,
                                  np.float32(lead), include_entry, own_entry, max_dc, max_degree,
@@ -833,7 +832,7 @@ class Index:
     @property
     def nbytes(self):
         """Bytes the index holds: the per-vertex arrays (vectors, neighbours, weights, labels,
-        search view; capacity included), the label map, the entry tree and the rotated basis."""
+        row hashes; capacity included), the label map, the entry tree and the rotated basis."""
         return (sum(a.nbytes for a in self._storage()) + self._vid_of.nbytes
                 + sum(a.nbytes for a in self._tree()) + self._yt.nbytes + self._tt.nbytes)
 
@@ -853,8 +852,10 @@ class Index:
     def neighbors(self, labels):
         """The graph itself: neighbour labels (m, d) int64 and edge weights (m, d) float32.
 
-        Rows are in internal (ascending id) order. While the index holds d vertices or fewer,
-        empty slots show as label -1 with weight inf.
+        Row i is ``labels[i]``'s; its neighbours come in the order of the search view (see
+        ``search``'s ``max_degree``) once a search has used it or the index was saved, and
+        may change order after any add, remove or optimize. While the index holds d vertices
+        or fewer, empty slots show as label -1 with weight inf.
         """
         with self._lock.reading():
             vids = self._vids(labels)
@@ -880,7 +881,7 @@ class Index:
             n = self._n
             fileformat.write(path, self._metric, params, self._vectors[:n],
                              self._neighbors[:n], self._weights[:n], self._labels[:n],
-                             self._order[:n], (self._yt, self._tt), self._tree())
+                             self._sig[:n], (self._yt, self._tt), self._tree())
 
     @classmethod
     def load(cls, path, mmap=False):
@@ -910,22 +911,26 @@ class Index:
                                                    minimum=0, maximum=2**64 - 1)
         except (KeyError, TypeError, ValueError) as e:
             raise ValueError(f"{source} has invalid parameters: {e}") from None
-        if read_only:
-            index._vectors, index._neighbors = a["vectors"], a["neighbors"]
-            index._weights, index._labels = a["weights"], a["labels"]
-            index._order = a["order"] if "order" in a else np.zeros_like(a["neighbors"], np.uint8)
-            index._sig = np.full(n, kview.EMPTY_SIG, dtype=np.uint32)
+        nb, w, sig = a["neighbors"], a["weights"], a.get("sig")
+        if "order" in a:  # versions 2-5: sorted rows and their (current) search order
+            nb = np.take_along_axis(nb, a["order"].astype(np.intp), axis=1)
+            w = np.take_along_axis(w, a["order"].astype(np.intp), axis=1)
+            sig = np.empty(n, dtype=np.uint32)
+            kview.sign_rows(nb, n, sig)
+        elif sig is None:  # version 1: rows in no search order yet (computed below)
+            sig = np.full(n, kview.EMPTY_SIG, dtype=np.uint32)
+        if read_only:  # a copy-on-write map: the refresh below may still reorder rows
+            index._vectors, index._neighbors = a["vectors"], nb
+            index._weights, index._labels, index._sig = w, a["labels"], sig
             index._read_only = True
         else:
             index._allocate(n)
-            for name in ("vectors", "neighbors", "weights", "labels", "order"):
-                if name in a:
-                    getattr(index, "_" + name)[:n] = a[name]
+            for name, arr in (("vectors", a["vectors"]), ("neighbors", nb), ("weights", w),
+                              ("labels", a["labels"]), ("sig", sig)):
+                getattr(index, "_" + name)[:n] = arr
         if "rotation" in a:
             index._yt = np.array(a["rotation"], dtype=np.float32)
             index._tt = np.array(a["rotation_t"], dtype=np.float32)
-        if "order" in a:  # a saved view is current: adopt it; else compute it
-            kview.sign_rows(index._neighbors, n, index._sig)
         index._capacity = n
         index._n = n
         index._vid_of.rebuild(a["labels"])
@@ -955,7 +960,7 @@ class Index:
         with self._lock.reading():
             n = self._n
             arrays = {name: np.array(getattr(self, "_" + name)[:n])
-                      for name in ("vectors", "neighbors", "weights", "labels", "order")}
+                      for name in ("vectors", "neighbors", "weights", "labels", "sig")}
             arrays.update(rotation=self._yt.copy(), rotation_t=self._tt.copy())
             arrays.update(zip(_TREE, (a.copy() for a in self._tree())))
             return _unpickle, (self._metric, self._params(), arrays)
@@ -968,7 +973,6 @@ class Index:
         self._neighbors = np.zeros((capacity, self._d), dtype=np.int32)
         self._weights = np.zeros((capacity, self._d), dtype=np.float32)
         self._labels = np.full(capacity, -1, dtype=np.int64)
-        self._order = np.zeros((capacity, self._d), dtype=np.uint8)
         self._sig = np.full(capacity, kview.EMPTY_SIG, dtype=np.uint32)
 
     def _reserve(self, needed):
@@ -985,8 +989,7 @@ class Index:
 
     def _storage(self):
         """Every per-vertex array, in one fixed order."""
-        return (self._vectors, self._neighbors, self._weights, self._labels, self._order,
-                self._sig)
+        return self._vectors, self._neighbors, self._weights, self._labels, self._sig
 
     def _check_writable(self):
         if self._read_only:

@@ -160,17 +160,26 @@ def test_replace_top_is_push_then_pop(items, dist, idx):
 
 
 @given(st.lists(st.integers(0, 1000), min_size=2, max_size=12, unique=True), st.data())
-def test_change_edge_keeps_row_sorted(row, data):
-    row = np.array(sorted(row), dtype=np.int32)[None, :]
+def test_change_edge_replaces_in_place(row, data):
+    row = np.array(row, dtype=np.int32)[None, :]  # any order
     weights = row.astype(np.float32)
     old = data.draw(st.sampled_from(row[0].tolist()))
     new = data.draw(st.integers(0, 1000).filter(lambda x: x not in row[0]))
+    expected = [new if v == old else v for v in row[0].tolist()]
     assert graph.change_edge(row, weights, 0, old, new, np.float32(new))
-    expected = sorted(set(row[0].tolist()))
-    assert row[0].tolist() == expected and new in expected and old not in expected
-    assert (weights[0] == row[0]).all()  # weights moved with their ids
+    assert row[0].tolist() == expected
+    assert (weights[0] == row[0]).all()  # the weight went into the same slot
+    before = row.copy()
     assert not graph.change_edge(row, weights, 0, old, 5, np.float32(5))  # absent: no change
+    assert np.array_equal(row, before)
     assert graph.find_slot(row, 0, new) == expected.index(new)
+    assert graph.find_slot(row, 0, old) == -1
+
+
+@given(st.lists(st.integers(0, 20), min_size=2, max_size=40), st.integers(-1, 21))
+def test_find_slot_is_the_first_match(row, x):
+    arr = np.array(row, dtype=np.int32)[None, :]
+    assert graph.find_slot(arr, 0, x) == (row.index(x) if x in row else -1)
 
 
 @given(st.sampled_from(["random", "grid"]), st.sampled_from(["l2", "cosine"]),

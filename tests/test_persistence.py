@@ -93,23 +93,30 @@ def test_consistent_but_invalid_contents_are_refused(tmp_path):
     params = {"extend_k": 4, "extend_eps": 0.1, "scheme": "low-lid", "seed": 0, "next_label": 5,
               "improve_k": 2, "improve_eps": 0.001, "max_path_length": 5, "improve_tries": 0,
               "rand_state": 0}
-    order = np.tile(np.arange(d, dtype=np.uint8), (n, 1))
     fileformat.write(tmp_path / "c.deg", "l2", params, vectors, neighbors,
-                     np.zeros((n, d), np.float32), np.arange(n, dtype=np.int64), order)
+                     np.zeros((n, d), np.float32), np.arange(n, dtype=np.int64),
+                     np.zeros(n, np.uint32))
     with pytest.raises(ValueError, match="neighbor ids out of range"):
         deg.Index.load(tmp_path / "c.deg")
 
 
-def test_search_view_that_is_not_a_permutation_is_refused(built, tmp_path):
-    """The view's slot numbers index rows in the kernels: a bad one must never get there."""
+def test_row_listing_a_vertex_twice_is_refused(built, tmp_path):
+    """The kernels trust a row to list d distinct vertices (or the vertex itself, empty)."""
     index = built[0]
     n = len(index)
-    order = index._order[:n].copy()
-    order[3, 0] = order[3, 1]  # a repeated slot (and so one missing)
+    neighbors = index._neighbors[:n].copy()
+    neighbors[3, 1] = neighbors[3, 0]
     fileformat.write(tmp_path / "v.deg", "l2", index._params(), index._vectors[:n],
-                     index._neighbors[:n], index._weights[:n], index._labels[:n], order)
-    with pytest.raises(ValueError, match="search view rows are not permutations"):
+                     neighbors, index._weights[:n], index._labels[:n], index._sig[:n])
+    with pytest.raises(ValueError, match="lists a vertex twice"):
         deg.Index.load(tmp_path / "v.deg")
+
+
+def test_version_4_search_view_that_is_not_a_permutation_is_refused(built, tmp_path):
+    """Versions 2-5 stored the view as slot numbers, which index rows on load."""
+    _as_version_4(built[0], tmp_path / "v4.deg", spoil_order=True)
+    with pytest.raises(ValueError, match="search view rows are not permutations"):
+        deg.Index.load(tmp_path / "v4.deg")
 
 
 @pytest.mark.parametrize("change, match", [
@@ -131,7 +138,7 @@ def test_entry_tree_that_cannot_be_searched_is_refused(built, tmp_path, change, 
     tree = change(index._members, index._pairs, index._planes, index._offsets)
     fileformat.write(tmp_path / "t.deg", "l2", index._params(), index._vectors[:n],
                      index._neighbors[:n], index._weights[:n], index._labels[:n],
-                     index._order[:n], tree=tree)
+                     index._sig[:n], tree=tree)
     with pytest.raises(ValueError, match=match):
         deg.Index.load(tmp_path / "t.deg")
 
@@ -159,12 +166,21 @@ def test_pickle_whose_tree_is_wider_than_the_vectors_is_refused(built):
         fn(metric, params, arrays)
 
 
-def _as_version_4(src, dst):
-    """Rewrite a current file as version 4, whose entry tree stored each node's hyperplane
-    (``width`` floats) where version 5 stores its pair of members."""
+def _as_version_4(index, dst, spoil_order=False):
+    """Save ``index`` as version 4: its rows sorted by id with the search view as a separate
+    permutation of the slots (``order``, versions 2-5), and an entry tree that stored each
+    node's hyperplane (``width`` floats) where version 5 on stores its pair of members."""
+    src = dst.with_suffix(".current")
+    index.save(src)
     raw = src.read_bytes()
     magic, _, code, dim, d, n, plen, rank = fileformat._HEADER.unpack_from(raw, 0)
     _, params, arrays = fileformat.read(src)
+    by_id = np.argsort(arrays["neighbors"], axis=1, kind="stable")
+    for name in ("neighbors", "weights"):
+        arrays[name] = np.take_along_axis(arrays[name], by_id, axis=1)
+    arrays["order"] = np.argsort(by_id, axis=1).astype(np.uint8)  # view slot j: sorted slot
+    if spoil_order:
+        arrays["order"][3, 0] = arrays["order"][3, 1]  # a repeated slot (and so one missing)
     m, t, w, _ = params["entry_tree"]
     members, pairs, x = arrays["members"], arrays["pairs"], arrays["vectors"]
     arrays["planes"] = (x[members[pairs[:, 0]]] - x[members[pairs[:, 1]]])[:, :w]
@@ -185,11 +201,14 @@ def test_version_4_files_load_with_the_tree_drawn_again(built, tmp_path):
     """Version 4 stored the tree's hyperplanes; loading one draws the tree again, the same
     tree for an index without removals."""
     index, q = built
-    index.save(tmp_path / "v5.deg")
-    _as_version_4(tmp_path / "v5.deg", tmp_path / "v4.deg")
+    _as_version_4(index, tmp_path / "v4.deg")
     with open(tmp_path / "v4.deg", "rb") as f:
         assert fileformat._HEADER.unpack(f.read(fileformat._HEADER.size))[1] == 4
     old = deg.Index.load(tmp_path / "v4.deg")
+    n = len(index)  # the sorted rows are put back in the view's order
+    assert np.array_equal(old._neighbors[:n], index._neighbors[:n])
+    assert np.array_equal(old._weights[:n], index._weights[:n])
+    assert np.array_equal(old._sig[:n], index._sig[:n])
     assert old._pairs.size and np.array_equal(old._pairs, index._pairs)
     assert np.array_equal(old._members, index._members)
     a, b = index.search(q, k=5), old.search(q, k=5)
@@ -202,7 +221,8 @@ def test_version_1_files_load_with_a_computed_view(built, tmp_path, mmap):
     index.save(tmp_path / "v2.deg")
     _as_version_1(tmp_path / "v2.deg", tmp_path / "v1.deg")
     old = deg.Index.load(tmp_path / "v1.deg", mmap=mmap)
-    assert np.array_equal(old._order[:len(old)], index._order[:len(index)])
+    assert np.array_equal(old._neighbors[:len(old)], index._neighbors[:len(index)])
+    assert np.array_equal(old._sig[:len(old)], index._sig[:len(index)])
     for m in (None, 6):
         a = index.search(q, k=5, max_degree=m)
         b = old.search(q, k=5, max_degree=m)

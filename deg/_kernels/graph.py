@@ -1,10 +1,12 @@
-"""Edge primitives on the sorted neighbour rows (DEG_SPEC 1.2, 5.3).
+"""Edge primitives on the neighbour rows (DEG_SPEC 1.2, 5.3).
 
 These leaves carry explicit signatures: callers pass ids as int32 or int64 and constants, and
 without a fixed signature numba would compile a copy for every such combination.
 
-Row ``u`` of ``neighbors`` lists u's d neighbours ascending, ``weights[u]`` their distances in
-the same order. A slot holding ``u`` itself is an empty slot ("self-loop", weight 0).
+Row ``u`` of ``neighbors`` lists u's d neighbours, ``weights[u]`` their distances in the same
+order. A slot holding ``u`` itself is an empty slot ("self-loop", weight 0). The order within a
+row is the search view's (``view.py``) once refreshed: the primitives below work on any order,
+and an edit keeps its slot, so a row changes order only when the view reorders it.
 
 Each has one exit and reads its arrays unconditionally where it can: numba counts references
 to an array a kernel receives, and its pruning pass removes that count only from simple
@@ -17,18 +19,13 @@ from deg._kernels._jit import jit
 
 @jit("int64(int32[:, ::1], int64, int64)")
 def find_slot(neighbors, u, x):
-    """Slot of ``x`` in row ``u`` (binary search: the first such slot), or -1."""
+    """First slot of ``x`` in row ``u``, or -1. A scan of the whole row without a branch (a
+    minimum over the matching slots), which the compiler turns into a few vector compares."""
     d = neighbors.shape[1]
-    lo = 0
-    hi = d
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        if neighbors[u, mid] < x:
-            lo = mid + 1
-        else:
-            hi = mid
-    last = neighbors[u, min(lo, d - 1)]  # read unconditionally: see the module docstring
-    return lo if lo < d and last == x else -1
+    first = d
+    for j in range(d):
+        first = min(first, j if neighbors[u, j] == x else d)
+    return first if first < d else -1
 
 
 @jit("boolean(int32[:, ::1], int64, int64)")
@@ -38,7 +35,7 @@ def has_edge(neighbors, u, x):
 
 @jit("boolean(int32[:, ::1], float32[:, ::1], int64, int64, int64, float32)")
 def change_edge(neighbors, weights, u, old, new, w):
-    """Replace ``old`` by ``new`` (weight ``w``) in row ``u``, keeping the row sorted.
+    """Replace ``old`` by ``new`` (weight ``w``) in row ``u``, in ``old``'s slot.
 
     Only row ``u`` changes; callers make the matching call on the other endpoint. Returns
     False (and changes nothing) when ``old`` is not in the row.
@@ -46,13 +43,6 @@ def change_edge(neighbors, weights, u, old, new, w):
     j = find_slot(neighbors, u, old)
     found = j >= 0
     j = max(j, 0)
-    d = neighbors.shape[1]
-    step = 1 if new > old else -1  # the way ``new`` moves along the row to keep it sorted
-    # (row[j + step] - new) * step < 0: row[j + 1] < new going up, row[j - 1] > new going down
-    while found and 0 <= j + step < d and (neighbors[u, j + step] - new) * step < 0:
-        neighbors[u, j] = neighbors[u, j + step]
-        weights[u, j] = weights[u, j + step]
-        j += step
     keep_id = neighbors[u, j]
     keep_w = weights[u, j]
     neighbors[u, j] = new if found else keep_id

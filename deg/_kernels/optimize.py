@@ -42,10 +42,9 @@ def search_sorted(vectors, neighbors, weights, metric, query, entries, k, eps, s
     """Range search with include_entry; results ascending in ``scr[6], scr[7]``; returns count."""
     visited, tags, cand, res_d, res_i, out_d, out_i, fresh = scr
     tag = next_tag(visited, tags, 0)
-    # the optimiser searches the full graph (max_degree = d, so no search view), entries
-    # included, no budget; typed flags rather than literals, so search_one is not compiled twice
-    no_view = np.empty((0, 0), dtype=np.uint8)  # a local, not a (read-only) global constant
-    n_res, _, _ = search_one(vectors, neighbors, no_view, weights, metric, query, entries, k,
+    # the optimiser searches the full graph (max_degree = d), entries included, no budget;
+    # typed flags rather than literals, so search_one is not compiled twice
+    n_res, _, _ = search_one(vectors, neighbors, weights, metric, query, entries, k,
                              eps, np.float32(1.0), np.bool_(True), np.bool_(False), np.int64(0),
                              neighbors.shape[1], visited, tag, cand, res_d, res_i, fresh,
                              fresh[:0], np.empty(0, dtype=np.float32))

@@ -49,18 +49,10 @@ def remove_vertex(vectors, neighbors, weights, labels, n, x, involved):
         for i in range(vectors.shape[1]):  # a loop: an array assignment costs 2 s to compile
             vectors[x, i] = vectors[last, i]
         labels[x] = labels[last]
-        for j in range(d):  # L is the largest id, so its empty slots sit at the row's end
+        for j in range(d):  # L's row, its empty slots (L itself) renamed x
             nb = neighbors[last, j]
-            w = weights[last, j]
-            if nb == last:
-                nb = x
-            t = j
-            while t > 0 and neighbors[x, t - 1] > nb:
-                neighbors[x, t] = neighbors[x, t - 1]
-                weights[x, t] = weights[x, t - 1]
-                t -= 1
-            neighbors[x, t] = nb
-            weights[x, t] = w
+            neighbors[x, j] = x if nb == last else nb
+            weights[x, j] = weights[last, j]
     return count
 
 

@@ -53,7 +53,7 @@ def stop_key(xr):
 
 
 @jit
-def search_one(vectors, neighbors, order, weights, metric, query, entries, k, eps, lead,
+def search_one(vectors, neighbors, weights, metric, query, entries, k, eps, lead,
                include_entry, own_entry, max_dc, max_degree, visited, tag, cand, res_d, res_i,
                fresh, log_i, log_d):
     """Best-first range search from ``entries`` towards ``query`` (DEG_SPEC 3.2).
@@ -69,11 +69,10 @@ def search_one(vectors, neighbors, order, weights, metric, query, entries, k, ep
     ``cand`` (uint64, one slot per vertex) holds the candidate heap (``heap.cand_key``).
     ``fresh`` (int32, length >= d) holds the slots of the unvisited neighbours of the vertex
     being expanded: their rows are all prefetched before any distance is computed. With
-    ``max_degree < d`` only the first ``max_degree`` slots of each expanded vertex's row of
-    ``order`` (the search view, see ``view.py``) are followed: fewer distance computations
+    ``max_degree < d`` only the first ``max_degree`` slots of each expanded vertex's row are
+    followed (rows are in search-view order, see ``view.py``): fewer distance computations
     per hop; a skipped neighbour stays unvisited, so it can still be reached through another
-    vertex. With ``max_degree == d`` ``order`` is not read (construction and optimisation pass
-    an empty one).
+    vertex.
 
     ``own_entry`` (exploration): the query is the vector of the single entry vertex, so the
     distances to that vertex's neighbours are its edge weights (``weights``, the same bits
@@ -126,9 +125,7 @@ def search_one(vectors, neighbors, order, weights, metric, query, entries, k, ep
         n_cand = cand_pop(cand, n_cand)
         if n_cand > 0:  # the likely next expansion: start loading its rows now
             nxt = cand_id(cand[0])
-            prefetch_head(neighbors, nxt, d * 4)
-            if max_degree < d:
-                prefetch_head(order, nxt, d)
+            prefetch_head(neighbors, nxt, max_degree * 4)  # the slots it will follow
         own = own_entry and c == entries[0]  # distances known: all the entry's edges are free
         span = d if own else max_degree
         n_fresh = 0
@@ -136,8 +133,7 @@ def search_one(vectors, neighbors, order, weights, metric, query, entries, k, ep
         # collect the fresh neighbours without a branch (whether one was visited is a coin
         # toss to the branch predictor: SIFT-small +10% QPS), prefetch them, then evaluate;
         # past the budget they are still marked visited, so the lowest slots are the ones kept
-        for j in range(span):
-            slot = j if span == d else order[c, j]
+        for slot in range(span):
             nb = neighbors[c, slot]
             fresh[n_fresh] = slot
             n_fresh += (visited[nb] != tag16) & (n_fresh < cap)
@@ -184,7 +180,7 @@ def search_one(vectors, neighbors, order, weights, metric, query, entries, k, ep
 
 
 @jit
-def search_block(t, lo, hi, vectors, neighbors, order, weights, metric, queries, entries, tree, k,
+def search_block(t, lo, hi, vectors, neighbors, weights, metric, queries, entries, tree, k,
                  eps, lead, include_entry, own_entry, max_dc, max_degree, visited, tags, cand,
                  res_d, res_i, fresh, out_i, out_d, out_dc, log):
     """Answer queries ``lo..hi-1`` with thread ``t``'s scratch; write sorted, padded rows.
@@ -219,7 +215,7 @@ def search_block(t, lo, hi, vectors, neighbors, order, weights, metric, queries,
             erow = entries[0] if entries.shape[0] == 1 else entries[q]
         budget = max_dc - n_descent if max_dc > 0 else max_dc
         log_i, log_d, log_n = log
-        n_res, n_dc, n_log = search_one(vectors, neighbors, order, weights, metric, queries[q],
+        n_res, n_dc, n_log = search_one(vectors, neighbors, weights, metric, queries[q],
                                         erow, k, eps, lead, include_entry, own_entry, budget,
                                         max_degree, visited[t], tag, cand[t], res_d[t],
                                         res_i[t], fresh[t], log_i[q], log_d[q])
@@ -236,12 +232,12 @@ def search_block(t, lo, hi, vectors, neighbors, order, weights, metric, queries,
 
 
 @jit
-def search_batch(vectors, neighbors, order, weights, metric, queries, entries, tree, k, eps, lead,
+def search_batch(vectors, neighbors, weights, metric, queries, entries, tree, k, eps, lead,
                  include_entry, own_entry, max_dc, max_degree, visited, tags, cand, res_d, res_i,
                  fresh, out_i, out_d, out_dc, log):
     """All queries on the calling thread with scratch set 0. Parallel callers run it on
     several Python threads (the kernel releases the GIL), each over its own share of the
     queries and its own scratch set (``deg._pipeline.overlap``)."""
-    search_block(np.int64(0), np.int64(0), queries.shape[0], vectors, neighbors, order, weights,
+    search_block(np.int64(0), np.int64(0), queries.shape[0], vectors, neighbors, weights,
                  metric, queries, entries, tree, k, eps, lead, include_entry, own_entry, max_dc,
                  max_degree, visited, tags, cand, res_d, res_i, fresh, out_i, out_d, out_dc, log)
