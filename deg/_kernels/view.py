@@ -14,6 +14,13 @@ Edits (construction, removal, optimisation) write into the slot of the edge they
 a row leaves this order while the graph changes and is put back lazily: ``sig[u]`` is a hash
 of row u as it was last ordered, and after any edit only the rows whose hash changed are
 reordered. Reordering a row in order again leaves it as it is (ties keep their order).
+
+When rows are put back (``Index._view_changed``: at once after a change to 1/8 of the graph,
+else at the first search or explore with ``max_degree < d``, save or pickling), a
+whole-graph search and later edits see them in the order the edits left. That order decides
+which fresh neighbours a search evaluates first and the construction's ties, so results stay
+a function of the sequence of calls (any thread count, any machine), but a pruned search
+between two small adds can change the second add's graph slightly.
 """
 
 import numpy as np
