@@ -17,15 +17,25 @@ def rss_bytes():
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-def best_time(call, runs):
-    """``call()`` ``runs`` times; returns (last result, fastest seconds). Taking the minimum
-    discards the runs another process on the shared machine slowed down."""
+MAX_RUNS = 1000
+
+
+def best_time(call, runs, min_seconds=0.0):
+    """``call()`` at least ``runs`` times, and again until the calls took ``min_seconds`` in all
+    (at most ``MAX_RUNS``); returns (last result, fastest seconds). Taking the minimum discards
+    the runs another process on the shared machine slowed down, and a short call (100 queries
+    take under a millisecond) gets as many chances at that as a long one."""
     best = np.inf
     out = None
-    for _ in range(runs):
+    done = 0
+    spent = 0.0
+    while done < runs or (spent < min_seconds and done < MAX_RUNS):
         start = time.perf_counter()
         out = call()
-        best = min(best, time.perf_counter() - start)
+        took = time.perf_counter() - start
+        best = min(best, took)
+        spent += took
+        done += 1
     return out, best
 
 
@@ -49,7 +59,7 @@ def build(engine, x, q, k):
             "rss_delta_bytes": rss_bytes() - before, **engine.extra}
 
 
-def setting(engine, kind, ctx, k, threads, runs, latency_queries):
+def setting(engine, kind, ctx, k, threads, runs, latency_queries, min_seconds=0.0):
     """Every measurement of the engine's current search setting on one query kind.
 
     Parameters
@@ -66,6 +76,8 @@ def setting(engine, kind, ctx, k, threads, runs, latency_queries):
         Threads for the batch QPS.
     runs : int
         Timed runs of the whole query set, single-thread and batch; the best of each is kept.
+    min_seconds : float
+        More runs until they took this long in all (see ``best_time``).
     latency_queries : int or None
         Queries timed one call each (None: all).
 
@@ -84,7 +96,7 @@ def setting(engine, kind, ctx, k, threads, runs, latency_queries):
         call = lambda sel=slice(None): engine.explore(entries[sel], k)  # noqa: E731
     engine.set_threads(1)
     call()  # untimed: lazy setup and cold caches
-    ids, best = best_time(call, runs)
+    ids, best = best_time(call, runs, min_seconds)
     dist_comps = engine.last_dist_comps
     dist = metrics.true_distances(ctx["x"], queries, ids, ctx["metric"])
     n_lat = len(queries) if latency_queries is None else min(latency_queries, len(queries))
@@ -94,7 +106,7 @@ def setting(engine, kind, ctx, k, threads, runs, latency_queries):
         call(slice(i, i + 1))
         lat[i] = time.perf_counter() - start
     engine.set_threads(threads)
-    _, batch = best_time(call, runs)
+    _, batch = best_time(call, runs, min_seconds)
     return {"recall": metrics.threshold_recall(dist, gt_d, k),
             "id_recall": metrics.id_recall(ids, gt_ids, k),
             "qps_1t": len(queries) / best, "qps_batch": len(queries) / batch,

@@ -43,6 +43,9 @@ def parse(argv):
                    help="queries timed one call each for p50/p99 (default: all)")
     p.add_argument("--runs", type=int, default=3,
                    help="timed runs per setting, the best is kept (default: 3)")
+    p.add_argument("--min-time", type=float, default=0.2,
+                   help="repeat a setting's runs until they took this many seconds (at most "
+                        "1000 runs), so short calls get as many chances (default: 0.2)")
     p.add_argument("--stop-recall", type=float, default=0.999,
                    help="end a sweep once recall exceeds this (default: 0.999)")
     p.add_argument("--out", default=str(Path(__file__).parent / "results"),
@@ -90,7 +93,7 @@ def run_engine(name, ctx, common, args, sink):
             engine.set_query_arguments(value)
             row = {**info, "param_name": cls.param_name, "param": value, "kind": kind,
                    **measure.setting(engine, kind, ctx, args.k, args.threads, args.runs,
-                                     args.latency_queries)}
+                                     args.latency_queries, args.min_time)}
             rows.append(row)
             sink.write(json.dumps(row) + "\n")
             sink.flush()
@@ -115,7 +118,7 @@ def main(argv=None):
     x = ctx["x"]
     common = {"dataset": ds.name, "metric": ds.metric, "n": len(x), "dim": x.shape[1],
               "k": args.k, "threads": args.threads, "queries": len(ctx["q"]),
-              "explore_entries": len(ctx["entries"]), "runs": args.runs, "date": report.now(),
+              "explore_entries": len(ctx["entries"]), "runs": args.runs, "min_time": args.min_time, "date": report.now(),
               "machine": report.machine(),
               "versions": {d: report.version(d) for d in ("numpy", "numba", "deg")}}
     print(f"{ds.name}: train {x.shape}, {len(ctx['q'])} queries, {len(ctx['entries'])} explore "

@@ -1,6 +1,7 @@
 """The benchmark harness on hand-made cases and a tiny synthetic end-to-end run."""
 
 import json
+import time
 
 import numpy as np
 import pytest
@@ -240,3 +241,26 @@ def test_limits_interpolates_and_imports_a_deglib_graph_faithfully():
     q = low_dim_data(50, dim=12, seed=4)
     labels, _ = index.search(q, k=5, eps=0.2)
     assert recall(labels, brute_force(x, q, 5)[0]) >= 0.9
+
+
+def test_best_time_repeats_short_calls_until_the_minimum_time():
+    from bench import measure
+    calls = []
+
+    def call():
+        calls.append(1)
+        return len(calls)
+
+    out, best = measure.best_time(call, 3)  # no minimum: exactly the runs asked for
+    assert (out, len(calls)) == (3, 3) and best >= 0
+    calls.clear()
+    out, best = measure.best_time(call, 3, min_seconds=3600)  # never reached: capped
+    assert out == len(calls) == measure.MAX_RUNS
+
+    def slow():
+        calls.append(1)
+        time.sleep(0.02)
+
+    calls.clear()
+    measure.best_time(slow, 1, min_seconds=0.05)  # >= 0.02 s a call: one is not enough, three are
+    assert 2 <= len(calls) <= 3
