@@ -50,16 +50,22 @@ def check_edges_per_vertex(d):
     return d
 
 
-def as_vectors(x, dim, name="data"):
+# a vector's squared norm at most this: the squared distance of two such vectors (at most four
+# times it) and an inner product still fit in float32; beyond, distances would be inf
+MAX_SQ_NORM = float(np.finfo(np.float32).max) / 4
+
+
+def as_vectors(x, dim, name="data", bounded=True):
     """Return ``x`` as a C-contiguous float32 ``(m, dim)`` array; a 1-D vector is one row.
 
-    Rejects non-numeric dtypes, ndim other than 1 or 2, a wrong width and NaN/inf, naming the
-    first offending row.
+    Rejects non-numeric dtypes, ndim other than 1 or 2, a wrong width, NaN/inf and (with
+    ``bounded``; the cosine metric normalises rows first) rows so long that their distances
+    overflow float32, naming the first offending row.
     """
     if (type(x) is np.ndarray and x.dtype == np.float32 and x.flags.c_contiguous
             and x.flags.writeable and 1 <= x.ndim <= 2 and x.shape[-1] == dim):  # as kernels take
         arr = x.reshape(-1, dim)
-        if np.isfinite(arr).all():
+        if _rows_ok(arr, bounded).all():  # one pass: NaN/inf make a squared norm NaN/inf
             return arr
     arr = np.asarray(x)
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
@@ -80,7 +86,22 @@ def as_vectors(x, dim, name="data"):
     if not finite.all():
         row = int(np.flatnonzero(~finite)[0])
         raise ValueError(f"{name} contains NaN or infinity (first in row {row})")
+    ok = _rows_ok(arr, bounded)
+    if not ok.all():
+        row = int(np.flatnonzero(~ok)[0])
+        norm = float(np.linalg.norm(arr[row].astype(np.float64)))
+        raise ValueError(f"{name} row {row} has norm {norm:.3g}, beyond the "
+                         f"{MAX_SQ_NORM ** 0.5:.3g} whose distances still fit in float32")
     return arr
+
+
+def _rows_ok(arr, bounded):
+    """Per row: finite, and (``bounded``) a squared norm within ``MAX_SQ_NORM``."""
+    if not bounded:
+        return np.isfinite(arr).all(axis=1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        sq = np.einsum("ij,ij->i", arr, arr)  # float32: NaN for NaN, inf for inf or too long
+    return sq <= MAX_SQ_NORM
 
 
 def normalize_rows(arr, name="data"):

@@ -234,7 +234,7 @@ class Index:
         raises before anything changes; an interrupted add keeps the vectors inserted so far.
         """
         self._check_writable()
-        x = check.as_vectors(data, self._dim, "data")
+        x = check.as_vectors(data, self._dim, "data", self._metric != "cosine")
         if self._metric == "cosine":
             x = check.normalize_rows(x, "data")
         m = x.shape[0]
@@ -284,6 +284,7 @@ class Index:
         self._reserve(end)
         if self._yt.shape[0]:
             krot.rotate_rows(x, self._yt, self._tt, self._vectors[start:end])
+            # a guard: rows within as_vectors' norm bound cannot overflow here
             finite = np.isfinite(self._vectors[start:end]).all(axis=1)
             if not finite.all():  # rows beyond n: nothing is inserted yet
                 row = int(np.flatnonzero(~finite)[0])
@@ -626,7 +627,7 @@ class Index:
         distances : float32 ndarray (nq, k), ascending
             Squared L2 for ``"l2"``; ``1 - <a, b>`` for ``"ip"`` and ``"cosine"``.
         """
-        q = check.as_vectors(queries, self._dim, "queries")
+        q = check.as_vectors(queries, self._dim, "queries", self._metric != "cosine")
         if self._metric == "cosine":
             q = check.normalize_rows(q, "queries")
         entries = np.zeros((1, 1), dtype=np.int32)

@@ -60,6 +60,10 @@ def test_bad_constructor_arguments(kwargs, error, match):
     (np.ones((2, 2, 5)), None, ValueError, "must be 1-D .* or 2-D"),
     (np.array([[1, 2, 3, 4, np.nan]]), None, ValueError, "NaN or infinity \\(first in row 0\\)"),
     (np.array([[1, 2, 3, 4, 1e39]]), None, ValueError, "NaN or infinity"),
+    (np.array([[1, 2, 3, 4, 5], [1, 2, 3, 4, 1e19]]), None, ValueError,
+     "data row 1 has norm 1e\\+19, beyond the 9.22e\\+18 whose distances still fit"),
+    (np.array([[1, 2, 3, 4, 5], [1, 2, 3, 4, 1e19]], dtype=np.float32), None, ValueError,
+     "data row 1 has norm 1e\\+19"),  # the fast path for float32 input too
     (np.array([["a"] * 5]), None, TypeError, "must be numeric"),
     (np.ones((2, 5)), [7, 7], ValueError, "duplicates, e.g. 7"),
     (np.ones((2, 5)), [3, 1000], ValueError, "label 3 is already in the index"),
@@ -81,6 +85,7 @@ def test_bad_add_leaves_index_unchanged(index, data, labels, error, match):
     (lambda ix: ix.search(np.ones(5), k=2.0), TypeError, "k must be an integer"),
     (lambda ix: ix.search(np.ones(5), eps=-0.1), ValueError, "eps must be >= 0"),
     (lambda ix: ix.search(np.full(5, np.inf)), ValueError, "NaN or infinity"),
+    (lambda ix: ix.search(np.full((1, 5), 5e18, np.float32)), ValueError, "queries row 0 has norm"),
     (lambda ix: ix.search(np.ones(5), threads=0), ValueError, "threads must be >= 1"),
     (lambda ix: ix.search(np.ones(5), max_distance_computations=-1), ValueError, ">= 0"),
     (lambda ix: ix.explore([1, 10 ** 9]), KeyError, "label 1000000000 is not in the index"),
@@ -120,3 +125,11 @@ def test_progress_bar_on_long_adds(monkeypatch, capsys):
     assert "deg optimize" in capsys.readouterr().err
     deg.Index.build(x, edges_per_vertex=4, progress=False)
     assert capsys.readouterr().err == ""
+
+
+def test_cosine_takes_long_vectors():
+    """Cosine rows are normalised (in float64) before any distance: length does not matter."""
+    index = deg.Index(3, metric="cosine", edges_per_vertex=2)
+    index.add(np.array([[1e30, 0, 0], [0, 1e30, 0], [0, 0, 1], [1, 1, 0]], dtype=np.float32))
+    labels, dists = index.search(np.array([2e30, 1e28, 0], np.float32), k=1)
+    assert labels[0, 0] == 0 and np.isfinite(dists).all()

@@ -200,11 +200,15 @@ def test_rotated_cosine_index():
     assert np.allclose(index.get_vectors(np.arange(10)), unit[:10], atol=1e-5)
 
 
-def test_vectors_that_overflow_when_rotated_are_refused():
+def test_vectors_too_long_for_float32_distances_are_refused():
+    """Rows whose distances (or rotation) would overflow float32 are refused before anything
+    changes, stored vectors and queries alike (a query like that used to come back as NaN)."""
     x = low_dim_data(1100, dim=8, seed=12)
     index = deg.Index.build(x, edges_per_vertex=6, rotate=True, progress=False)
     big = np.full((2, 8), 3e38, dtype=np.float32)
-    with pytest.raises(ValueError, match="data row 0 overflows float32 when rotated"):
+    with pytest.raises(ValueError, match="data row 0 has norm 8.49e\\+38, beyond"):
         index.add(np.concatenate([big, x[:1]]))
+    with pytest.raises(ValueError, match="queries row 1 has norm"):
+        index.search(np.concatenate([x[:1], big]))
     assert len(index) == 1100
     assert_graph_ok(index)
