@@ -133,3 +133,16 @@ def test_cosine_takes_long_vectors():
     index.add(np.array([[1e30, 0, 0], [0, 1e30, 0], [0, 0, 1], [1, 1, 0]], dtype=np.float32))
     labels, dists = index.search(np.array([2e30, 1e28, 0], np.float32), k=1)
     assert labels[0, 0] == 0 and np.isfinite(dists).all()
+
+
+def test_vector_near_the_norm_bound_is_taken():
+    """One large coordinate: beyond the quick per-value test, within the norm bound itself."""
+    from deg import _validation
+    x = np.zeros((1, 5), np.float32)
+    x[0, 0] = 0.98 * _validation.MAX_SQ_NORM ** 0.5
+    assert not _validation._surely_ok(x, True)
+    assert _validation.as_vectors(x, 5) is not None
+    index = deg.Index(5, edges_per_vertex=2)
+    index.add(np.concatenate([np.eye(5, dtype=np.float32), x]))
+    labels, dists = index.search(x, k=1)
+    assert labels[0, 0] == 5 and dists[0, 0] == 0
