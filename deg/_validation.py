@@ -65,7 +65,7 @@ def as_vectors(x, dim, name="data", bounded=True):
     if (type(x) is np.ndarray and x.dtype == np.float32 and x.flags.c_contiguous
             and x.flags.writeable and 1 <= x.ndim <= 2 and x.shape[-1] == dim):  # as kernels take
         arr = x.reshape(-1, dim)
-        if _surely_ok(arr, bounded):
+        if _surely_within(arr) if bounded else np.isfinite(arr).all():
             return arr
     arr = np.asarray(x)
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
@@ -86,7 +86,7 @@ def as_vectors(x, dim, name="data", bounded=True):
     if not finite.all():
         row = int(np.flatnonzero(~finite)[0])
         raise ValueError(f"{name} contains NaN or infinity (first in row {row})")
-    ok = _rows_ok(arr, bounded) if not _surely_ok(arr, bounded) else finite
+    ok = _norms_within(arr) if bounded and not _surely_within(arr) else finite
     if not ok.all():
         row = int(np.flatnonzero(~ok)[0])
         norm = float(np.linalg.norm(arr[row].astype(np.float64)))
@@ -95,12 +95,10 @@ def as_vectors(x, dim, name="data", bounded=True):
     return arr
 
 
-def _surely_ok(arr, bounded):
-    """A quick pass that accepts every usual input: all values finite and (``bounded``) within
+def _surely_within(arr):
+    """A quick pass that accepts every usual input: all values finite and within
     ``sqrt(MAX_SQ_NORM / dim)``, so no row's squared norm can pass ``MAX_SQ_NORM`` (NaN fails
-    every comparison). A row it does not vouch for goes through ``_rows_ok``."""
-    if not bounded:
-        return bool(np.isfinite(arr).all())
+    every comparison). Rows it does not vouch for go through ``_norms_within``."""
     if not arr.size:
         return True
     limit = np.float32(np.sqrt(MAX_SQ_NORM / arr.shape[1]))
@@ -109,10 +107,8 @@ def _surely_ok(arr, bounded):
     return bool(arr.max() <= limit and arr.min() >= -limit)  # no temporary for large batches
 
 
-def _rows_ok(arr, bounded):
-    """Per row: finite, and (``bounded``) a squared norm within ``MAX_SQ_NORM``."""
-    if not bounded:
-        return np.isfinite(arr).all(axis=1)
+def _norms_within(arr):
+    """Per row: a squared norm within ``MAX_SQ_NORM`` (False for NaN/inf too)."""
     with np.errstate(over="ignore", invalid="ignore"):
         sq = np.einsum("ij,ij->i", arr, arr)  # float32: NaN for NaN, inf for inf or too long
     return sq <= MAX_SQ_NORM

@@ -225,7 +225,7 @@ def check_arrays(path, a, n, d):
     nb = a["neighbors"]
     if n and (nb.min() < 0 or nb.max() >= n):
         raise _bad(path, "neighbor ids out of range")
-    if n and _repeats(nb):
+    if n and repeats_a_neighbor(nb):
         raise _bad(path, "a neighbor row lists a vertex twice")
     if not np.isfinite(a["vectors"]).all() or not np.isfinite(a["weights"]).all():
         raise _bad(path, "non-finite vectors or weights")
@@ -245,7 +245,7 @@ def check_arrays(path, a, n, d):
             raise _bad(path, why)
 
 
-def _repeats(nb):
+def repeats_a_neighbor(nb):
     """Does a row list a vertex other than its own twice? (Its own id marks empty slots.)"""
     own = np.arange(nb.shape[0], dtype=nb.dtype)[:, None]
     rows = np.sort(np.where(nb == own, -1, nb), axis=1)

@@ -914,8 +914,9 @@ class Index:
             raise ValueError(f"{source} has invalid parameters: {e}") from None
         nb, w, sig = a["neighbors"], a["weights"], a.get("sig")
         if "order" in a:  # versions 2-5: sorted rows and their (current) search order
-            nb = np.take_along_axis(nb, a["order"].astype(np.intp), axis=1)
-            w = np.take_along_axis(w, a["order"].astype(np.intp), axis=1)
+            order = a["order"].astype(np.intp)
+            nb = np.take_along_axis(nb, order, axis=1)
+            w = np.take_along_axis(w, order, axis=1)
             sig = np.empty(n, dtype=np.uint32)
             kview.sign_rows(nb, n, sig)
         elif sig is None:  # version 1: rows in no search order yet (computed below)

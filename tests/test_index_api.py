@@ -140,7 +140,7 @@ def test_vector_near_the_norm_bound_is_taken():
     from deg import _validation
     x = np.zeros((1, 5), np.float32)
     x[0, 0] = 0.98 * _validation.MAX_SQ_NORM ** 0.5
-    assert not _validation._surely_ok(x, True)
+    assert not _validation._surely_within(x)
     assert _validation.as_vectors(x, 5) is not None
     index = deg.Index(5, edges_per_vertex=2)
     index.add(np.concatenate([np.eye(5, dtype=np.float32), x]))
