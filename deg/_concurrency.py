@@ -74,7 +74,8 @@ class Scratch:
         self.capacity = capacity
         self.blocks = blocks
         self.visited = np.zeros((blocks, capacity), dtype=np.uint16)
-        self.tags = np.zeros(blocks, dtype=np.int64)
+        # a thread's tag is written by every search: each row spans cache lines of its own
+        self.tags = np.zeros((blocks, 16), dtype=np.int64)
         # every vertex enters the candidate heap (packed keys) at most once: capacity bounds it
         self.cand = np.empty((blocks, capacity), dtype=np.uint64)
         # graph repair (RESTORE_GRAPH): which group claimed a vertex (-1: none), and the undo list

@@ -1,14 +1,21 @@
-"""One serial task beside chunked parallel work, on Python threads running nogil kernels.
+"""One serial task beside parallel work, on Python threads running nogil kernels.
 
 Construction uses it to overlap the wiring of one batch (sequential by nature) with the
 candidate searches of the next: the calling thread wires, the others search, and the caller
-joins the searches once its wiring is done, so neither core waits for the other.
+joins the searches once its wiring is done, so neither core waits for the other. ``overlap``
+hands out chunks of work through Python (view refreshes); ``side_by_side`` starts one kernel
+per thread and lets the kernels share the work out among themselves (searches).
 """
 
 import concurrent.futures
 import itertools
 import os
 import threading
+
+from deg._kernels import atomic as katomic
+
+# reads of a counter before a waiting thread blocks: ~0.1-1 ms, about one chunk of queries
+_SPINS = 1 << 18
 
 _pool = None
 _pool_size = 0
@@ -81,4 +88,32 @@ def overlap(first, chunk, n_chunks, threads):
                 h.exception()
     for h in helpers:
         if not h.cancelled():
+            h.result()
+
+
+def side_by_side(first, work, threads, done):
+    """Run ``work(t)`` once on each of ``threads`` threads, and ``first()`` (may be None) on
+    the calling thread before its own ``work(0)``.
+
+    For kernels that share their work out among themselves (``search.search_shared``): a
+    helper that starts late finds less left to do, so nothing waits for a thread to wake. Each
+    ``work`` adds 1 to ``done`` (int64[1]) when its results are written. A helper that has not
+    started by the time the caller is done is cancelled (there is nothing left for it); the
+    caller spins briefly for the started ones to count themselves done, and only then blocks
+    on them (a wake-up through Python costs ~30 us, a tenth of a small batch). Returns once
+    every started ``work`` has counted itself done or returned; the first exception is raised.
+    """
+    pool = shared_pool(threads)
+    helpers = [pool.submit(work, t) for t in range(1, threads)] if threads > 1 else []
+    try:
+        if first is not None:
+            first()
+        work(0)
+    finally:
+        started = [h for h in helpers if not h.cancel()]
+        if not katomic.wait_until(done, 1 + len(started), _SPINS):
+            for h in started:
+                h.exception()
+    for h in started:
+        if h.done():
             h.result()

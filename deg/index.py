@@ -38,6 +38,7 @@ _OVERLAP_MIN = 32
 # candidate searches per hand-out (~2 ms on Fashion-MNIST): small, so that the threads finish a
 # batch together, large enough that the Python call per chunk stays negligible
 _BUILD_CHUNK = 4
+_CACHE_LINE = 64
 _VIEW_PARTS = 16  # row ranges of a view refresh, handed out to threads as they free up
 _PROGRESS_MIN = 20_000  # adds at least this large show a progress bar when asked
 _SERIAL_BELOW = 4  # queries per thread below which one thread is faster than a launch
@@ -45,7 +46,13 @@ _SERIAL_BELOW = 4  # queries per thread below which one thread is faster than a 
 # chunk holds at least this many queries while every thread still gets one (SIFT-small, 100
 # queries: 2-thread speed-up 1.20-1.49x with chunks of 4, 1.58-1.70x with 16; the ~100 us a
 # small call still pays over half its one-thread time is mostly waking the pool's thread).
-_MIN_CHUNK = 16
+# The threads of a batch claim its queries in chunks as they go (search.search_shared): each
+# thread makes at least _CLAIMS claims, of at most _MAX_CHUNK queries, so that they finish
+# within a few queries of each other. SIFT-small, 100 queries on 2 threads (chunk 12): 1.92x
+# one thread's speed, against 1.88x with 6, 1.87x with 3 and 1.80x with 1 (the tree descent is
+# done a chunk at a time, and a chunk's output rows share cache lines with the next one's).
+_CLAIMS = 4
+_MAX_CHUNK = 16
 # Queries and explorations of a rotated index reject a candidate once its first distance chunk
 # (the 64 leading directions) alone passes this fraction of the search bound: on Fashion-MNIST
 # those directions hold 88% of the variance, so such a row is almost surely past the bound, and
@@ -83,6 +90,15 @@ def _build_batch(n):
     seed and data give the same graph on any machine.
     """
     return max(1, min(_MAX_BUILD_BATCH, n // 32))
+
+
+def _thread_rows(blocks, width, dtype):
+    """Per-thread scratch rows of ``width`` items, no two of them on one cache line: threads
+    writing to one line pass it back and forth between their cores (SIFT-small, 2 threads:
+    each thread's search ran ~25% slower while the candidate slots of both shared lines)."""
+    item = np.dtype(dtype).itemsize
+    stride = -(-(width * item + _CACHE_LINE) // _CACHE_LINE) * _CACHE_LINE // item
+    return np.empty((blocks, stride), dtype=dtype)
 
 
 def _wired_rows(neighbors, lo, hi):
@@ -582,7 +598,7 @@ class Index:
         log = (np.empty(log_len, np.int32), np.empty(log_len, np.int32),
                np.empty(log_len, np.int32), np.empty(log_len, np.float32))
         with self._scratch.take(self._capacity, 1) as s:
-            scr = (s.visited[0], s.tags[:1], s.cand[0],
+            scr = (s.visited[0], s.tags[0], s.cand[0],
                    np.empty(k + 4, np.float32), np.empty(k + 4, np.int32),
                    np.empty(k + 4, np.float32), np.empty(k + 4, np.int32),
                    np.empty(self._d, np.int32))
@@ -697,12 +713,11 @@ class Index:
         scheme pass their own entries (one row for all queries, or one per query). ``own_entry``
         (exploration): each query is its entry's own vector, whose neighbours' distances are the
         stored edge weights. ``graph`` replaces the neighbour rows (construction's copy). With
-        several threads the queries go out in chunks of ``chunk`` (default: 1/16 of a thread's
-        share, at least ``_MIN_CHUNK`` queries while each thread still gets one) to Python
-        threads running the serial kernel, each with its own scratch set; ``first`` runs on the
-        calling thread before it joins in (see ``deg._pipeline.overlap``). ``rotate``: the
-        queries are in the input basis (``search``); each thread rotates its chunk into the
-        stored basis with the kernel that rotated the stored vectors, so a stored vector given
+        several threads, each runs the kernel with its own scratch set, and they claim the
+        queries ``chunk`` at a time (default: see ``_CLAIMS``) until none are left; ``first``
+        runs on the calling thread before it joins in (see ``deg._pipeline.side_by_side``).
+        ``rotate``: the queries are in the input basis (``search``); each chunk is rotated into
+        the stored basis by the kernel that rotated the stored vectors, so a stored vector given
         as a query is found at distance 0 (by the same machine code: a file moved to another CPU
         may round a few vectors differently). ``lead`` < 1: candidates whose first distance
         chunk passes ``lead`` times the bound are rejected there (``_LEAD``; 1 = exact, as
@@ -714,15 +729,15 @@ class Index:
         nq = queries.shape[0]
         blocks = min(threads, max(1, nq // _SERIAL_BELOW))
         if chunk is None:
-            chunk = max(-(-nq // (16 * blocks)), min(_MIN_CHUNK, -(-nq // blocks)))
+            chunk = nq if blocks == 1 else min(_MAX_CHUNK, max(1, nq // (_CLAIMS * blocks)))
         out_i = np.empty((nq, k), dtype=np.int32)
         out_d = np.empty((nq, k), dtype=np.float32)
         out_dc = np.empty(nq, dtype=np.int64)
         # every entry enters the result heap (include_entry): a row of entries, or a leaf's
         heap = k + max(entries.shape[1], ENTRIES if tree else 0) + 1
-        res_d = np.empty((blocks, heap), dtype=np.float32)
-        res_i = np.empty((blocks, heap), dtype=np.int32)
-        fresh = np.empty((blocks, self._d), dtype=np.int32)
+        res_d = _thread_rows(blocks, heap, np.float32)
+        res_i = _thread_rows(blocks, heap, np.int32)
+        fresh = _thread_rows(blocks, self._d, np.int32)
         log_i = np.empty((nq, log_capacity), dtype=np.int32)
         log_d = np.empty((nq, log_capacity), dtype=np.float32)
         log_n = np.zeros(nq, dtype=np.int64)
@@ -730,29 +745,21 @@ class Index:
         code = _METRIC_CODE[self._metric]
         rotate = rotate and self._yt.shape[0] > 0
 
-        def run(t, c):
-            a, b = c * chunk, min(nq, (c + 1) * chunk)
-            r = slice(t, t + 1)
-            q = queries[a:b]
-            if rotate:
-                q = np.empty_like(q)
-                krot.rotate_rows(queries[a:b], self._yt, self._tt, q)
-            ksearch.search_batch(self._vectors, graph, self._weights, code,
-                                 q, entries if entries.shape[0] == 1 else entries[a:b],
-                                 (members, self._pairs, self._planes, self._offsets), k, eps,
-                                 np.float32(lead), include_entry, own_entry, max_dc, max_degree,
-                                 s.visited[r], s.tags[r], s.cand[r], res_d[r], res_i[r], fresh[r],
-                                 out_i[a:b], out_d[a:b], out_dc[a:b],
-                                 (log_i[a:b], log_d[a:b], log_n[a:b]))
+        basis = (self._yt, self._tt) if rotate else (self._yt[:0], self._tt[:0])
+        rotated = np.empty_like(queries) if rotate else queries[:0]
+        sync = np.zeros(16, dtype=np.int64)  # the claim and done counters, a cache line apart
+        claim, done = sync[:1], sync[8:9]
 
         with self._scratch.take(self._capacity, blocks) as s:
-            if blocks == 1:
-                if first is not None:
-                    first()
-                chunk = max(nq, 1)
-                run(0, 0)
-            else:
-                _pipeline.overlap(first, run, -(-nq // chunk), blocks)
+            def work(t):
+                ksearch.search_shared(t, claim, done, chunk, self._vectors, graph, self._weights,
+                                      code, queries, basis, rotated, entries,
+                                      (members, self._pairs, self._planes, self._offsets), k,
+                                      eps, np.float32(lead), include_entry, own_entry, max_dc,
+                                      max_degree, s.visited, s.tags, s.cand, res_d, res_i, fresh,
+                                      out_i, out_d, out_dc, (log_i, log_d, log_n))
+
+            _pipeline.side_by_side(first, work, blocks, done)
         return out_i, out_d, out_dc, (log_i, log_d, log_n)
 
     # ------------------------------------------------------------------ inspection

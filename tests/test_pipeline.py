@@ -95,3 +95,79 @@ def test_pipelined_batches_see_the_graph_before_the_previous_batch():
         overlapped = hi - lo >= dindex._OVERLAP_MIN
         assert beside == overlapped
         assert visible == (prev_lo if overlapped else prev_hi) and top < visible
+
+
+def _counting(threads, before=None):
+    """A ``work`` for ``side_by_side`` that records its thread and counts itself done."""
+    done = np.zeros(1, dtype=np.int64)
+    ran = []
+    lock = threading.Lock()
+
+    def work(t):
+        if before is not None:
+            before(t)
+        with lock:
+            ran.append(t)
+            done[0] += 1
+
+    return work, done, ran
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_side_by_side_runs_first_then_work_on_every_thread(threads):
+    order = []
+    work, done, ran = _counting(threads, before=lambda t: t == 0 and order.append("work 0"))
+    _pipeline.side_by_side(lambda: order.append("first"), work, threads, done)
+    assert order == ["first", "work 0"]
+    # a helper may be cancelled if the caller finished before it started (nothing left)
+    assert 0 in ran and set(ran) <= set(range(threads)) and len(ran) == len(set(ran))
+
+
+def test_side_by_side_returns_once_helpers_count_themselves_done():
+    """The caller goes on as soon as every started helper has counted itself done, without
+    waiting for the helper's thread to come back through Python."""
+    started, released, late = threading.Event(), threading.Event(), []
+    done = np.zeros(1, dtype=np.int64)
+
+    def work(t):
+        if t == 0:
+            assert started.wait(10)  # the helper has started: it cannot be cancelled
+        else:
+            started.set()
+        done[0] += 1
+        if t == 1 and not released.wait(10):
+            late.append(t)  # the caller waited for this return
+
+    _pipeline.side_by_side(None, work, 2, done)
+    released.set()
+    assert not late
+
+
+@pytest.mark.parametrize("where", ["first", "work 0", "work 1"])
+def test_side_by_side_raises_after_the_helpers_finished(where):
+    started = threading.Event()
+    finished = []
+    done = np.zeros(1, dtype=np.int64)
+
+    def fail_once_helper_started():
+        assert started.wait(10)  # a started helper cannot be cancelled
+        raise ValueError("failed")
+
+    def first():
+        if where == "first":
+            fail_once_helper_started()
+
+    def work(t):
+        if t == 1:
+            started.set()
+        if where == f"work {t}":
+            if t == 1:
+                raise ValueError("failed")
+            fail_once_helper_started()
+        time.sleep(0.05)
+        finished.append(t)
+        done[0] += 1
+
+    with pytest.raises(ValueError, match="failed"):
+        _pipeline.side_by_side(first, work, 2, done)
+    assert 1 in finished or where == "work 1"  # the error waits for the helper's share

@@ -100,12 +100,18 @@ def test_rotated_index_answers_like_the_input_basis(grown):
     assert np.allclose(back, x, rtol=1e-5, atol=1e-5) and not np.array_equal(back, x)
 
 
-def test_rotated_build_does_not_depend_on_threads():
+def test_rotated_build_and_search_do_not_depend_on_threads():
     x = low_dim_data(1200, dim=20, seed=6)
     a = deg.Index.build(x, edges_per_vertex=8, rotate=True, progress=False, threads=1)
     b = deg.Index.build(x, edges_per_vertex=8, rotate=True, progress=False, threads=2)
     assert np.array_equal(a._neighbors[:1200], b._neighbors[:1200])
     assert np.array_equal(a._vectors[:1200], b._vectors[:1200])
+    # each thread rotates the chunks of queries it claims: the answers cannot tell
+    q = low_dim_data(70, dim=20, seed=8)
+    one = a.search(q, k=5, threads=1)
+    for threads in (2, 3):
+        other = a.search(q, k=5, threads=threads)
+        assert np.array_equal(one[0], other[0]) and np.array_equal(one[1], other[1])
 
 
 def test_unrotated_index_keeps_vectors_bit_for_bit():

@@ -41,7 +41,7 @@ def rand_below(state, n):
 def search_sorted(vectors, neighbors, weights, metric, query, entries, k, eps, scr):
     """Range search with include_entry; results ascending in ``scr[6], scr[7]``; returns count."""
     visited, tags, cand, res_d, res_i, out_d, out_i, fresh = scr
-    tag = next_tag(visited, tags, 0)
+    tag = next_tag(visited, tags)
     # the optimiser searches the full graph (max_degree = d), entries included, no budget;
     # typed flags rather than literals, so search_one is not compiled twice
     n_res, _, _ = search_one(vectors, neighbors, weights, metric, query, entries, k,
@@ -61,7 +61,7 @@ def has_path(vectors, neighbors, metric, entries, target, k, eps, scr):
     ``target``. False is not a proof of disconnection, so callers treat it as "unsafe".
     """
     visited, tags, cand, res_d, res_i, _, _, _ = scr
-    tag16 = np.uint16(next_tag(visited, tags, 0))
+    tag16 = np.uint16(next_tag(visited, tags))
     query = vectors[target]
     n_cand = 0
     n_res = 0

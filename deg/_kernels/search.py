@@ -8,11 +8,13 @@ by a thread-block number, never by query number, so parallel blocks never share 
 import numpy as np
 
 from deg._kernels._jit import jit
+from deg._kernels.atomic import fetch_add
 from deg._kernels.distances import IP, chunk_end, distance, distance_rows
 from deg._kernels.entry_tree import ENTRIES, leaf_of
 from deg._kernels.heap import (before, cand_id, cand_key, cand_pop, cand_push, max_drain_sorted,
                                max_pop, max_push, max_replace_top)
 from deg._kernels.prefetch import prefetch_head
+from deg._kernels.rotation import rotate_rows
 
 # L2 rows are prefetched only as far as their first chunk (distances.chunk_end): a candidate
 # beyond the radius is usually rejected there (distance_rows), and the hardware prefetcher
@@ -31,14 +33,15 @@ WHOLE_GROUP = 32
 TAG_MAX = 65535  # visited tags are uint16; the array is cleared when the tag wraps
 
 
-@jit("int64(uint16[::1], int64[::1], int64)")
-def next_tag(visited_row, tags, t):
-    """Advance thread ``t``'s visited tag, clearing its visited row when the tag wraps."""
-    tag = tags[t] + 1
+@jit("int64(uint16[::1], int64[::1])")
+def next_tag(visited_row, tag_row):
+    """Advance a thread's visited tag (``tag_row[0]``), clearing its visited row when the tag
+    wraps."""
+    tag = tag_row[0] + 1
     if tag > TAG_MAX:
         visited_row[:] = 0
         tag = 1
-    tags[t] = tag
+    tag_row[0] = tag
     return tag
 
 
@@ -205,7 +208,7 @@ def search_block(t, lo, hi, vectors, neighbors, weights, metric, queries, entrie
     for q in range(leaf_lo.shape[0]):
         leaf_lo[q], _ = leaf_of(queries[lo + q], vectors, members, pairs, planes, offsets)
     for q in range(lo, hi):
-        tag = next_tag(visited[t], tags, t)
+        tag = next_tag(visited[t], tags[t])
         n_descent = 0
         if use_tree:
             a = leaf_lo[q - lo]
@@ -232,12 +235,30 @@ def search_block(t, lo, hi, vectors, neighbors, weights, metric, queries, entrie
 
 
 @jit
-def search_batch(vectors, neighbors, weights, metric, queries, entries, tree, k, eps, lead,
-                 include_entry, own_entry, max_dc, max_degree, visited, tags, cand, res_d, res_i,
-                 fresh, out_i, out_d, out_dc, log):
-    """All queries on the calling thread with scratch set 0. Parallel callers run it on
-    several Python threads (the kernel releases the GIL), each over its own share of the
-    queries and its own scratch set (``deg._pipeline.overlap``)."""
-    search_block(np.int64(0), np.int64(0), queries.shape[0], vectors, neighbors, weights,
-                 metric, queries, entries, tree, k, eps, lead, include_entry, own_entry, max_dc,
-                 max_degree, visited, tags, cand, res_d, res_i, fresh, out_i, out_d, out_dc, log)
+def search_shared(t, claim, done, chunk, vectors, neighbors, weights, metric, queries, basis,
+                  rotated, entries, tree, k, eps, lead, include_entry, own_entry, max_dc,
+                  max_degree, visited, tags, cand, res_d, res_i, fresh, out_i, out_d, out_dc, log):
+    """Thread ``t``'s part of a batch: claim ``chunk`` queries at a time from ``claim`` (a
+    shared int64[1] starting at 0) and answer them with scratch set ``t``, until none are left;
+    then count itself in ``done`` (int64[1]; its answers are visible to whoever sees the count).
+
+    Every thread of a batch runs this over the same arguments (the kernel releases the GIL),
+    so a thread that starts late or draws slow queries simply claims fewer: the threads finish
+    together without a Python call per chunk. A query's answer does not depend on the thread
+    or chunk it fell to. ``basis = (yt, tt)`` with rows: the queries are in the input basis,
+    and each chunk is rotated into ``rotated`` (same shape) before it is searched
+    (``rotation.rotate_rows``, whose rows do not depend on their block-mates).
+    """
+    yt, tt = basis
+    nq = queries.shape[0]
+    stored = rotated if yt.shape[0] > 0 else queries
+    lo = fetch_add(claim, chunk)
+    while lo < nq:
+        hi = min(lo + chunk, nq)
+        if yt.shape[0] > 0:
+            rotate_rows(queries[lo:hi], yt, tt, rotated[lo:hi])
+        search_block(t, lo, hi, vectors, neighbors, weights, metric, stored, entries, tree, k,
+                     eps, lead, include_entry, own_entry, max_dc, max_degree, visited, tags,
+                     cand, res_d, res_i, fresh, out_i, out_d, out_dc, log)
+        lo = fetch_add(claim, chunk)
+    fetch_add(done, 1)
