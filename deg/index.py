@@ -601,7 +601,8 @@ class Index:
             scr = (s.visited[0], s.tags[0], s.cand[0],
                    np.empty(k + 4, np.float32), np.empty(k + 4, np.int32),
                    np.empty(k + 4, np.float32), np.empty(k + 4, np.int32),
-                   np.empty(self._d, np.int32))
+                   np.empty(self._d, np.int32), np.empty(ksearch.GROUP_MAX, np.int32),
+                   np.empty(ksearch.GROUP_MAX, np.float32))
             yield opt, scr, log, s.owner, s.touched
 
     def _aew(self):

@@ -5,8 +5,8 @@ edge swaps, each found by a small search. It is kept only when the total edge we
 and the graph provably stays connected (``has_path``); otherwise every change is undone from
 the log, so a failed try leaves the graph bit-identical.
 
-``scr`` is the scratch tuple ``(visited, tags, cand, res_d, res_i, out_d, out_i, fresh)`` of one
-thread (see ``Index._optimizer``); ``opt`` is ``(k_opt, eps_opt, i_opt)``;
+``scr`` is the scratch tuple ``(visited, tags, cand, res_d, res_i, out_d, out_i, fresh, group_i,
+group_d)`` of one thread (see ``Index._optimizer``); ``opt`` is ``(k_opt, eps_opt, i_opt)``;
 ``log`` is ``(log_u, log_old, log_new, log_w)`` with room for ``log_capacity(i_opt)`` records.
 """
 
@@ -39,15 +39,16 @@ def rand_below(state, n):
 
 @jit
 def search_sorted(vectors, neighbors, weights, metric, query, entries, k, eps, scr):
-    """Range search with include_entry; results ascending in ``scr[6], scr[7]``; returns count."""
-    visited, tags, cand, res_d, res_i, out_d, out_i, fresh = scr
+    """Range search with include_entry; results ascending in ``scr[5], scr[6]`` (out_d, out_i); returns count."""
+    visited, tags, cand, res_d, res_i, out_d, out_i, fresh, group_i, group_d = scr
     tag = next_tag(visited, tags)
     # the optimiser searches the full graph (max_degree = d), entries included, no budget;
     # typed flags rather than literals, so search_one is not compiled twice
     n_res, _, _ = search_one(vectors, neighbors, weights, metric, query, entries, k,
                              eps, np.float32(1.0), np.bool_(True), np.bool_(False), np.int64(0),
                              neighbors.shape[1], visited, tag, cand, res_d, res_i, fresh,
-                             fresh[:0], np.empty(0, dtype=np.float32))
+                             group_i, group_d, fresh[:0],
+                             np.empty(0, dtype=np.float32))
     while n_res > k:
         n_res = max_pop(res_d, res_i, n_res)
     return max_drain_sorted(res_d, res_i, n_res, out_d, out_i)
@@ -60,7 +61,7 @@ def has_path(vectors, neighbors, metric, entries, target, k, eps, scr):
     DEG_SPEC 3.5: the same best-first loop; True as soon as an expanded vertex lists
     ``target``. False is not a proof of disconnection, so callers treat it as "unsafe".
     """
-    visited, tags, cand, res_d, res_i, _, _, _ = scr
+    visited, tags, cand, res_d, res_i, _, _, _, _, _ = scr
     tag16 = np.uint16(next_tag(visited, tags))
     query = vectors[target]
     n_cand = 0
@@ -133,7 +134,7 @@ def close_double_gap(vectors, neighbors, weights, metric, v4, v2, v3, gain, opt,
     entries = np.empty(2, dtype=np.int32)
     entries[0] = v2
     entries[1] = v3
-    _, _, _, _, _, out_d, out_i, _ = scr
+    _, _, _, _, _, out_d, out_i, _, _, _ = scr
     n = search_sorted(vectors, neighbors, weights, metric, vectors[v4], entries, k_opt, eps_opt,
                       scr)
     best = 0.0
@@ -174,7 +175,7 @@ def improve_edge(vectors, neighbors, weights, metric, v1, v2, w12, opt, scr, log
     k_opt, eps_opt, i_opt = opt
     if k_opt == 0:
         return False
-    _, _, _, _, _, out_d, out_i, _ = scr
+    _, _, _, _, _, out_d, out_i, _, _, _ = scr
     entries = np.empty(2, dtype=np.int32)
     pos = logged_change(neighbors, weights, log, np.int64(0), v1, v2, v1, np.float32(0.0))
     pos = logged_change(neighbors, weights, log, pos, v2, v1, v2, np.float32(0.0))

@@ -30,6 +30,7 @@ GROUP = 8
 # Rows of one chunk (at most 128 floats) are read whole whatever the bound, so their groups only
 # cost overhead: SIFT-small 32 +4-10% QPS over 8, 16 +3-5%, 4 -8%; same results.
 WHOLE_GROUP = 32
+GROUP_MAX = max(GROUP, WHOLE_GROUP)
 TAG_MAX = 65535  # visited tags are uint16; the array is cleared when the tag wraps
 
 
@@ -58,7 +59,7 @@ def stop_key(xr):
 @jit
 def search_one(vectors, neighbors, weights, metric, query, entries, k, eps, lead,
                include_entry, own_entry, max_dc, max_degree, visited, tag, cand, res_d, res_i,
-               fresh, log_i, log_d):
+               fresh, group_i, group_d, log_i, log_d):
     """Best-first range search from ``entries`` towards ``query`` (DEG_SPEC 3.2).
 
     The result max-heap keeps k entries; the radius is the k-th distance only once a (k+1)-th
@@ -71,7 +72,10 @@ def search_one(vectors, neighbors, weights, metric, query, entries, k, eps, lead
 
     ``cand`` (uint64, one slot per vertex) holds the candidate heap (``heap.cand_key``).
     ``fresh`` (int32, length >= d) holds the slots of the unvisited neighbours of the vertex
-    being expanded: their rows are all prefetched before any distance is computed. With
+    being expanded: their rows are all prefetched before any distance is computed.
+    ``group_i/group_d`` (int32, float32, length >= ``GROUP_MAX``) hold a group's rows and
+    distances (``distance_rows``): scratch of the caller's, since allocating two small arrays
+    per search cost 10-13% of a SIFT-small search (alternating A/B). With
     ``max_degree < d`` only the first ``max_degree`` slots of each expanded vertex's row are
     followed (rows are in search-view order, see ``view.py``): fewer distance computations
     per hop; a skipped neighbour stays unvisited, so it can still be reached through another
@@ -98,8 +102,6 @@ def search_one(vectors, neighbors, weights, metric, query, entries, k, eps, lead
     n_dc = 0
     n_log = 0
     group = WHOLE_GROUP if chunk_end(0, vectors.shape[1]) == vectors.shape[1] else GROUP
-    group_i = np.empty(group, np.int32)
-    group_d = np.empty(group, np.float32)
     for p in range(entries.shape[0]):  # several entries (a tree leaf): their reads overlap
         prefetch_head(vectors, entries[p], head)
     for p in range(entries.shape[0]):
@@ -205,6 +207,8 @@ def search_block(t, lo, hi, vectors, neighbors, weights, metric, queries, entrie
     # every query descends the tree before any searches: the upper levels' hyperplanes stay
     # in cache, where between searches the vectors read would have evicted them (FM: ~3% QPS)
     leaf_lo = np.zeros(hi - lo if use_tree else 0, np.int64)
+    group_i = np.empty(GROUP_MAX, np.int32)
+    group_d = np.empty(GROUP_MAX, np.float32)
     for q in range(leaf_lo.shape[0]):
         leaf_lo[q], _ = leaf_of(queries[lo + q], vectors, members, pairs, planes, offsets)
     for q in range(lo, hi):
@@ -221,7 +225,8 @@ def search_block(t, lo, hi, vectors, neighbors, weights, metric, queries, entrie
         n_res, n_dc, n_log = search_one(vectors, neighbors, weights, metric, queries[q],
                                         erow, k, eps, lead, include_entry, own_entry, budget,
                                         max_degree, visited[t], tag, cand[t], res_d[t],
-                                        res_i[t], fresh[t], log_i[q], log_d[q])
+                                        res_i[t], fresh[t], group_i, group_d, log_i[q],
+                                        log_d[q])
         if log_i.shape[1] > 0:
             log_n[q] = n_log
         n_dc += n_descent
