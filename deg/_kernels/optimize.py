@@ -39,7 +39,8 @@ def rand_below(state, n):
 
 @jit
 def search_sorted(vectors, neighbors, weights, metric, query, entries, k, eps, scr):
-    """Range search with include_entry; results ascending in ``scr[5], scr[6]`` (out_d, out_i); returns count."""
+    """Range search with include_entry; results ascending in ``scr[5], scr[6]`` (out_d, out_i);
+    returns the count."""
     visited, tags, cand, res_d, res_i, out_d, out_i, fresh, group_i, group_d = scr
     tag = next_tag(visited, tags)
     # the optimiser searches the full graph (max_degree = d), entries included, no budget;

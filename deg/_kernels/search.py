@@ -211,8 +211,12 @@ def search_block(t, lo, hi, vectors, neighbors, weights, metric, queries, entrie
     group_d = np.empty(GROUP_MAX, np.float32)
     for q in range(leaf_lo.shape[0]):
         leaf_lo[q], _ = leaf_of(queries[lo + q], vectors, members, pairs, planes, offsets)
+    # this thread's scratch rows, taken once: a view made per query is reference-counted
+    visited_t, tag_t, cand_t, res_d_t, res_i_t, fresh_t = (visited[t], tags[t], cand[t], res_d[t],
+                                                         res_i[t], fresh[t])
+    log_i, log_d, log_n = log
     for q in range(lo, hi):
-        tag = next_tag(visited[t], tags[t])
+        tag = next_tag(visited_t, tag_t)
         n_descent = 0
         if use_tree:
             a = leaf_lo[q - lo]
@@ -221,18 +225,16 @@ def search_block(t, lo, hi, vectors, neighbors, weights, metric, queries, entrie
         else:
             erow = entries[0] if entries.shape[0] == 1 else entries[q]
         budget = max_dc - n_descent if max_dc > 0 else max_dc
-        log_i, log_d, log_n = log
         n_res, n_dc, n_log = search_one(vectors, neighbors, weights, metric, queries[q],
                                         erow, k, eps, lead, include_entry, own_entry, budget,
-                                        max_degree, visited[t], tag, cand[t], res_d[t],
-                                        res_i[t], fresh[t], group_i, group_d, log_i[q],
-                                        log_d[q])
+                                        max_degree, visited_t, tag, cand_t, res_d_t, res_i_t,
+                                        fresh_t, group_i, group_d, log_i[q], log_d[q])
         if log_i.shape[1] > 0:
             log_n[q] = n_log
         n_dc += n_descent
         while n_res > k:  # more entries than k with include_entry: trim the farthest
-            n_res = max_pop(res_d[t], res_i[t], n_res)
-        max_drain_sorted(res_d[t], res_i[t], n_res, out_d[q], out_i[q])
+            n_res = max_pop(res_d_t, res_i_t, n_res)
+        max_drain_sorted(res_d_t, res_i_t, n_res, out_d[q], out_i[q])
         for j in range(n_res, k):
             out_d[q, j] = np.inf
             out_i[q, j] = -1
