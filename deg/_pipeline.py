@@ -12,9 +12,12 @@ import itertools
 import os
 import threading
 
+import numpy as np
+
 from deg._kernels import atomic as katomic
 
-# reads of a counter before a waiting thread blocks: ~0.1-1 ms, about one chunk of queries
+# reads of a counter before a waiting caller blocks (~0.07 ms here): the last chunks of a small
+# batch end within that, a large batch's wait is worth a wake-up
 _SPINS = 1 << 18
 
 _pool = None
@@ -41,9 +44,11 @@ def shared_pool(threads):
 
 
 def _forget_pool():
-    """A forked child has none of the parent's threads: start a pool of its own on demand."""
-    global _pool, _pool_size, _pool_lock
+    """A forked child has none of the parent's threads: start a pool and crew of its own on
+    demand."""
+    global _pool, _pool_size, _pool_lock, _crew, _crew_lock
     _pool, _pool_size, _pool_lock = None, 0, threading.Lock()
+    _crew, _crew_lock = None, threading.Lock()
 
 
 if hasattr(os, "register_at_fork"):
@@ -91,29 +96,113 @@ def overlap(first, chunk, n_chunks, threads):
             h.result()
 
 
-def side_by_side(first, work, threads, done):
-    """Run ``work(t)`` once on each of ``threads`` threads, and ``first()`` (may be None) on
-    the calling thread before its own ``work(0)``.
+def side_by_side(first, work, threads, done, total):
+    """Run ``work(t)`` on each of ``threads`` threads, and ``first()`` (may be None) on the
+    calling thread before its own ``work(0)``; return once ``done[0]`` (int64[1]) reaches
+    ``total``.
 
-    For kernels that share their work out among themselves (``search.search_shared``): a
-    helper that starts late finds less left to do, so nothing waits for a thread to wake. Each
-    ``work`` adds 1 to ``done`` (int64[1]) when its results are written. A helper that has not
-    started by the time the caller is done is cancelled (there is nothing left for it); the
-    caller spins briefly for the started ones to count themselves done, and only then blocks
-    on them (a wake-up through Python costs ~30 us, a tenth of a small batch). Returns once
-    every started ``work`` has counted itself done or returned; the first exception is raised.
+    For kernels that share their work out among themselves (``search.search_shared``) and
+    count what they finished in ``done``: a helper that starts late, or not at all, finds less
+    or nothing left, so nothing waits for a thread to wake, and once ``done`` is complete no
+    ``work`` touches its arguments again. The helpers are the process's crew (``_Crew``); while
+    another call has it, this one runs alone. If ``first`` raises, the batch is still finished
+    before the error is raised; so is a helper's error, which only a helper that claimed nothing
+    can raise.
     """
-    pool = shared_pool(threads)
-    helpers = [pool.submit(work, t) for t in range(1, threads)] if threads > 1 else []
+    crew = _crew_for(threads) if threads > 1 else None
+    if crew is None or not crew.busy.acquire(blocking=False):
+        try:
+            if first is not None:
+                first()
+        finally:
+            work(0)
+        return
     try:
-        if first is not None:
-            first()
-        work(0)
+        errors = crew.post(work, threads)
+        try:
+            if first is not None:
+                first()
+        finally:
+            work(0)
+            crew.join(done, total)
+        if errors:
+            raise errors[0]
     finally:
-        started = [h for h in helpers if not h.cancel()]
-        if not katomic.wait_until(done, 1 + len(started), _SPINS):
-            for h in started:
-                h.exception()
-    for h in started:
-        if h.done():
-            h.result()
+        crew.busy.release()
+
+
+# A helper that has finished a job spins this many reads of the job counter (~0.4 ms here) before
+# it blocks: back-to-back calls then find it awake (SIFT-small, 100 queries on 2 threads: a
+# helper woken from sleep started ~50 us late, a sixth of the batch).
+_IDLE_SPINS = 1 << 20
+
+
+class _Crew:
+    """The helper threads of ``side_by_side``, numbered from 1, kept for the process's life.
+
+    A job is posted by bumping ``posted[0]``. An idle helper spins on that counter for a while
+    (``_IDLE_SPINS``, in a kernel that holds no GIL), as OpenMP runtimes do, then sleeps on
+    ``cond``; either way it runs the newest job when the count moves. A helper late enough to
+    see a finished job finds nothing left to claim in it.
+    """
+
+    def __init__(self):
+        self.busy = threading.Lock()  # held by the call whose job this is
+        self.cond = threading.Condition()
+        self.posted = np.zeros(16, dtype=np.int64)
+        self.job = None
+        self.size = 0
+
+    def grow(self, helpers):
+        with self.cond:
+            while self.size < helpers:
+                self.size += 1
+                threading.Thread(target=self._serve, args=(self.size,), daemon=True,
+                                 name=f"deg-helper-{self.size}").start()
+
+    def post(self, work, threads):
+        errors = []
+        with self.cond:
+            self.job = (work, threads, errors)
+            self.posted[0] += 1
+            self.cond.notify_all()
+        return errors
+
+    def join(self, done, total):
+        if katomic.wait_until(done, total, _SPINS):
+            return
+        with self.cond:
+            while done[0] < total:
+                self.cond.wait(0.01)
+
+    def _serve(self, t):
+        seen = 0
+        while True:
+            if not katomic.wait_until(self.posted, seen + 1, _IDLE_SPINS):
+                with self.cond:
+                    while self.posted[0] <= seen:
+                        self.cond.wait()
+            with self.cond:
+                seen = int(self.posted[0])
+                work, threads, errors = self.job
+            if t < threads:
+                try:
+                    work(t)
+                except BaseException as error:  # noqa: B036 (handed to the caller)
+                    errors.append(error)
+                with self.cond:
+                    self.cond.notify_all()  # a caller blocked in join
+
+
+_crew = None
+_crew_lock = threading.Lock()
+
+
+def _crew_for(threads):
+    """The process's crew, with at least ``threads - 1`` helpers."""
+    global _crew
+    with _crew_lock:
+        if _crew is None:
+            _crew = _Crew()
+        _crew.grow(threads - 1)
+        return _crew

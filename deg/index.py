@@ -760,7 +760,7 @@ class Index:
                                       max_degree, s.visited, s.tags, s.cand, res_d, res_i, fresh,
                                       out_i, out_d, out_dc, (log_i, log_d, log_n))
 
-            _pipeline.side_by_side(first, work, blocks, done)
+            _pipeline.side_by_side(first, work, blocks, done, nq)
         return out_i, out_d, out_dc, (log_i, log_d, log_n)
 
     # ------------------------------------------------------------------ inspection

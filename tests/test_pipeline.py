@@ -97,77 +97,95 @@ def test_pipelined_batches_see_the_graph_before_the_previous_batch():
         assert visible == (prev_lo if overlapped else prev_hi) and top < visible
 
 
-def _counting(threads, before=None):
-    """A ``work`` for ``side_by_side`` that records its thread and counts itself done."""
-    done = np.zeros(1, dtype=np.int64)
-    ran = []
-    lock = threading.Lock()
+class _Batch:
+    """Work for ``side_by_side`` shared out like ``search.search_shared``'s: each ``work(t)``
+    claims items until none are left, counting each in ``done`` once processed."""
 
-    def work(t):
-        if before is not None:
-            before(t)
-        with lock:
-            ran.append(t)
-            done[0] += 1
+    def __init__(self, items):
+        self.items = items
+        self.done = np.zeros(1, dtype=np.int64)
+        self.next = 0
+        self.by = {}  # item -> thread
+        self.lock = threading.Lock()
 
-    return work, done, ran
+    def claim(self):
+        with self.lock:
+            item, self.next = self.next, self.next + 1
+        return item if item < self.items else None
+
+    def work(self, t):
+        while (item := self.claim()) is not None:
+            time.sleep(0.0005)
+            with self.lock:
+                self.by[item] = t
+                self.done[0] += 1
 
 
 @pytest.mark.parametrize("threads", [1, 2, 3])
-def test_side_by_side_runs_first_then_work_on_every_thread(threads):
-    order = []
-    work, done, ran = _counting(threads, before=lambda t: t == 0 and order.append("work 0"))
-    _pipeline.side_by_side(lambda: order.append("first"), work, threads, done)
-    assert order == ["first", "work 0"]
-    # a helper may be cancelled if the caller finished before it started (nothing left)
-    assert 0 in ran and set(ran) <= set(range(threads)) and len(ran) == len(set(ran))
-
-
-def test_side_by_side_returns_once_helpers_count_themselves_done():
-    """The caller goes on as soon as every started helper has counted itself done, without
-    waiting for the helper's thread to come back through Python."""
-    started, released, late = threading.Event(), threading.Event(), []
-    done = np.zeros(1, dtype=np.int64)
+def test_side_by_side_runs_first_then_shares_the_work(threads):
+    batch, order = _Batch(40), []
 
     def work(t):
         if t == 0:
-            assert started.wait(10)  # the helper has started: it cannot be cancelled
+            order.append("work 0")
+        batch.work(t)
+
+    _pipeline.side_by_side(lambda: order.append("first"), work, threads, batch.done, 40)
+    assert order == ["first", "work 0"]
+    assert sorted(batch.by) == list(range(40)) and set(batch.by.values()) <= set(range(threads))
+
+
+def test_side_by_side_returns_once_the_work_is_counted_done():
+    """The caller goes on as soon as the count is complete, without waiting for a helper's
+    thread to come back through Python."""
+    batch = _Batch(5)
+    claimed, released, late = threading.Event(), threading.Event(), []
+
+    def work(t):
+        if t == 0:
+            assert claimed.wait(10)  # the helper took everything
         else:
-            started.set()
-        done[0] += 1
-        if t == 1 and not released.wait(10):
-            late.append(t)  # the caller waited for this return
+            batch.work(t)
+            claimed.set()
+            if not released.wait(10):
+                late.append(t)  # the caller waited for this return
+        batch.work(t)
 
-    _pipeline.side_by_side(None, work, 2, done)
+    _pipeline.side_by_side(None, work, 2, batch.done, 5)
     released.set()
-    assert not late
+    assert not late and set(batch.by.values()) == {1}
 
 
-@pytest.mark.parametrize("where", ["first", "work 0", "work 1"])
-def test_side_by_side_raises_after_the_helpers_finished(where):
-    started = threading.Event()
-    finished = []
-    done = np.zeros(1, dtype=np.int64)
-
-    def fail_once_helper_started():
-        assert started.wait(10)  # a started helper cannot be cancelled
-        raise ValueError("failed")
+@pytest.mark.parametrize("where", ["first", "work 1"])
+def test_side_by_side_raises_once_the_work_is_done(where):
+    batch = _Batch(30)
+    helper_in = threading.Event()
 
     def first():
         if where == "first":
-            fail_once_helper_started()
+            assert helper_in.wait(10)
+            raise ValueError("wiring failed")
 
     def work(t):
         if t == 1:
-            started.set()
-        if where == f"work {t}":
-            if t == 1:
-                raise ValueError("failed")
-            fail_once_helper_started()
-        time.sleep(0.05)
-        finished.append(t)
-        done[0] += 1
+            helper_in.set()
+            if where == "work 1":
+                raise ValueError("helper failed")
+        batch.work(t)
 
     with pytest.raises(ValueError, match="failed"):
-        _pipeline.side_by_side(first, work, 2, done)
-    assert 1 in finished or where == "work 1"  # the error waits for the helper's share
+        _pipeline.side_by_side(first, work, 2, batch.done, 30)
+    assert sorted(batch.by) == list(range(30))  # nothing left running or undone
+
+
+def test_side_by_side_runs_alone_while_the_crew_is_taken():
+    """A call that finds the helpers busy with another call's batch does its own alone."""
+    inner, outer = _Batch(10), _Batch(10)
+
+    def outer_work(t):
+        if t == 0:
+            _pipeline.side_by_side(None, inner.work, 2, inner.done, 10)
+        outer.work(t)
+
+    _pipeline.side_by_side(None, outer_work, 2, outer.done, 10)
+    assert set(inner.by.values()) == {0} and sorted(outer.by) == list(range(10))

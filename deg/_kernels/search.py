@@ -246,8 +246,9 @@ def search_shared(t, claim, done, chunk, vectors, neighbors, weights, metric, qu
                   rotated, entries, tree, k, eps, lead, include_entry, own_entry, max_dc,
                   max_degree, visited, tags, cand, res_d, res_i, fresh, out_i, out_d, out_dc, log):
     """Thread ``t``'s part of a batch: claim ``chunk`` queries at a time from ``claim`` (a
-    shared int64[1] starting at 0) and answer them with scratch set ``t``, until none are left;
-    then count itself in ``done`` (int64[1]; its answers are visible to whoever sees the count).
+    shared int64[1] starting at 0) and answer them with scratch set ``t``, until none are left.
+    Each chunk's queries are counted in ``done`` (int64[1]) once answered: whoever sees the
+    count reach the number of queries sees every answer.
 
     Every thread of a batch runs this over the same arguments (the kernel releases the GIL),
     so a thread that starts late or draws slow queries simply claims fewer: the threads finish
@@ -267,5 +268,5 @@ def search_shared(t, claim, done, chunk, vectors, neighbors, weights, metric, qu
         search_block(t, lo, hi, vectors, neighbors, weights, metric, stored, entries, tree, k,
                      eps, lead, include_entry, own_entry, max_dc, max_degree, visited, tags,
                      cand, res_d, res_i, fresh, out_i, out_d, out_dc, log)
+        fetch_add(done, hi - lo)
         lo = fetch_add(claim, chunk)
-    fetch_add(done, 1)
