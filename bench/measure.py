@@ -25,18 +25,36 @@ def best_time(call, runs, min_seconds=0.0):
     (at most ``MAX_RUNS``); returns (last result, fastest seconds). Taking the minimum discards
     the runs another process on the shared machine slowed down, and a short call (100 queries
     take under a millisecond) gets as many chances at that as a long one."""
-    best = np.inf
-    out = None
-    done = 0
-    spent = 0.0
-    while done < runs or (spent < min_seconds and done < MAX_RUNS):
-        start = time.perf_counter()
-        out = call()
-        took = time.perf_counter() - start
-        best = min(best, took)
-        spent += took
-        done += 1
-    return out, best
+    return best_times([(None, call)], runs, min_seconds)[0]
+
+
+def best_times(calls, runs, min_seconds=0.0):
+    """``best_time`` of several ``(prepare, call)`` pairs, taking turns: each round times one
+    ``call()`` of every pair that still needs runs, after its ``prepare()`` (untimed; may be
+    None). Calls whose ratio counts (one thread and a batch) thus meet the same slow spells of
+    the shared machine, where timed one after the other the second could miss the first's
+    quiet minute. Returns ``[(last result, fastest seconds), ...]`` in the pairs' order."""
+    best = [np.inf] * len(calls)
+    out = [None] * len(calls)
+    done = [0] * len(calls)
+    spent = [0.0] * len(calls)
+
+    def wanted(i):
+        return done[i] < runs or (spent[i] < min_seconds and done[i] < MAX_RUNS)
+
+    while any(wanted(i) for i in range(len(calls))):
+        for i, (prepare, call) in enumerate(calls):
+            if not wanted(i):
+                continue
+            if prepare is not None:
+                prepare()
+            start = time.perf_counter()
+            out[i] = call()
+            took = time.perf_counter() - start
+            best[i] = min(best[i], took)
+            spent[i] += took
+            done[i] += 1
+    return list(zip(out, best))
 
 
 def build(engine, x, q, k):
@@ -75,7 +93,8 @@ def setting(engine, kind, ctx, k, threads, runs, latency_queries, min_seconds=0.
     threads : int
         Threads for the batch QPS.
     runs : int
-        Timed runs of the whole query set, single-thread and batch; the best of each is kept.
+        Timed runs of the whole query set, single-thread and batch, taking turns; the best of
+        each is kept.
     min_seconds : float
         More runs until they took this long in all (see ``best_time``).
     latency_queries : int or None
@@ -96,17 +115,18 @@ def setting(engine, kind, ctx, k, threads, runs, latency_queries, min_seconds=0.
         call = lambda sel=slice(None): engine.explore(entries[sel], k)  # noqa: E731
     engine.set_threads(1)
     call()  # untimed: lazy setup and cold caches
-    ids, best = best_time(call, runs, min_seconds)
-    dist_comps = engine.last_dist_comps
-    dist = metrics.true_distances(ctx["x"], queries, ids, ctx["metric"])
+    dist_comps = engine.last_dist_comps  # a one-thread call's count
     n_lat = len(queries) if latency_queries is None else min(latency_queries, len(queries))
     lat = np.empty(n_lat)
     for i in range(n_lat):
         start = time.perf_counter()
         call(slice(i, i + 1))
         lat[i] = time.perf_counter() - start
-    engine.set_threads(threads)
-    _, batch = best_time(call, runs, min_seconds)
+    # one-thread and batch runs take turns: their ratio (the batch speed-up) compares like times
+    (ids, best), (_, batch) = best_times([(lambda: engine.set_threads(1), call),
+                                          (lambda: engine.set_threads(threads), call)],
+                                         runs, min_seconds)
+    dist = metrics.true_distances(ctx["x"], queries, ids, ctx["metric"])
     return {"recall": metrics.threshold_recall(dist, gt_d, k),
             "id_recall": metrics.id_recall(ids, gt_ids, k),
             "qps_1t": len(queries) / best, "qps_batch": len(queries) / batch,

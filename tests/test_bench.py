@@ -264,3 +264,23 @@ def test_best_time_repeats_short_calls_until_the_minimum_time():
     calls.clear()
     measure.best_time(slow, 1, min_seconds=0.05)  # >= 0.02 s a call: one is not enough, three are
     assert 2 <= len(calls) <= 3
+
+
+def test_best_times_take_turns_until_each_call_has_its_runs():
+    from bench import measure
+    log = []
+    calls = [(lambda: log.append("set 1"), lambda: log.append("one") or "a"),
+             (lambda: log.append("set 2"), lambda: log.append("two") or "b")]
+    (a, best_a), (b, best_b) = measure.best_times(calls, 2)
+    assert (a, b) == ("a", "b") and best_a >= 0 and best_b >= 0
+    assert log == ["set 1", "one", "set 2", "two"] * 2  # alternating, each after its set-up
+    log.clear()
+
+    def slow():
+        log.append("slow")
+        time.sleep(0.02)
+
+    calls = [(None, slow), (None, lambda: log.append("fast"))]
+    measure.best_times(calls, 1, min_seconds=0.05)  # the fast call goes on alone once slow is done
+    assert 2 <= log.count("slow") <= 3 and log.count("fast") == measure.MAX_RUNS
+    assert log[:2] == ["slow", "fast"]
