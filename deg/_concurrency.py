@@ -125,5 +125,8 @@ class _Taken:
         self.scratch = self.pool._acquire(self.capacity, self.blocks)
         return self.scratch
 
-    def __exit__(self, *exc):
-        self.pool._release(self.scratch, self.capacity)
+    def __exit__(self, exc_type, *exc):
+        # after an error (an interrupt while helpers still run) the set may still be written
+        # by a helper thread's kernel: it is dropped rather than lent to the next search
+        if exc_type is None:
+            self.pool._release(self.scratch, self.capacity)

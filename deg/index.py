@@ -35,17 +35,13 @@ _SCHEME_CODE = {"low-lid": kbuild.SCHEME_D, "high-lid": kbuild.SCHEME_C,
 _MAX_BUILD_BATCH = 256  # vertices whose candidate searches run together (DEG_SPEC 16.6)
 # batches at least this large search their candidates beside the previous batch's wiring
 _OVERLAP_MIN = 32
-# candidate searches per hand-out (~2 ms on Fashion-MNIST): small, so that the threads finish a
-# batch together, large enough that the Python call per chunk stays negligible
+# candidate searches per claim (~2 ms on Fashion-MNIST): small, so that the threads finish a
+# batch together
 _BUILD_CHUNK = 4
 _CACHE_LINE = 64
 _VIEW_PARTS = 16  # row ranges of a view refresh, handed out to threads as they free up
 _PROGRESS_MIN = 20_000  # adds at least this large show a progress bar when asked
 _SERIAL_BELOW = 4  # queries per thread below which one thread is faster than a launch
-# Handing a chunk of queries to a thread costs ~10-20 us (Python, kernel dispatch, the GIL): a
-# chunk holds at least this many queries while every thread still gets one (SIFT-small, 100
-# queries: 2-thread speed-up 1.20-1.49x with chunks of 4, 1.58-1.70x with 16; the ~100 us a
-# small call still pays over half its one-thread time is mostly waking the pool's thread).
 # The threads of a batch claim its queries in chunks as they go (search.search_shared): each
 # thread makes at least _CLAIMS claims, of at most _MAX_CHUNK queries, so that they finish
 # within a few queries of each other. SIFT-small, 100 queries on 2 threads (chunk 12): 1.92x

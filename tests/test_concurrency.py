@@ -98,5 +98,5 @@ def test_scratch_pool_lends_each_set_to_one_taker_and_reuses_it():
             raise RuntimeError("the search failed")
     except RuntimeError:
         pass
-    with pool.take(200, 1) as g:  # returned to the pool even when the work raised
-        assert g is f
+    with pool.take(200, 1) as g:  # dropped when the work raised: a helper may still write it
+        assert g is not f and g.capacity == 200
