@@ -20,20 +20,17 @@ def rss_bytes():
 MAX_RUNS = 1000
 
 
-def best_time(call, runs, min_seconds=0.0):
-    """``call()`` at least ``runs`` times, and again until the calls took ``min_seconds`` in all
-    (at most ``MAX_RUNS``); returns (last result, fastest seconds). Taking the minimum discards
-    the runs another process on the shared machine slowed down, and a short call (100 queries
-    take under a millisecond) gets as many chances at that as a long one."""
-    return best_times([(None, call)], runs, min_seconds)[0]
-
-
 def best_times(calls, runs, min_seconds=0.0):
-    """``best_time`` of several ``(prepare, call)`` pairs, taking turns: each round times one
-    ``call()`` of every pair that still needs runs, after its ``prepare()`` (untimed; may be
-    None). Calls whose ratio counts (one thread and a batch) thus meet the same slow spells of
-    the shared machine, where timed one after the other the second could miss the first's
-    quiet minute. Returns ``[(last result, fastest seconds), ...]`` in the pairs' order."""
+    """Time each ``(prepare, call)`` pair's ``call()`` at least ``runs`` times, and again until
+    its calls took ``min_seconds`` in all (at most ``MAX_RUNS``); returns ``[(last result,
+    fastest seconds), ...]`` in the pairs' order.
+
+    Taking the minimum discards the runs another process on the shared machine slowed down,
+    and a short call (100 queries take under a millisecond) gets as many chances at that as a
+    long one. The pairs take turns: each round times one ``call()`` of every pair that still
+    needs runs, after its ``prepare()`` (untimed; may be None). Calls whose ratio counts (one
+    thread and a batch) thus meet the same slow spells of the machine, where timed one after
+    the other the second could miss the first's quiet minute."""
     best = [np.inf] * len(calls)
     out = [None] * len(calls)
     done = [0] * len(calls)
@@ -96,7 +93,7 @@ def setting(engine, kind, ctx, k, threads, runs, latency_queries, min_seconds=0.
         Timed runs of the whole query set, single-thread and batch, taking turns; the best of
         each is kept.
     min_seconds : float
-        More runs until they took this long in all (see ``best_time``).
+        More runs until they took this long in all (see ``best_times``).
     latency_queries : int or None
         Queries timed one call each (None: all).
 

@@ -110,25 +110,22 @@ def side_by_side(first, work, threads, done, total):
     can raise.
     """
     crew = _crew_for(threads) if threads > 1 else None
-    if crew is None or not crew.busy.acquire(blocking=False):
-        try:
-            if first is not None:
-                first()
-        finally:
-            work(0)
-        return
+    if crew is not None and not crew.busy.acquire(blocking=False):
+        crew = None  # another call has it: work(0) alone claims everything
     try:
-        errors = crew.post(work, threads)
+        errors = crew.post(work, threads) if crew is not None else []
         try:
             if first is not None:
                 first()
         finally:
             work(0)
-            crew.join(done, total)
+            if crew is not None:
+                crew.join(done, total)
         if errors:
             raise errors[0]
     finally:
-        crew.busy.release()
+        if crew is not None:
+            crew.busy.release()
 
 
 # A helper that has finished a job spins this many reads of the job counter (~0.4 ms here) before

@@ -101,7 +101,6 @@ def _exercise(share):
             index.search(x, k=3, threads=1)
             index.search(x, k=3, threads=2, max_distance_computations=50)
             index.explore([0, 1], k=3)
-        if share != _REPAIR:
             index.optimize(tries=20)
         if share != _INSERT:
             index.remove(index.labels[:30])

@@ -156,9 +156,8 @@ def read(path, mmap=False):
 
     Returns ``(metric, params, arrays)`` with arrays ``vectors, neighbors, weights, labels``,
     ``order`` in versions 2 to 5, ``sig`` from version 6 on, from version 3 on ``rotation,
-    rotation_t``, in version 4
-    ``members, planes, offsets`` (a tree without ``pairs``, not checked: it is drawn again)
-    and from version 5 on ``members, pairs, planes, offsets``.
+    rotation_t``, in version 4 ``members, planes, offsets`` (a tree without ``pairs``, not
+    checked: it is drawn again) and from version 5 on ``members, pairs, planes, offsets``.
     With ``mmap=True`` the arrays are copy-on-write views of a memory map (pages load lazily and
     the file is never written).
     """

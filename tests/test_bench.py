@@ -243,7 +243,7 @@ def test_limits_interpolates_and_imports_a_deglib_graph_faithfully():
     assert recall(labels, brute_force(x, q, 5)[0]) >= 0.9
 
 
-def test_best_time_repeats_short_calls_until_the_minimum_time():
+def test_best_times_repeat_short_calls_until_the_minimum_time():
     from bench import measure
     calls = []
 
@@ -251,10 +251,10 @@ def test_best_time_repeats_short_calls_until_the_minimum_time():
         calls.append(1)
         return len(calls)
 
-    out, best = measure.best_time(call, 3)  # no minimum: exactly the runs asked for
+    [(out, best)] = measure.best_times([(None, call)], 3)  # no minimum: the runs asked for
     assert (out, len(calls)) == (3, 3) and best >= 0
     calls.clear()
-    out, best = measure.best_time(call, 3, min_seconds=3600)  # never reached: capped
+    [(out, best)] = measure.best_times([(None, call)], 3, min_seconds=3600)  # capped
     assert out == len(calls) == measure.MAX_RUNS
 
     def slow():
@@ -262,7 +262,7 @@ def test_best_time_repeats_short_calls_until_the_minimum_time():
         time.sleep(0.02)
 
     calls.clear()
-    measure.best_time(slow, 1, min_seconds=0.05)  # >= 0.02 s a call: one is not enough, three are
+    measure.best_times([(None, slow)], 1, min_seconds=0.05)  # 0.02 s a call: 1 too few, 3 enough
     assert 2 <= len(calls) <= 3
 
 

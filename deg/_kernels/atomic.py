@@ -8,6 +8,18 @@ from numba.extending import intrinsic
 from deg._kernels._jit import jit
 
 
+def _is_counter(arr):
+    """A counter is a 1-D int64 array; its first item counts."""
+    return isinstance(arr, types.Array) and arr.dtype == types.int64 and arr.ndim == 1
+
+
+def _first_item(context, builder, arrty, arr):
+    """A pointer to ``arr[0]``."""
+    ary = context.make_array(arrty)(context, builder, arr)
+    zero = context.get_constant(types.intp, 0)
+    return cgutils.get_item_pointer(context, builder, arrty, ary, [zero])
+
+
 @intrinsic
 def fetch_add(typingctx, counter, value):
     """Add ``value`` to ``counter[0]`` (int64, 1-D) atomically; return the value before.
@@ -15,16 +27,12 @@ def fetch_add(typingctx, counter, value):
     Sequentially consistent: a thread that counts its work done this way publishes the
     results it wrote before, to a thread that sees the count (``load_acquire``).
     """
-    if not isinstance(counter, types.Array) or counter.dtype != types.int64 \
-            or counter.ndim != 1 or not isinstance(value, types.Integer):
+    if not _is_counter(counter) or not isinstance(value, types.Integer):
         return None
 
     def codegen(context, builder, signature, args):
-        arrty, valty = signature.args
-        ary = context.make_array(arrty)(context, builder, args[0])
-        zero = context.get_constant(types.intp, 0)
-        ptr = cgutils.get_item_pointer(context, builder, arrty, ary, [zero])
-        add = context.cast(builder, args[1], valty, types.int64)
+        ptr = _first_item(context, builder, signature.args[0], args[0])
+        add = context.cast(builder, args[1], signature.args[1], types.int64)
         return builder.atomic_rmw("add", ptr, add, "seq_cst")
 
     return types.int64(counter, value), codegen
@@ -34,15 +42,11 @@ def fetch_add(typingctx, counter, value):
 def load_acquire(typingctx, counter):
     """``counter[0]`` (int64, 1-D), read atomically with acquire ordering: what the thread that
     last added to it wrote before is visible after (see ``fetch_add``)."""
-    if not isinstance(counter, types.Array) or counter.dtype != types.int64 \
-            or counter.ndim != 1:
+    if not _is_counter(counter):
         return None
 
     def codegen(context, builder, signature, args):
-        arrty, = signature.args
-        ary = context.make_array(arrty)(context, builder, args[0])
-        zero = context.get_constant(types.intp, 0)
-        ptr = cgutils.get_item_pointer(context, builder, arrty, ary, [zero])
+        ptr = _first_item(context, builder, signature.args[0], args[0])
         return builder.load_atomic(ptr, "acquire", 8)
 
     return types.int64(counter), codegen

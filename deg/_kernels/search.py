@@ -74,8 +74,9 @@ def search_one(vectors, neighbors, weights, metric, query, entries, k, eps, lead
     ``fresh`` (int32, length >= d) holds the slots of the unvisited neighbours of the vertex
     being expanded: their rows are all prefetched before any distance is computed.
     ``group_i/group_d`` (int32, float32, length >= ``GROUP_MAX``) hold a group's rows and
-    distances (``distance_rows``): scratch of the caller's, since allocating two small arrays
-    per search cost 10-13% of a SIFT-small search (alternating A/B). With
+    distances (``distance_rows``): scratch of the caller's, allocated once per chunk of
+    queries rather than twice in every search (with the scratch views taken once per chunk
+    too: ~4% of a SIFT-small search, see bench/RESULTS.md). With
     ``max_degree < d`` only the first ``max_degree`` slots of each expanded vertex's row are
     followed (rows are in search-view order, see ``view.py``): fewer distance computations
     per hop; a skipped neighbour stays unvisited, so it can still be reached through another
