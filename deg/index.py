@@ -638,7 +638,9 @@ class Index:
         -------
         labels : int64 ndarray (nq, k)
         distances : float32 ndarray (nq, k), ascending
-            Squared L2 for ``"l2"``; ``1 - <a, b>`` for ``"ip"`` and ``"cosine"``.
+            Squared L2 for ``"l2"``; ``1 - <a, b>`` for ``"ip"`` and ``"cosine"``. Summed in
+            the search kernel's own order: a value may differ from another computation of the
+            same distance in its last bits (float32 rounding).
         """
         q = check.as_vectors(queries, self._dim, "queries", self._metric != "cosine")
         if self._metric == "cosine":
@@ -693,7 +695,8 @@ class Index:
             vids, dists, n_dc, _ = self._run_search(queries, entries, k, eps, include_entry,
                                                     max_dc, threads, tree, max_degree,
                                                     own_entry=own_entry, rotate=rotate,
-                                                    lead=_LEAD if self._yt.shape[0] else 1.0)
+                                                    lead=_LEAD if self._yt.shape[0] else 1.0,
+                                                    exact=False)
             labels = klabels.labels_of(vids, self._labels)
         if return_stats:
             return labels, dists, {"distance_computations": n_dc}
@@ -701,7 +704,7 @@ class Index:
 
     def _run_search(self, queries, entries, k, eps, include_entry, max_dc, threads,
                     tree=False, max_degree=None, log_capacity=0, own_entry=False, graph=None,
-                    first=None, chunk=None, rotate=False, lead=1.0):
+                    first=None, chunk=None, rotate=False, lead=1.0, exact=True):
         """Run the search kernel over ``queries``; returns vids, distances, distance counts
         and the distance log ``(log_i, log_d, log_n)`` (up to ``log_capacity`` per query).
 
@@ -718,7 +721,9 @@ class Index:
         as a query is found at distance 0 (by the same machine code: a file moved to another CPU
         may round a few vectors differently). ``lead`` < 1: candidates whose first distance
         chunk passes ``lead`` times the bound are rejected there (``_LEAD``; 1 = exact, as
-        construction and optimisation search).
+        construction and optimisation search). ``exact=False`` (query search, exploration): the
+        kernel may sum rows four at a time, equal to ``distance`` up to float32 rounding;
+        construction's distances become edge weights and stay exact.
         """
         if max_degree is None:
             max_degree = self._d
@@ -752,9 +757,9 @@ class Index:
                 ksearch.search_shared(t, claim, done, chunk, self._vectors, graph, self._weights,
                                       code, queries, basis, rotated, entries,
                                       (members, self._pairs, self._planes, self._offsets), k,
-                                      eps, np.float32(lead), include_entry, own_entry, max_dc,
-                                      max_degree, s.visited, s.tags, s.cand, res_d, res_i, fresh,
-                                      out_i, out_d, out_dc, (log_i, log_d, log_n))
+                                      eps, np.float32(lead), exact, include_entry, own_entry,
+                                      max_dc, max_degree, s.visited, s.tags, s.cand, res_d,
+                                      res_i, fresh, out_i, out_d, out_dc, (log_i, log_d, log_n))
 
             _pipeline.side_by_side(first, work, blocks, done, nq)
         return out_i, out_d, out_dc, (log_i, log_d, log_n)

@@ -7,7 +7,7 @@ from hypothesis.extra.numpy import arrays
 
 from deg._kernels import graph, heap
 from deg._kernels.distances import (CHUNK, COS, IP, L2, distance, distance_rows,
-                                    distance_within)
+                                    distance_rows_by_four, distance_within)
 
 floats = st.floats(-100, 100, width=32)
 
@@ -40,6 +40,29 @@ def test_distances_match_numpy(ab):
         ua, ub = (a / na).astype(np.float32), (b / nb).astype(np.float32)
         assert abs(distance(COS, ua, ub) - (1.0 - float(ua.astype(np.float64) @ ub))) <= 1e-5
 
+
+
+@given(st.integers(1, CHUNK), st.integers(0, 11), st.integers(0, 2**32 - 1))
+def test_rows_summed_four_at_a_time_match_one_at_a_time_up_to_rounding(dim, count, seed):
+    # query search sums rows of one chunk four at a time: the same distances up to float32
+    # rounding (the vectoriser orders the sums otherwise), every row written, none beyond count
+    rng = np.random.default_rng(seed)
+    vectors = rng.normal(size=(30, dim)).astype(np.float32)
+    vectors[3] = vectors[4]  # a duplicate: distance exactly 0 from its twin
+    unit = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+    ids = rng.integers(0, 30, size=12).astype(np.int32)
+    for metric, rows in ((L2, vectors), (COS, unit)):
+        query = rows[ids[0]] if seed % 2 else rng.normal(size=dim).astype(np.float32)
+        if metric == COS:
+            query = (query / np.linalg.norm(query)).astype(np.float32)
+        out = np.full(12, -1.0, dtype=np.float32)
+        distance_rows_by_four(metric, query, rows, ids, count, np.float32(np.inf), out)
+        want = np.array([distance(metric, query, rows[i]) for i in ids[:count]], np.float32)
+        scale = 1.0 + float(query.astype(np.float64) @ query) + float(
+            (rows.astype(np.float64) ** 2).sum(1).max())
+        assert np.all(np.abs(out[:count] - want) <= 1e-5 * scale)
+        assert np.all(out[:count][want == 0] == 0)  # a stored vector as query: distance 0
+        assert (out[count:] == -1.0).all()
 
 @given(st.integers(1, 3 * CHUNK + 5), st.integers(1, 8), st.integers(0, 2**32 - 1),
        st.floats(0, 2, allow_nan=False))

@@ -114,6 +114,50 @@ def distance_rows(metric, query, vectors, ids, count, bound, lead, out):
             out[r] = half_past(out[r], bound)
 
 
+@jit("void(int64, float32[::1], float32[:, ::1], int32[::1], int64, float32, float32[::1])")
+def distance_rows_by_four(metric, query, vectors, ids, count, bound, out):
+    """``distance_rows`` of an L2 or COS query whose rows are one chunk (dim <= ``CHUNK``),
+    four rows summed in one pass: each query coordinate is loaded once for four rows instead
+    of once per row (a search over in-cache rows waits on its loads: SIFT-small search 7-13%
+    faster). Query search and exploration only: the vectoriser orders a four-row sum otherwise
+    than ``distance``'s, so a value may differ from it in the last bits (about 1 in 10 on
+    SIFT), where construction's distances become edge weights that must equal ``distance``.
+    Rows of one chunk are read whole whatever ``bound``, as ``distance_rows`` reads them.
+    """
+    n = query.shape[0]
+    r = 0
+    while r + 4 <= count:
+        a = vectors[ids[r]]
+        b = vectors[ids[r + 1]]
+        c = vectors[ids[r + 2]]
+        d = vectors[ids[r + 3]]
+        s0 = np.float32(0.0)
+        s1 = np.float32(0.0)
+        s2 = np.float32(0.0)
+        s3 = np.float32(0.0)
+        for j in range(n):
+            x = query[j]
+            t0 = x - a[j]
+            t1 = x - b[j]
+            t2 = x - c[j]
+            t3 = x - d[j]
+            s0 += t0 * t0
+            s1 += t1 * t1
+            s2 += t2 * t2
+            s3 += t3 * t3
+        out[r] = s0
+        out[r + 1] = s1
+        out[r + 2] = s2
+        out[r + 3] = s3
+        r += 4
+    while r < count:
+        out[r] = l2sq(query, vectors[ids[r]])
+        r += 1
+    if metric == COS:
+        for r in range(count):
+            out[r] = half_past(out[r], bound)
+
+
 @jit("float32(int64, float32[::1], float32[::1], float32)")
 def distance_within(metric, a, b, bound):
     """``distance(metric, a, b)``, or for L2 and COS a value > ``bound`` as soon as a partial

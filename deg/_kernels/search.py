@@ -9,7 +9,7 @@ import numpy as np
 
 from deg._kernels._jit import jit
 from deg._kernels.atomic import fetch_add
-from deg._kernels.distances import IP, chunk_end, distance, distance_rows
+from deg._kernels.distances import IP, chunk_end, distance, distance_rows, distance_rows_by_four
 from deg._kernels.entry_tree import ENTRIES, leaf_of
 from deg._kernels.heap import (before, cand_id, cand_key, cand_pop, cand_push, max_drain_sorted,
                                max_pop, max_push, max_replace_top)
@@ -57,7 +57,7 @@ def stop_key(xr):
 
 
 @jit
-def search_one(vectors, neighbors, weights, metric, query, entries, k, eps, lead,
+def search_one(vectors, neighbors, weights, metric, query, entries, k, eps, lead, exact,
                include_entry, own_entry, max_dc, max_degree, visited, tag, cand, res_d, res_i,
                fresh, group_i, group_d, log_i, log_d):
     """Best-first range search from ``entries`` towards ``query`` (DEG_SPEC 3.2).
@@ -68,7 +68,10 @@ def search_one(vectors, neighbors, weights, metric, query, entries, k, eps, lead
     distance computations, entries included; once spent, remaining neighbours are marked
     visited but not evaluated, so the lowest-slot ones are kept. ``lead`` (float32, 1 = exact)
     rejects a candidate whose first distance chunk alone passes ``lead`` times the bound (see
-    ``distances.distance_rows``); queries of a rotated index pass less than 1.
+    ``distances.distance_rows``); queries of a rotated index pass less than 1. ``exact``: every
+    distance bit for bit ``distance``'s (construction, whose distances become edge weights);
+    otherwise (query search, exploration) rows of one chunk are summed four at a time
+    (``distance_rows_by_four``), equal up to float32 rounding.
 
     ``cand`` (uint64, one slot per vertex) holds the candidate heap (``heap.cand_key``).
     ``fresh`` (int32, length >= d) holds the slots of the unvisited neighbours of the vertex
@@ -102,7 +105,9 @@ def search_one(vectors, neighbors, weights, metric, query, entries, k, eps, lead
     n_res = 0
     n_dc = 0
     n_log = 0
-    group = WHOLE_GROUP if chunk_end(0, vectors.shape[1]) == vectors.shape[1] else GROUP
+    whole = chunk_end(0, vectors.shape[1]) == vectors.shape[1]  # rows of one chunk
+    group = WHOLE_GROUP if whole else GROUP
+    by_four = whole and bounded and not exact
     for p in range(entries.shape[0]):  # several entries (a tree leaf): their reads overlap
         prefetch_head(vectors, entries[p], head)
     for p in range(entries.shape[0]):
@@ -160,9 +165,12 @@ def search_one(vectors, neighbors, weights, metric, query, entries, k, eps, lead
                     count = min(group, n_fresh - f)
                     for r in range(count):
                         group_i[r] = neighbors[c, fresh[f + r]]
-                    # L2, COS: beyond xr only the rejection matters, so rows stop being read early
-                    distance_rows(metric, query, vectors, group_i, count, np.float32(xr), lead,
-                                  group_d)
+                    if by_four:
+                        distance_rows_by_four(metric, query, vectors, group_i, count,
+                                              np.float32(xr), group_d)
+                    else:  # L2, COS: beyond xr only the rejection matters: rows stop early
+                        distance_rows(metric, query, vectors, group_i, count, np.float32(xr),
+                                      lead, group_d)
                 dn = group_d[g]  # exact, or (L2, COS) > the xr it was bounded by (xr only shrinks)
                 g += 1
                 if (dn <= xr or not bounded) and n_log < log_i.shape[0]:  # complete ones only
@@ -187,7 +195,7 @@ def search_one(vectors, neighbors, weights, metric, query, entries, k, eps, lead
 
 @jit
 def search_block(t, lo, hi, vectors, neighbors, weights, metric, queries, entries, tree, k,
-                 eps, lead, include_entry, own_entry, max_dc, max_degree, visited, tags, cand,
+                 eps, lead, exact, include_entry, own_entry, max_dc, max_degree, visited, tags, cand,
                  res_d, res_i, fresh, out_i, out_d, out_dc, log):
     """Answer queries ``lo..hi-1`` with thread ``t``'s scratch; write sorted, padded rows.
 
@@ -227,9 +235,9 @@ def search_block(t, lo, hi, vectors, neighbors, weights, metric, queries, entrie
             erow = entries[0] if entries.shape[0] == 1 else entries[q]
         budget = max_dc - n_descent if max_dc > 0 else max_dc
         n_res, n_dc, n_log = search_one(vectors, neighbors, weights, metric, queries[q],
-                                        erow, k, eps, lead, include_entry, own_entry, budget,
-                                        max_degree, visited_t, tag, cand_t, res_d_t, res_i_t,
-                                        fresh_t, group_i, group_d, log_i[q], log_d[q])
+                                        erow, k, eps, lead, exact, include_entry, own_entry,
+                                        budget, max_degree, visited_t, tag, cand_t, res_d_t,
+                                        res_i_t, fresh_t, group_i, group_d, log_i[q], log_d[q])
         if log_i.shape[1] > 0:
             log_n[q] = n_log
         n_dc += n_descent
@@ -244,7 +252,7 @@ def search_block(t, lo, hi, vectors, neighbors, weights, metric, queries, entrie
 
 @jit
 def search_shared(t, claim, done, chunk, vectors, neighbors, weights, metric, queries, basis,
-                  rotated, entries, tree, k, eps, lead, include_entry, own_entry, max_dc,
+                  rotated, entries, tree, k, eps, lead, exact, include_entry, own_entry, max_dc,
                   max_degree, visited, tags, cand, res_d, res_i, fresh, out_i, out_d, out_dc, log):
     """Thread ``t``'s part of a batch: claim ``chunk`` queries at a time from ``claim`` (a
     shared int64[1] starting at 0) and answer them with scratch set ``t``, until none are left.
@@ -267,7 +275,7 @@ def search_shared(t, claim, done, chunk, vectors, neighbors, weights, metric, qu
         if yt.shape[0] > 0:
             rotate_rows(queries[lo:hi], yt, tt, rotated[lo:hi])
         search_block(t, lo, hi, vectors, neighbors, weights, metric, stored, entries, tree, k,
-                     eps, lead, include_entry, own_entry, max_dc, max_degree, visited, tags,
-                     cand, res_d, res_i, fresh, out_i, out_d, out_dc, log)
+                     eps, lead, exact, include_entry, own_entry, max_dc, max_degree, visited,
+                     tags, cand, res_d, res_i, fresh, out_i, out_d, out_dc, log)
         fetch_add(done, hi - lo)
         lo = fetch_add(claim, chunk)
