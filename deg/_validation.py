@@ -8,6 +8,8 @@ import numbers
 
 import numpy as np
 
+from deg._kernels.distances import unit_rows
+
 METRICS = ("l2", "ip", "cosine")
 SCHEMES = ("low-lid", "high-lid", "stream")
 
@@ -115,12 +117,13 @@ def _norms_within(arr):
 
 
 def normalize_rows(arr, name="data"):
-    """Unit-normalise rows for the cosine metric; a zero row has no direction and is refused."""
-    norms = np.sqrt(np.einsum("ij,ij->i", arr, arr, dtype=np.float64))
-    if (norms == 0).any():
-        row = int(np.flatnonzero(norms == 0)[0])
+    """Unit-normalise the rows of a C-contiguous float32 ``arr`` (``as_vectors``'s output) for
+    the cosine metric, into a new array; a zero row has no direction and is refused."""
+    out = np.empty_like(arr)
+    row = unit_rows(arr, out)
+    if row >= 0:
         raise ValueError(f"{name} row {row} has norm 0; the cosine metric needs non-zero vectors")
-    return np.ascontiguousarray(arr / norms[:, None], dtype=np.float32)
+    return out
 
 
 def as_labels(labels, m, name="labels"):

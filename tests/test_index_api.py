@@ -2,6 +2,9 @@
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 
 import deg
 from tests.conftest import assert_graph_ok
@@ -104,6 +107,20 @@ def test_cosine_rejects_zero_vectors():
     with pytest.raises(ValueError, match="row 1 has norm 0"):
         index.add(np.array([[1, 0, 0], [0, 0, 0]]))
     assert len(index) == 0
+
+
+@given(arrays(np.float32, st.tuples(st.integers(1, 5), st.integers(1, 40)),
+              elements=st.floats(-2.0**100, 2.0**100, width=32)))
+def test_cosine_rows_are_normalised_as_numpy_does_up_to_rounding(x):
+    from deg._validation import normalize_rows
+    norms = np.sqrt((x.astype(np.float64) ** 2).sum(1))
+    if (norms == 0).any():
+        with pytest.raises(ValueError, match=f"row {int(np.flatnonzero(norms == 0)[0])} has norm 0"):
+            normalize_rows(x)
+        return
+    got = normalize_rows(x)
+    assert got.dtype == np.float32 and got.flags.c_contiguous and got.shape == x.shape
+    np.testing.assert_allclose(got, x / norms[:, None], rtol=1e-6, atol=1e-30)
 
 
 def test_cosine_is_scale_invariant():
