@@ -115,7 +115,8 @@ def test_cosine_rows_are_normalised_as_numpy_does_up_to_rounding(x):
     from deg._validation import normalize_rows
     norms = np.sqrt((x.astype(np.float64) ** 2).sum(1))
     if (norms == 0).any():
-        with pytest.raises(ValueError, match=f"row {int(np.flatnonzero(norms == 0)[0])} has norm 0"):
+        first = int(np.flatnonzero(norms == 0)[0])
+        with pytest.raises(ValueError, match=f"row {first} has norm 0"):
             normalize_rows(x)
         return
     got = normalize_rows(x)

@@ -195,8 +195,8 @@ def search_one(vectors, neighbors, weights, metric, query, entries, k, eps, lead
 
 @jit
 def search_block(t, lo, hi, vectors, neighbors, weights, metric, queries, entries, tree, k,
-                 eps, lead, exact, include_entry, own_entry, max_dc, max_degree, visited, tags, cand,
-                 res_d, res_i, fresh, out_i, out_d, out_dc, log):
+                 eps, lead, exact, include_entry, own_entry, max_dc, max_degree, visited, tags,
+                 cand, res_d, res_i, fresh, out_i, out_d, out_dc, log):
     """Answer queries ``lo..hi-1`` with thread ``t``'s scratch; write sorted, padded rows.
 
     ``log = (log_i, log_d, log_n)``: with ``log_i.shape[1] > 0`` each query's exact distances
