@@ -43,9 +43,10 @@ FIRST_CHUNK = 64
 
 @jit("int64(int64, int64)")
 def chunk_end(lo, n):
-    """End of the partial sum that starts at ``lo`` (of ``n`` coordinates): every distance
-    kernel sums in these chunks, so all of them agree to the last bit. Vectors of at most
-    CHUNK coordinates are one chunk (SIFT 128-D: two chunks of 64 were 7% slower)."""
+    """End of the partial sum that starts at ``lo`` (of ``n`` coordinates): every exact
+    distance kernel sums in these chunks, so all of them agree to the last bit (the query
+    search's ``distance_rows_by_four`` alone may not). Vectors of at most CHUNK coordinates
+    are one chunk (SIFT 128-D: two chunks of 64 were 7% slower)."""
     if lo == 0 and n > CHUNK:
         return FIRST_CHUNK
     return min(lo + CHUNK - lo % CHUNK, n)
