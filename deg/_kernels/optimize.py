@@ -43,14 +43,13 @@ def search_sorted(vectors, neighbors, weights, metric, query, entries, k, eps, s
     returns the count."""
     visited, tags, cand, res_d, res_i, out_d, out_i, fresh, group_i, group_d = scr
     tag = next_tag(visited, tags)
-    # the optimiser searches the full graph (max_degree = d), entries included, no budget;
-    # typed flags rather than literals, so search_one is not compiled twice
-    n_res, _, _ = search_one(vectors, neighbors, weights, metric, query, entries, k,
-                             eps, np.float32(1.0), np.bool_(True), np.bool_(True), np.bool_(False),
-                             np.int64(0),
-                             neighbors.shape[1], visited, tag, cand, res_d, res_i, fresh,
-                             group_i, group_d, fresh[:0],
-                             np.empty(0, dtype=np.float32))
+    # the optimiser searches the full graph (max_degree = d) with exact distances (they become
+    # edge weights), entries included, no budget; typed flags rather than literals, so
+    # search_one is not compiled twice
+    n_res, _, _ = search_one(vectors, neighbors, weights, metric, query, entries, k, eps,
+                             np.float32(1.0), np.bool_(True), np.bool_(True), np.bool_(False),
+                             np.int64(0), neighbors.shape[1], visited, tag, cand, res_d, res_i,
+                             fresh, group_i, group_d, fresh[:0], np.empty(0, dtype=np.float32))
     while n_res > k:
         n_res = max_pop(res_d, res_i, n_res)
     return max_drain_sorted(res_d, res_i, n_res, out_d, out_i)
