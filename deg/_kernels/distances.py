@@ -119,7 +119,7 @@ def distance_rows(metric, query, vectors, ids, count, bound, lead, out):
 def distance_rows_by_four(metric, query, vectors, ids, count, bound, out):
     """``distance_rows`` of an L2 or COS query whose rows are one chunk (dim <= ``CHUNK``),
     four rows summed in one pass: each query coordinate is loaded once for four rows instead
-    of once per row (a search over in-cache rows waits on its loads: SIFT-small search 7-13%
+    of once per row (a search over in-cache rows waits on its loads: SIFT-small search 2-14%
     faster). Query search and exploration only: the vectoriser orders a four-row sum otherwise
     than ``distance``'s, so a value may differ from it in the last bits (about 1 in 10 on
     SIFT), where construction's distances become edge weights that must equal ``distance``.
