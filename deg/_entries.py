@@ -6,6 +6,7 @@ import os
 
 import numpy as np
 
+from deg import _aligned as aligned
 from deg._kernels import entry_tree as ktree
 
 MIN_VERTICES = 1024  # below this no tree: vertex 0 is close to everything in a small graph
@@ -46,7 +47,7 @@ def draw(vectors, n, seed, width):
     members = np.arange(n, dtype=np.int32)
     pairs = np.empty((2 ** levels - 1, 2), np.int32)
     top = stored_levels(levels, n, vectors.shape[1], width)
-    planes = np.empty((2 ** top - 1, width), np.float32)
+    planes = aligned.empty((2 ** top - 1, width), np.float32)
     offsets = np.empty(2 ** levels - 1, np.float32)
     ktree.grow(vectors, np.uint64((seed & 0xFFFFFFFF) << 32 | n), members, pairs, planes, offsets)
     return members, pairs, planes, offsets

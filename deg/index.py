@@ -12,6 +12,7 @@ import os
 import numba
 import numpy as np
 
+from deg import _aligned as aligned
 from deg import _basis as basis
 from deg import _pipeline
 from deg import _validation as check
@@ -949,7 +950,7 @@ class Index:
         if "pairs" in a:  # the saved tree, renumbered by removals as it was
             index._entries_drawn_at = drawn_at
             index._members, index._pairs, index._planes, index._offsets = (
-                np.array(a[name], dtype=dtype) for name, dtype in _TREE.items())
+                aligned.copy(a[name], dtype) for name, dtype in _TREE.items())
         else:  # files before the tree or before its pairs (version 4): draw it
             index._refresh_entries(min(drawn_at, n))
         index._refresh_view()
@@ -980,9 +981,9 @@ class Index:
 
     def _allocate(self, capacity):
         self._capacity = capacity
-        self._vectors = np.zeros((capacity, self._dim), dtype=np.float32)
-        self._neighbors = np.zeros((capacity, self._d), dtype=np.int32)
-        self._weights = np.zeros((capacity, self._d), dtype=np.float32)
+        self._vectors = aligned.zeros((capacity, self._dim), np.float32)
+        self._neighbors = aligned.zeros((capacity, self._d), np.int32)
+        self._weights = aligned.zeros((capacity, self._d), np.float32)
         self._labels = np.full(capacity, -1, dtype=np.int64)
         self._sig = np.full(capacity, kview.EMPTY_SIG, dtype=np.uint32)
 

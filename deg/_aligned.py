@@ -1,0 +1,33 @@
+"""Arrays that start on a cache line.
+
+numpy aligns its allocations to 16 bytes only, so a 512-byte vector row (SIFT, 128-D) usually
+spans nine cache lines instead of eight and a quarter of its 32-byte loads split across two.
+SIFT-small search with the rows 16 bytes past a line: 4-10% slower than on a line (48 bytes
+past: 8-10%, 32: 4%); Fashion-MNIST 2-3%.
+"""
+
+import numpy as np
+
+CACHE_LINE = 64
+
+
+def empty(shape, dtype):
+    """``np.empty(shape, dtype)`` whose first byte starts a cache line."""
+    size = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+    raw = np.empty(size + CACHE_LINE, dtype=np.uint8)
+    skip = -raw.ctypes.data % CACHE_LINE
+    return raw[skip:skip + size].view(dtype).reshape(shape)
+
+
+def zeros(shape, dtype):
+    """``np.zeros(shape, dtype)`` whose first byte starts a cache line."""
+    out = empty(shape, dtype)
+    out[...] = 0
+    return out
+
+
+def copy(arr, dtype):
+    """``np.array(arr, dtype)`` whose first byte starts a cache line."""
+    out = empty(np.shape(arr), dtype)
+    out[...] = arr
+    return out
