@@ -2,9 +2,10 @@
 
 ``python -m bench.limits [--dataset NAME]`` prints
 
-* distance computations per query at recall 0.95 and 0.99 for deg's graph and for deglib's
-  graph, both searched by deg's search kernel through the same kind of entry tree (so only the
-  graphs differ);
+* distance computations per query at recall 0.95 and 0.99 for deg as shipped (in the rotated
+  basis where ``rotate=None`` picks it, with its first-chunk rejection), and for deg's graph
+  and deglib's graph in the input basis, both searched by deg's search kernel through the same
+  kind of entry tree (so only the graphs differ);
 * nanoseconds per distance computation: inside deg's search (query time / distance
   computations), deg's distance kernel over random rows of the same vectors (the memory-bound
   case a graph search is), numpy's gather + BLAS over the same random rows, and BLAS streaming
@@ -140,11 +141,17 @@ def main(argv=None):
     dl_x = x if metric == "l2" else engines.unit(x)
     theirs = deglib_as_index(deglib.builder.build_from_data(
         dl_x, metric=dl_metric, edges_per_vertex=30, thread_count=args.threads), x, metric)
+    plain = mine if not mine._yt.shape[0] else deg.Index.build(
+        x, metric=metric, edges_per_vertex=30, progress=False, threads=args.threads,
+        rotate=False)
     print(f"{args.dataset}: {len(x)} x {x.shape[1]}, {len(q)} queries, k={k}, one thread, "
-          f"deg's search kernel on both graphs (whole graph, entry tree of "
-          f"{mine._planes.shape[0]} hyperplanes)")
+          f"deg's search kernel (whole graph, entry tree of {mine._planes.shape[0]} "
+          f"hyperplanes); deg {'rotated' if mine._yt.shape[0] else 'in the input basis'}, "
+          f"the two graphs below in the input basis")
     rows = {}
-    for name, index in (("deg", mine), ("deglib graph", theirs)):
+    graphs = [("deg", mine)] + ([("deg graph", plain)] if plain is not mine else []) + \
+        [("deglib graph", theirs)]
+    for name, index in graphs:
         pts = curve(index, q, gt, k)
         rows[name] = pts
         for target in (0.95, 0.99):
