@@ -1,9 +1,10 @@
 """Arrays that start on a cache line.
 
 numpy aligns its allocations to 16 bytes only, so a 512-byte vector row (SIFT, 128-D) usually
-spans nine cache lines instead of eight and a quarter of its 32-byte loads split across two.
-SIFT-small search with the rows 16 bytes past a line: 4-10% slower than on a line (48 bytes
-past: 8-10%, 32: 4%); Fashion-MNIST 2-3%.
+spans nine cache lines instead of eight, and with the row 16 or 48 bytes past a line every
+other 32-byte load splits across two. SIFT-small search with the rows 16 or 48 bytes past a
+line: 8-10% slower than on a line; 32 bytes past (no split loads, the ninth line only): 4%.
+Fashion-MNIST: 2-3%.
 """
 
 import numpy as np
