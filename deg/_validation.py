@@ -3,12 +3,13 @@
 Everything a kernel receives passes through here first; kernels trust their input.
 """
 
+import functools
 import math
 import numbers
 
 import numpy as np
 
-from deg._kernels.distances import unit_rows
+from deg._kernels.distances import all_within, unit_rows
 
 METRICS = ("l2", "ip", "cosine")
 SCHEMES = ("low-lid", "high-lid", "stream")
@@ -55,6 +56,7 @@ def check_edges_per_vertex(d):
 # a vector's squared norm at most this: the squared distance of two such vectors (at most four
 # times it) and an inner product still fit in float32; beyond, distances would be inf
 MAX_SQ_NORM = float(np.finfo(np.float32).max) / 4
+_FINITE = np.finfo(np.float32).max  # all_within(x, _FINITE): no NaN, no inf
 
 
 def as_vectors(x, dim, name="data", bounded=True):
@@ -67,7 +69,7 @@ def as_vectors(x, dim, name="data", bounded=True):
     if (type(x) is np.ndarray and x.dtype == np.float32 and x.flags.c_contiguous
             and x.flags.writeable and 1 <= x.ndim <= 2 and x.shape[-1] == dim):  # as kernels take
         arr = x.reshape(-1, dim)
-        if _surely_within(arr) if bounded else np.isfinite(arr).all():
+        if _surely_within(arr) if bounded else all_within(arr, _FINITE):
             return arr
     arr = np.asarray(x)
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
@@ -101,12 +103,13 @@ def _surely_within(arr):
     """A quick pass that accepts every usual input: all values finite and within
     ``sqrt(MAX_SQ_NORM / dim)``, so no row's squared norm can pass ``MAX_SQ_NORM`` (NaN fails
     every comparison). Rows it does not vouch for go through ``_norms_within``."""
-    if not arr.size:
-        return True
-    limit = np.float32(np.sqrt(MAX_SQ_NORM / arr.shape[1]))
-    if arr.size <= 4096:  # one reduction is cheapest on a few queries
-        return bool(np.abs(arr).max() <= limit)
-    return bool(arr.max() <= limit and arr.min() >= -limit)  # no temporary for large batches
+    return arr.size == 0 or all_within(arr, _limit(arr.shape[1]))
+
+
+@functools.lru_cache(maxsize=64)
+def _limit(dim):
+    """``_surely_within``'s bound on each value of a ``dim``-wide row."""
+    return np.float32(np.sqrt(MAX_SQ_NORM / dim))
 
 
 def _norms_within(arr):

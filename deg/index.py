@@ -39,7 +39,6 @@ _OVERLAP_MIN = 32
 # candidate searches per claim (~2 ms on Fashion-MNIST): small, so that the threads finish a
 # batch together
 _BUILD_CHUNK = 4
-_CACHE_LINE = 64
 _VIEW_PARTS = 16  # row ranges of a view refresh, handed out to threads as they free up
 _PROGRESS_MIN = 20_000  # adds at least this large show a progress bar when asked
 _SERIAL_BELOW = 4  # queries per thread below which one thread is faster than a launch
@@ -87,15 +86,6 @@ def _build_batch(n):
     seed and data give the same graph on any machine.
     """
     return max(1, min(_MAX_BUILD_BATCH, n // 32))
-
-
-def _thread_rows(blocks, width, dtype):
-    """Per-thread scratch rows of ``width`` items, no two of them on one cache line: threads
-    writing to one line pass it back and forth between their cores (SIFT-small, 2 threads:
-    each thread's search ran ~25% slower while the candidate slots of both shared lines)."""
-    item = np.dtype(dtype).itemsize
-    stride = -(-(width * item + _CACHE_LINE) // _CACHE_LINE) * _CACHE_LINE // item
-    return np.empty((blocks, stride), dtype=dtype)
 
 
 def _wired_rows(neighbors, lo, hi):
@@ -738,9 +728,6 @@ class Index:
         out_dc = np.empty(nq, dtype=np.int64)
         # every entry enters the result heap (include_entry): a row of entries, or a leaf's
         heap = k + max(entries.shape[1], ENTRIES if tree else 0) + 1
-        res_d = _thread_rows(blocks, heap, np.float32)
-        res_i = _thread_rows(blocks, heap, np.int32)
-        fresh = _thread_rows(blocks, self._d, np.int32)
         log_i = np.empty((nq, log_capacity), dtype=np.int32)
         log_d = np.empty((nq, log_capacity), dtype=np.float32)
         log_n = np.zeros(nq, dtype=np.int64)
@@ -754,6 +741,8 @@ class Index:
         claim, done = sync[:1], sync[8:9]
 
         with self._scratch.take(self._capacity, blocks) as s:
+            res_d, res_i, fresh = s.rows(heap, self._d)
+
             def work(t):
                 ksearch.search_shared(t, claim, done, chunk, self._vectors, graph, self._weights,
                                       code, queries, basis, rotated, entries,

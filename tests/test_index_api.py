@@ -124,6 +124,15 @@ def test_cosine_rows_are_normalised_as_numpy_does_up_to_rounding(x):
     np.testing.assert_allclose(got, x / norms[:, None], rtol=1e-6, atol=1e-30)
 
 
+@given(arrays(np.float32, st.tuples(st.integers(0, 4), st.integers(1, 40)),
+              elements=st.floats(width=32)),
+       st.floats(0.0, 3.3999999521443642e+38, width=32))
+def test_quick_value_check_agrees_with_numpy(x, limit):
+    """``all_within``, the validation's quick pass (NaN and inf included)."""
+    from deg._kernels.distances import all_within
+    assert all_within(x, np.float32(limit)) == bool((np.abs(x) <= limit).all())
+
+
 def test_cosine_is_scale_invariant():
     x = np.random.default_rng(1).random((200, 6), dtype=np.float32) + 0.1
     index = deg.Index.build(x, metric="cosine", edges_per_vertex=8, progress=False)

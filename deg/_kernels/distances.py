@@ -216,6 +216,18 @@ def unit_rows(x, out):
     return -1
 
 
+@jit("boolean(float32[:, ::1], float32)")
+def all_within(x, limit):
+    """Is every value of ``x`` within ``[-limit, limit]`` (False for NaN)? Input validation's
+    quick pass: 0.3 us for one query where numpy's ``abs``/``max`` cost 1.5-2.2 us."""
+    ok = True
+    for i in range(x.shape[0]):
+        for j in range(x.shape[1]):
+            v = x[i, j]
+            ok &= (v <= limit) & (v >= -limit)
+    return ok
+
+
 @jit
 def edge_distances(vectors, neighbors, metric, n):
     """Recompute the distance of every stored edge slot of vertices ``0..n-1``.
