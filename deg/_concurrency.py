@@ -37,7 +37,7 @@ class ReadWriteLock:
     def _exit_reading(self):
         with self._cond:
             self._readers -= 1
-            if not self._readers:
+            if not self._readers and self._writers_waiting:  # only a writer waits for none
                 self._cond.notify_all()
 
     @contextlib.contextmanager
@@ -120,16 +120,18 @@ class ScratchPool:
 
     def _acquire(self, capacity, blocks):
         with self._lock:
-            for i, s in enumerate(self._free):
-                if s.capacity >= capacity and s.blocks >= blocks:
-                    return self._free.pop(i)
+            free = self._free
+            for i in range(len(free) - 1, -1, -1):  # the most recently returned first
+                if free[i].capacity >= capacity and free[i].blocks >= blocks:
+                    return free.pop(i)
         return Scratch(capacity, blocks)
 
     def _release(self, scratch, capacity):
         with self._lock:
-            # keep only sets that still fit the current graph, at most a few
-            self._free = [s for s in self._free if s.capacity >= capacity][:3]
-            self._free.append(scratch)
+            if scratch.capacity >= capacity:  # a set that no longer fits the graph is dropped
+                self._free.append(scratch)
+                if len(self._free) > 4:  # at most a few: the oldest goes
+                    del self._free[0]
 
     def clear(self):
         with self._lock:

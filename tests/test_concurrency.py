@@ -1,6 +1,7 @@
 """The readers-writer boundary: searches from many Python threads while the index changes."""
 
 import threading
+import time
 
 import numpy as np
 
@@ -100,3 +101,30 @@ def test_scratch_pool_lends_each_set_to_one_taker_and_reuses_it():
         pass
     with pool.take(200, 1) as g:  # dropped when the work raised: a helper may still write it
         assert g is not f and g.capacity == 200
+
+
+def test_a_waiting_writer_runs_once_the_last_reader_leaves():
+    """Readers leaving wake a writer only when one waits; the last one must."""
+    from deg._concurrency import ReadWriteLock
+    lock = ReadWriteLock()
+    events = []
+    first, second = lock.reading(), lock.reading()
+    first.__enter__()
+    second.__enter__()
+
+    def write():
+        with lock.writing():
+            events.append("wrote")
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    while not lock._writers_waiting:  # the writer is queued behind the two readers
+        time.sleep(0.001)
+    first.__exit__(None, None, None)
+    time.sleep(0.05)
+    assert events == []  # one reader still holds the lock
+    second.__exit__(None, None, None)
+    writer.join(timeout=10)
+    assert events == ["wrote"] and not writer.is_alive()
+    with lock.reading():  # readers get in again once the writer is done
+        pass
