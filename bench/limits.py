@@ -141,16 +141,17 @@ def main(argv=None):
     dl_x = x if metric == "l2" else engines.unit(x)
     theirs = deglib_as_index(deglib.builder.build_from_data(
         dl_x, metric=dl_metric, edges_per_vertex=30, thread_count=args.threads), x, metric)
-    plain = mine if not mine._yt.shape[0] else deg.Index.build(
-        x, metric=metric, edges_per_vertex=30, progress=False, threads=args.threads,
-        rotate=False)
     print(f"{args.dataset}: {len(x)} x {x.shape[1]}, {len(q)} queries, k={k}, one thread, "
           f"deg's search kernel (whole graph, entry tree of {mine._planes.shape[0]} "
           f"hyperplanes); deg {'rotated' if mine._yt.shape[0] else 'in the input basis'}, "
           f"the two graphs below in the input basis")
     rows = {}
-    graphs = [("deg", mine)] + ([("deg graph", plain)] if plain is not mine else []) + \
-        [("deglib graph", theirs)]
+    graphs = [("deg", mine)]
+    if mine._yt.shape[0]:  # rotated: its own graph in the input basis too, beside deglib's
+        graphs.append(("deg graph", deg.Index.build(x, metric=metric, edges_per_vertex=30,
+                                                    progress=False, threads=args.threads,
+                                                    rotate=False)))
+    graphs.append(("deglib graph", theirs))
     for name, index in graphs:
         pts = curve(index, q, gt, k)
         rows[name] = pts
