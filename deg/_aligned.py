@@ -12,19 +12,25 @@ import numpy as np
 CACHE_LINE = 64
 
 
-def empty(shape, dtype):
-    """``np.empty(shape, dtype)`` whose first byte starts a cache line."""
+def _carve(alloc, shape, dtype):
+    """An array of ``shape`` and ``dtype`` that starts a cache line, inside a byte buffer from
+    ``alloc`` (``np.empty`` or ``np.zeros``) one line longer than it."""
     size = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
-    raw = np.empty(size + CACHE_LINE, dtype=np.uint8)
+    raw = alloc(size + CACHE_LINE, dtype=np.uint8)
     skip = -raw.ctypes.data % CACHE_LINE
     return raw[skip:skip + size].view(dtype).reshape(shape)
 
 
+def empty(shape, dtype):
+    """``np.empty(shape, dtype)`` whose first byte starts a cache line."""
+    return _carve(np.empty, shape, dtype)
+
+
 def zeros(shape, dtype):
-    """``np.zeros(shape, dtype)`` whose first byte starts a cache line."""
-    out = empty(shape, dtype)
-    out[...] = 0
-    return out
+    """``np.zeros(shape, dtype)`` whose first byte starts a cache line. Zeroed by the
+    allocator, as ``np.zeros`` is: a large array's pages are not written until used (a load
+    overwrites them at once, a capacity doubling leaves half of them untouched)."""
+    return _carve(np.zeros, shape, dtype)
 
 
 def copy(arr, dtype):
