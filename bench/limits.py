@@ -73,7 +73,7 @@ def deglib_as_index(graph, x, metric):
         w = 0.5 * w
     arrays = {"vectors": vec, "neighbors": nb, "weights": w.astype(np.float32),
               "labels": np.arange(n, dtype=np.int64)}
-    fileformat.check_arrays("deglib graph", arrays, n, nb.shape[1])
+    fileformat.check_arrays("deglib graph", arrays, n, nb.shape[1], metric)
     params = {"extend_k": 60, "extend_eps": 0.1, "scheme": "low-lid", "seed": 0,
               "improve_k": 30, "improve_eps": 0.001, "max_path_length": 5, "improve_tries": 0,
               "next_label": n, "rand_state": 0}

@@ -14,6 +14,19 @@ from deg._kernels.distances import all_within, unit_rows
 METRICS = ("l2", "ip", "cosine")
 SCHEMES = ("low-lid", "high-lid", "stream")
 
+# The bounds of every parameter (constructor, file, pickle, search): beyond them an index would
+# take unbounded time or memory for no gain. README "Parameters" lists them.
+MAX_DIM = 1 << 20
+MAX_DEGREE = 1024  # edges_per_vertex
+MAX_EXTEND_K = 4096
+MAX_EPS = 10.0  # extend_eps, improve_eps: 10 already searches far past any useful slack
+MAX_IMPROVE_K = 1024
+MAX_PATH_LENGTH = 64
+MAX_IMPROVE_TRIES = 100  # per inserted vector; optimize() runs any number, bounded in time
+MAX_SEED = 2**64 - 1
+MAX_K = 1 << 20  # neighbours per query; the search itself never keeps more than the index holds
+MAX_VERTICES = 2**31 - 1  # internal ids are int32
+
 
 def check_int(name, value, minimum=None, maximum=None):
     if type(value) is not int:  # plain ints skip the slower abstract-type checks
@@ -27,7 +40,7 @@ def check_int(name, value, minimum=None, maximum=None):
     return value
 
 
-def check_float(name, value, minimum=None):
+def check_float(name, value, minimum=None, maximum=None):
     if type(value) is not float and type(value) is not int:
         if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
             raise TypeError(f"{name} must be a real number, got {value!r} "
@@ -37,6 +50,8 @@ def check_float(name, value, minimum=None):
         raise ValueError(f"{name} must be finite, got {value}")
     if minimum is not None and value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {value}")
     return value
 
 
@@ -48,8 +63,9 @@ def check_choice(name, value, choices):
 
 def check_edges_per_vertex(d):
     d = check_int("edges_per_vertex", d)
-    if d < 2 or d % 2:
-        raise ValueError(f"edges_per_vertex must be an even number >= 2, got {d}")
+    if d < 2 or d % 2 or d > MAX_DEGREE:
+        raise ValueError(f"edges_per_vertex must be an even number from 2 to {MAX_DEGREE}, "
+                         f"got {d}")
     return d
 
 
@@ -129,20 +145,65 @@ def normalize_rows(arr, name="data"):
     return out
 
 
+MAX_LABEL = 2**63 - 1  # labels are int64; -1 marks a missing result
+
+
 def as_labels(labels, m, name="labels"):
-    """Return ``labels`` as int64 ``(m,)``: integers >= 0 without duplicates."""
+    """Return ``labels`` as int64 ``(m,)``: integers from 0 to ``MAX_LABEL`` without
+    duplicates (integral floats are taken, as numpy casts them)."""
     arr = np.asarray(labels)
     if arr.ndim == 0:
         arr = arr.reshape(1)
     if arr.ndim != 1 or arr.shape[0] != m:
         raise ValueError(f"{name} must have shape ({m},), got shape {arr.shape}")
-    if m and not np.issubdtype(arr.dtype, np.integer):
-        if not np.issubdtype(arr.dtype, np.floating) or not np.all(arr == np.round(arr)):
-            raise TypeError(f"{name} must be integers, got dtype {arr.dtype}")
-    arr = arr.astype(np.int64)
-    if m and arr.min() < 0:
-        raise ValueError(f"{name} must be >= 0 (-1 marks missing results), got {int(arr.min())}")
+    arr = label_values(arr, name)
     uniq, counts = np.unique(arr, return_counts=True)
     if (counts > 1).any():
         raise ValueError(f"{name} contains duplicates, e.g. {int(uniq[counts > 1][0])}")
     return arr
+
+
+def label_values(arr, name="labels"):
+    """The values of a label array as int64, refusing what is not an integer from 0 to
+    ``MAX_LABEL`` with the value as given (not as it would wrap in int64)."""
+    if arr.size == 0:
+        return np.zeros(arr.shape, dtype=np.int64)
+    if arr.dtype == object:  # Python ints beyond int64 come as objects
+        values = arr.tolist()
+        bad = next((v for v in values if label_key(v) is None), None)
+        if bad is not None:
+            raise TypeError(f"{name} must be integers, got {bad!r} ({type(bad).__name__})")
+        arr = np.array([label_key(v) for v in values], dtype=object)
+        low, high = min(values), max(values)
+    elif np.issubdtype(arr.dtype, np.integer):
+        low, high = arr.min(), arr.max()
+    elif np.issubdtype(arr.dtype, np.floating):
+        if not np.all(arr == np.round(arr)):  # NaN too
+            raise TypeError(f"{name} must be integers, got dtype {arr.dtype} with non-integral "
+                            f"values")
+        low, high = arr.min(), arr.max()
+    else:
+        raise TypeError(f"{name} must be integers, got dtype {arr.dtype}")
+    if low < 0:
+        raise ValueError(f"{name} must be >= 0 (-1 marks missing results), got {_plain(low)}")
+    if high > MAX_LABEL:
+        raise ValueError(f"{name} must be <= {MAX_LABEL} (int64), got {_plain(high)}")
+    return arr.astype(np.int64)
+
+
+def _plain(value):
+    """A number as a user wrote it: an integral float without its trailing .0."""
+    value = value.item() if isinstance(value, np.generic) else value
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def label_key(value):
+    """``value`` as an int label if it is an integer (or an integral float), else None: no
+    strings or bools (``"3" in index`` and ``True in index`` are False)."""
+    if isinstance(value, (bool, np.bool_)):
+        return None
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real) and math.isfinite(value) and float(value).is_integer():
+        return int(value)
+    return None

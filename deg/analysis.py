@@ -28,18 +28,21 @@ def check(index, gq_sample=1000, seed=0):
         beyond those; ``undirected``: u lists v iff v lists u, with the same weight;
         ``weights_exact``: stored weights equal recomputed distances (``max_weight_error``
         gives the largest difference); ``connected``: a BFS from vertex 0 reaches all n;
-        ``view_current``: every row is in the search-view order computed afresh;
+        ``view_current``: every row that the index holds as in search-view order (its
+        signature matches) is in the order computed afresh; rows changed since their last
+        ordering are due to be reordered before a pruned search reads them, and do not count
+        (``view_pending`` says how many there are);
         ``ok``: all of these. ``aew``: average edge weight over all n*d slots (DEG_SPEC 12).
         ``gq``: graph quality, the fraction of edges of ``gq_sample`` sampled vertices that lead
         to one of the vertex's exact d nearest other vertices.
     """
-    index._ensure_view()  # the view as a search would see it
     n, vectors, nb, w = _graph(index)
     d = index.edges_per_vertex
     out = {"n": n, "edges_per_vertex": d}
     if n == 0:
         out.update(regular=True, no_self_loops=True, undirected=True, weights_exact=True,
-                   max_weight_error=0.0, connected=True, view_current=True, aew=0.0, gq=1.0,
+                   max_weight_error=0.0, connected=True, view_current=True, view_pending=0,
+                   aew=0.0, gq=1.0,
                    ok=True)
         return out
     ids = np.arange(n)
@@ -57,6 +60,7 @@ def check(index, gq_sample=1000, seed=0):
     out["weights_exact"] = in_range and bool((err <= 1e-6 * np.maximum(1.0, np.abs(w))).all())
     out["connected"] = in_range and _connected(nb, n)
     out["view_current"] = in_range and _view_current(index, n)
+    out["view_pending"] = int(kview.pending(nb, n, index._sig, index._gen))
     out["aew"] = float(w.mean(dtype=np.float64))
     out["gq"] = graph_quality(index, gq_sample, seed) if in_range and n > d else 1.0
     out["ok"] = all(out[key] for key in ("regular", "no_self_loops", "undirected",
@@ -65,9 +69,9 @@ def check(index, gq_sample=1000, seed=0):
 
 
 def _view_current(index, n):
-    """Every row against its search order computed afresh (no signature shortcut)."""
-    return bool(kview.in_order(index._vectors, index._neighbors, index._weights,
-                               _METRIC_CODE[index.metric], n))
+    """Every row its signature calls ordered, against its order computed afresh."""
+    return kview.misordered(index._vectors, index._neighbors, index._weights,
+                            _METRIC_CODE[index.metric], n, index._sig, index._gen) < 0
 
 
 def _undirected(nb, w, self_slot, n):

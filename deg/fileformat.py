@@ -37,13 +37,18 @@ end-4    4s      ``b"DEND"``
 =======  ======  ===============================================================
 
 Each array starts at the next multiple of 64 bytes after the previous one (zero padding), so a
-memory map gives aligned views. Writing is atomic: a temporary file in the same folder is
-written, fsynced and renamed over the target. Reading checks magic, version, header values, the
-exact file size, the checksum and the array contents; it never unpickles anything.
+memory map gives aligned views. Writing is atomic: a temporary file in the same folder
+(``.NAME.*.deg-tmp``, locked while it is written) is written, fsynced and renamed over the
+target, which keeps the mode the target had (a new file: 0666 less the umask); temporary
+files that a killed writer left (unlocked) are removed by the next save to the same target.
+Reading checks magic, version, header values, the exact file size, the checksum and the array
+contents, the graph itself included (``check_arrays``); it never unpickles anything.
 """
 
+import glob
 import json
 import os
+import stat
 import struct
 import tempfile
 import zlib
@@ -51,6 +56,13 @@ import zlib
 import numpy as np
 
 from deg import _basis as basis
+from deg import _validation as check
+from deg._kernels import verify as kverify
+
+try:
+    import fcntl
+except ImportError:  # not on Windows: leftover temporary files stay there
+    fcntl = None
 
 MAGIC = b"DEGINDEX"
 VERSION = 6
@@ -61,6 +73,7 @@ _TRAILER = struct.Struct("<I4s")
 _END = b"DEND"
 ALIGN = 64
 _MAX_PARAMS = 1 << 20
+_TMP = ".deg-tmp"
 
 
 def _align(x):
@@ -114,8 +127,12 @@ def write(path, metric, params, vectors, neighbors, weights, labels, sig, rotati
               "members": tree[0], "pairs": tree[1], "planes": tree[2], "offsets": tree[3]}
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".deg-", suffix=".tmp", dir=folder)
+    prefix = f".{os.path.basename(path)}."
+    remove_leftovers(folder, prefix)
+    mode = _mode_for(path)
+    fd, tmp = _locked_temp(folder, prefix)
     try:
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as f:
             crc = 0
             pos = 0
@@ -147,11 +164,67 @@ def write(path, metric, params, vectors, neighbors, weights, labels, sig, rotati
         os.close(dir_fd)
 
 
+def _locked_temp(folder, prefix):
+    """A new temporary file for a save, locked (the lock is held until it is closed, so
+    ``remove_leftovers`` sees a live writer). A cleaner that took the file in the instant
+    between its creation and the lock has unlinked it: then take another."""
+    while True:
+        fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=_TMP, dir=folder)
+        if fcntl is None:
+            return fd, tmp
+        fcntl.flock(fd, fcntl.LOCK_EX)  # waits while a cleaner holds it
+        if os.fstat(fd).st_nlink:
+            return fd, tmp
+        os.close(fd)
+
+
+def _mode_for(path):
+    """The mode a saved file gets: the one of the file it replaces, else 0666 less the umask
+    (as ``open`` would create it; ``mkstemp`` makes 0600)."""
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        return 0o666 & ~_umask()
+
+
+def _umask():
+    try:  # read, not set: setting it would race with other threads creating files
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def remove_leftovers(folder, prefix):
+    """Delete the temporary files that killed saves of one target left in ``folder``: those
+    whose lock no writer holds (a live save keeps its own locked). Best effort: a file that
+    cannot be opened or removed stays."""
+    if fcntl is None:
+        return
+    for name in glob.glob(os.path.join(glob.escape(folder), glob.escape(prefix) + "*" + _TMP)):
+        try:
+            fd = os.open(name, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.unlink(name)  # still locked by us: no writer can have taken it in between
+        except OSError:
+            pass  # a live writer holds it
+        finally:
+            os.close(fd)
+
+
 def _bad(path, why):
     return ValueError(f"{os.fspath(path)!s} is not a valid deg index file: {why}")
 
 
-def read(path, mmap=False):
+def read(path, mmap=False, verify=True):
     """Read and validate an index file.
 
     Returns ``(metric, params, arrays)`` with arrays ``vectors, neighbors, weights, labels``,
@@ -159,7 +232,8 @@ def read(path, mmap=False):
     rotation_t``, in version 4 ``members, planes, offsets`` (a tree without ``pairs``, not
     checked: it is drawn again) and from version 5 on ``members, pairs, planes, offsets``.
     With ``mmap=True`` the arrays are copy-on-write views of a memory map (pages load lazily and
-    the file is never written).
+    the file is never written). ``verify=False`` skips the checksum and the checks that read
+    every vector (``check_arrays``), keeping those the kernels' memory safety rests on.
     """
     size = os.path.getsize(path)
     if size < _HEADER.size + _TRAILER.size:
@@ -181,58 +255,115 @@ def read(path, mmap=False):
         raise _bad(path, f"unknown metric code {code}")
     if version < 3:
         rank = 0  # a reserved field then
-    if dim < 1 or d < 2 or d % 2 or plen > _MAX_PARAMS or rank > min(dim, basis.MAX_RANK):
-        raise _bad(path, f"implausible header (dim={dim}, d={d}, params={plen} bytes, "
+    if (not 1 <= dim <= check.MAX_DIM or not 2 <= d <= check.MAX_DEGREE or d % 2
+            or n > check.MAX_VERTICES or plen > min(_MAX_PARAMS, size)
+            or rank > min(dim, basis.MAX_RANK)):
+        raise _bad(path, f"implausible header (dim={dim}, d={d}, n={n}, params={plen} bytes, "
                          f"rotation rank {rank})")
-    try:  # parsed once; a block that is not JSON is reported after the checksum
-        params, not_json = json.loads(bytes(buf[_HEADER.size:_HEADER.size + plen]).decode()), None
-    except ValueError as e:
-        params, not_json = None, e
+    # what the header's sizes cannot say is judged after the checksum: a damaged file is
+    # reported as damaged, a consistent but wrong one by what is wrong in it
+    params, why = _parse_params(buf[_HEADER.size:_HEADER.size + plen])
     tree = (0, 0, 0, 0)
-    if version >= 4:  # the tree's shapes are in the parameter block (checksummed below)
-        try:
-            tree = tuple(int(v) for v in params["entry_tree"])
-            if version == 4:
-                tree = tree + tree[1:2]  # every node's hyperplane stored
-            if (len(tree) != 4 or min(tree) < 0 or tree[2] > dim or tree[0] > 2 * n
-                    or tree[3] > tree[1]):
-                raise ValueError(tree)
-        except (ValueError, KeyError, TypeError, IndexError):
-            raise _bad(path, "implausible or missing entry tree shapes") from None
+    if why is None and version >= 4:  # the tree's shapes are in the parameter block
+        tree, why = _tree_shapes(params, version, n, dim)
+    if why is not None:
+        if verify and not _checksum_ok(buf, size):
+            raise _bad(path, "checksum mismatch (the file is corrupted)")
+        raise _bad(path, why)
     layout, total = _layout(dim, d, n, plen, version, rank, tree)
     if size != total:
         raise _bad(path, f"size is {size} bytes, the header implies {total} (truncated?)")
+    if verify and not _checksum_ok(buf, size):
+        raise _bad(path, "checksum mismatch (the file is corrupted)")
+    arrays = {}
+    for name, dtype, shape, offset in layout:
+        nbytes = int(np.prod(shape)) * dtype.itemsize
+        arrays[name] = np.asarray(buf[offset:offset + nbytes]).view(dtype).reshape(shape)
+    check_arrays(path, arrays, n, d, metrics[code], verify)
+    return metrics[code], params, arrays
+
+
+def _parse_params(raw):
+    """The parameter block as a dict, and why not (or None)."""
+    try:
+        params = json.loads(bytes(raw).decode())
+    except ValueError as e:  # UnicodeDecodeError too
+        return None, f"parameter block is not JSON ({e})"
+    if not isinstance(params, dict):
+        return None, f"parameter block is a JSON {type(params).__name__}, not an object"
+    return params, None
+
+
+def _tree_shapes(params, version, n, dim):
+    """The entry tree's shapes ``(m, t, w, p)`` from the parameter block, and why not."""
+    try:
+        tree = tuple(int(v) for v in params["entry_tree"])
+    except KeyError:
+        return None, "parameter block has no entry_tree shapes"
+    except (ValueError, TypeError):
+        return None, f"entry_tree shapes {params['entry_tree']!r} are not integers"
+    if version == 4 and len(tree) == 3:
+        tree = tree + tree[1:2]  # every node's hyperplane stored
+    if (len(tree) != 4 or min(tree) < 0 or tree[2] > dim or tree[0] > 2 * n
+            or tree[3] > tree[1] or tree[1] > 2 * n):
+        return None, f"implausible entry tree shapes {list(tree)} for n={n}, dim={dim}"
+    return tree, None
+
+
+def _checksum_ok(buf, size):
     crc, end = _TRAILER.unpack_from(buf, size - _TRAILER.size)
     actual = 0
     step = 1 << 24
     for lo in range(0, size - _TRAILER.size, step):
         actual = zlib.crc32(buf[lo:min(lo + step, size - _TRAILER.size)], actual)
-    if end != _END or crc != actual:
-        raise _bad(path, "checksum mismatch (the file is corrupted)")
-    if not_json is not None:
-        raise _bad(path, f"parameter block is not JSON ({not_json})")
-    arrays = {}
-    for name, dtype, shape, offset in layout:
-        nbytes = int(np.prod(shape)) * dtype.itemsize
-        arrays[name] = np.asarray(buf[offset:offset + nbytes]).view(dtype).reshape(shape)
-    check_arrays(path, arrays, n, d)
-    return metrics[code], params, arrays
+    return end == _END and crc == actual
 
 
-def check_arrays(path, a, n, d):
-    """Contents a checksum cannot vouch for (a file written by a buggy or foreign writer)."""
-    nb = a["neighbors"]
-    if n and (nb.min() < 0 or nb.max() >= n):
-        raise _bad(path, "neighbor ids out of range")
-    if n and repeats_a_neighbor(nb):
-        raise _bad(path, "a neighbor row lists a vertex twice")
-    if not np.isfinite(a["vectors"]).all() or not np.isfinite(a["weights"]).all():
-        raise _bad(path, "non-finite vectors or weights")
+_STRUCTURE = {
+    kverify.OUT_OF_RANGE: "row {u} slot {j}: neighbor id {v} is out of range 0..{last}",
+    kverify.REPEATED: "row {u} lists vertex {v} twice",
+    kverify.EMPTY_SLOTS: "row {u} has {j} empty slots (its own id), a graph of {n} vertices "
+                         "and degree {d} has {empty}",
+    kverify.EMPTY_WEIGHT: "row {u} slot {j}: an empty slot with weight {w}, not 0",
+    kverify.ASYMMETRIC: "edge {u}-{v} is listed by vertex {u} but not by vertex {v} (the graph "
+                        "must be undirected)",
+    kverify.UNEQUAL: "edge {u}-{v} has weight {w} at {u} and another at {v}",
+}
+_VALUES = {
+    kverify.NOT_FINITE: "vector {u} has a NaN or infinite coordinate",
+    kverify.TOO_LONG: "vector {u} has norm {norm:.3g}, beyond the {bound:.3g} that add takes",
+    kverify.NOT_UNIT: "vector {u} has norm {norm:.6g}, but a cosine index stores unit vectors",
+    kverify.WRONG_WEIGHT: "edge {u}-{v} has weight {w}, but its vectors are at distance {x} "
+                          "under the {metric} metric",
+}
+
+
+def check_arrays(path, a, n, d, metric, verify=True):
+    """Contents a checksum cannot vouch for (a file written by a buggy or foreign writer, or
+    edited with its checksum made right): the labels, the search view, the basis and the tree,
+    and the graph (``deg._kernels.verify``): ids in range, no repeats, undirected with one
+    weight per edge, and the right empty slots, always; with ``verify`` also the vectors
+    (finite, within add's bound, unit length for cosine), every weight against the distance
+    of its vectors, and connectivity."""
+    nb, w = a["neighbors"], a["weights"]
     labels = a["labels"]
     if n and (labels.min() < 0 or np.unique(labels).size != n):
         raise _bad(path, "labels are negative or not unique")
     if "order" in a and n and (np.sort(a["order"], axis=1) != np.arange(d)).any():
         raise _bad(path, "search view rows are not permutations of the slots")
+    fault = kverify.structure_fault(nb, w, n, np.empty(n, np.int64))
+    if fault[0] != kverify.OK:
+        raise _bad(path, _describe(_STRUCTURE, fault, a, n, d, metric))
+    if verify:
+        norms = np.empty(n, np.float64)
+        code = METRIC_CODES[metric]
+        fault = kverify.vector_fault(a["vectors"], code, 0, n, check.MAX_SQ_NORM, norms)
+        if fault[0] == kverify.OK:
+            fault = kverify.weight_fault(a["vectors"], nb, w, code, 0, n, norms)
+        if fault[0] != kverify.OK:
+            raise _bad(path, _describe(_VALUES, fault, a, n, d, metric))
+        if kverify.reached(nb, n, np.empty(n, np.int64)) < n:
+            raise _bad(path, "the graph is not connected")
     if "rotation" in a:
         why = basis.check(a["rotation"], a["rotation_t"], a["vectors"].shape[1])
         if why:
@@ -242,6 +373,20 @@ def check_arrays(path, a, n, d):
                          a["vectors"].shape[1])
         if why:
             raise _bad(path, why)
+
+
+def _describe(messages, fault, a, n, d, metric):
+    """The message for a fault ``(code, u, j)`` of ``deg._kernels.verify``."""
+    from deg._kernels.distances import distance
+    code, u, j = (int(x) for x in fault)
+    nb, w, x = a["neighbors"], a["weights"], a["vectors"]
+    v = int(nb[u, j]) if 0 <= j < d else -1
+    norm = float(np.linalg.norm(x[u].astype(np.float64)))
+    exact = (float(distance(METRIC_CODES[metric], x[u], x[v]))
+             if code == kverify.WRONG_WEIGHT else None)
+    return messages[code].format(u=u, j=j, v=v, w=float(w[u, j]) if 0 <= j < d else None,
+                                 last=n - 1, n=n, d=d, empty=max(0, d - (n - 1)), norm=norm,
+                                 bound=check.MAX_SQ_NORM ** 0.5, x=exact, metric=metric)
 
 
 def repeats_a_neighbor(nb):

@@ -74,7 +74,7 @@ _PARAMS = ("extend_k", "extend_eps", "scheme", "seed", "improve_k", "improve_eps
 
 def _unpickle(metric, params, arrays):
     n = arrays["vectors"].shape[0]
-    fileformat.check_arrays("pickled deg.Index", arrays, n, arrays["neighbors"].shape[1])
+    fileformat.check_arrays("pickled deg.Index", arrays, n, arrays["neighbors"].shape[1], metric)
     return Index._from_parts(metric, params, arrays, "pickled deg.Index", read_only=False)
 
 
@@ -161,22 +161,27 @@ class Index:
     def __init__(self, dim, metric="l2", edges_per_vertex=30, extend_k=None, extend_eps=0.1,
                  scheme="low-lid", seed=0, improve_k=None, improve_eps=0.001,
                  max_path_length=5, improve_tries=0, rotate=None):
-        self._dim = check.check_int("dim", dim, minimum=1)
+        self._dim = check.check_int("dim", dim, minimum=1, maximum=check.MAX_DIM)
         self._metric = check.check_choice("metric", metric, check.METRICS)
         self._d = check.check_edges_per_vertex(edges_per_vertex)
         if extend_k is None:
             extend_k = 4 * self._d // 3
-        self._extend_k = check.check_int("extend_k", extend_k, minimum=1)
-        self._extend_eps = check.check_float("extend_eps", extend_eps, minimum=0.0)
+        self._extend_k = check.check_int("extend_k", extend_k, minimum=1,
+                                         maximum=check.MAX_EXTEND_K)
+        self._extend_eps = check.check_float("extend_eps", extend_eps, minimum=0.0,
+                                             maximum=check.MAX_EPS)
         self._scheme = check.check_choice("scheme", scheme, check.SCHEMES)
-        self._seed = check.check_int("seed", seed)
+        self._seed = check.check_int("seed", seed, minimum=0, maximum=check.MAX_SEED)
         if improve_k is None:
             improve_k = self._d
-        self._improve_k = check.check_int("improve_k", improve_k, minimum=0, maximum=1024)
-        self._improve_eps = check.check_float("improve_eps", improve_eps, minimum=0.0)
+        self._improve_k = check.check_int("improve_k", improve_k, minimum=0,
+                                          maximum=check.MAX_IMPROVE_K)
+        self._improve_eps = check.check_float("improve_eps", improve_eps, minimum=0.0,
+                                              maximum=check.MAX_EPS)
         self._max_path_length = check.check_int("max_path_length", max_path_length, minimum=0,
-                                                maximum=64)
-        self._improve_tries = check.check_int("improve_tries", improve_tries, minimum=0)
+                                                maximum=check.MAX_PATH_LENGTH)
+        self._improve_tries = check.check_int("improve_tries", improve_tries, minimum=0,
+                                              maximum=check.MAX_IMPROVE_TRIES)
         if rotate is not None and not isinstance(rotate, (bool, np.bool_)):
             raise TypeError(f"rotate must be True, False or None, got {rotate!r}")
         self._rotate = None if rotate is None else bool(rotate)
@@ -187,6 +192,7 @@ class Index:
         self._rand_state = np.array([self._seed & (2**64 - 1)], dtype=np.uint64)
         self._n = 0
         self._next_label = 0
+        self._epoch = 1  # the next vector generation (deg._kernels.view); 0 is a loaded one's
         self._read_only = False
         self._vid_of = LabelMap()
         self._allocate(0)
@@ -242,6 +248,10 @@ class Index:
             x = check.normalize_rows(x, "data")
         m = x.shape[0]
         if labels is None:
+            if self._next_label + m - 1 > check.MAX_LABEL:
+                raise ValueError(f"default labels would pass {check.MAX_LABEL} (they continue "
+                                 f"after the largest label added, {self._next_label - 1}); "
+                                 f"pass labels explicitly")
             new_labels = np.arange(self._next_label, self._next_label + m, dtype=np.int64)
         else:
             new_labels = check.as_labels(labels, m)
@@ -251,6 +261,9 @@ class Index:
                 clash = self._vid_of.first_present(new_labels, self._labels)
                 if clash is not None:
                     raise ValueError(f"label {clash} is already in the index")
+            if self._n + m > check.MAX_VERTICES:
+                raise ValueError(f"an index holds at most {check.MAX_VERTICES} vectors; it holds "
+                                 f"{self._n}, and {m} more came")
             if m:
                 self._fit_basis(x)
                 self._insert(x, new_labels, progress and m >= _PROGRESS_MIN, threads)
@@ -297,6 +310,7 @@ class Index:
         else:
             self._vectors[start:end] = x
         self._labels[start:end] = new_labels
+        self._gen[start:end] = self._next_generation()
         kbuild.reset_rows(self._neighbors, self._weights, start, end)
         self._sig[start:end] = kview.EMPTY_SIG
         bar = None
@@ -375,7 +389,8 @@ class Index:
 
         def part(t, c):
             kview.refresh_view(self._vectors, self._neighbors, self._weights,
-                               _METRIC_CODE[self._metric], bounds[c], bounds[c + 1], self._sig)
+                               _METRIC_CODE[self._metric], bounds[c], bounds[c + 1], self._sig,
+                               self._gen)
 
         _pipeline.overlap(None, part, _VIEW_PARTS, threads)
 
@@ -489,8 +504,10 @@ class Index:
         arr = np.asarray(labels).reshape(-1)
         if arr.size and not np.issubdtype(arr.dtype, np.integer):
             raise TypeError(f"labels must be integers, got dtype {arr.dtype}")
-        if np.unique(arr).size != arr.size:
-            raise ValueError("labels to remove contain duplicates")
+        uniq, counts = np.unique(arr, return_counts=True)
+        if (counts > 1).any():
+            raise ValueError(f"labels to remove contain duplicates, e.g. "
+                             f"{uniq[counts > 1][0].item()}")
         with self._lock.writing():
             self._vids(arr)  # raises KeyError for an unknown label, before any change
             removed = []  # ids removed, in order; the last vertex takes each one's id
@@ -499,11 +516,6 @@ class Index:
                 for label in arr.tolist():
                     removed.append(self._remove_one(label))
             finally:
-                # a view row depends on the vectors behind its ids, so rows that now list a
-                # moved id are reordered even when their id set looks unchanged
-                moved = np.array([v for v in removed if v < self._n], dtype=np.int64)
-                self._sig[moved] = kview.EMPTY_SIG
-                self._sig[self._neighbors[moved].ravel()] = kview.EMPTY_SIG
                 self._renumber_entries(removed, n_before)
                 self._view_changed(arr.size)
 
@@ -513,8 +525,9 @@ class Index:
         involved = np.empty(self._d, dtype=np.int64)
         count = kremove.remove_vertex(self._vectors, self._neighbors, self._weights,
                                       self._labels, n, vid, involved)
-        if vid != n - 1:
+        if vid != n - 1:  # another vector behind id vid: rows listing it are ordered again
             self._vid_of.move(n - 1, vid, self._labels)
+            self._gen[vid] = self._next_generation()
         self._labels[n - 1] = -1
         self._n = n - 1
         if self._n <= min(n, self._d):
@@ -670,7 +683,7 @@ class Index:
     def _query(self, queries, entries, k, eps, include_entry, threads, max_dc, return_stats,
                max_degree, tree=False, own_entry=False, rotate=False):
         """Validate the search parameters and run; the caller holds the read lock."""
-        k = check.check_int("k", k, minimum=1)
+        k = check.check_int("k", k, minimum=1, maximum=check.MAX_K)
         if max_degree is None:
             max_degree = self._d
         max_degree = check.check_int("max_degree", max_degree, minimum=1, maximum=self._d)
@@ -682,13 +695,17 @@ class Index:
             labels = np.full((nq, k), -1, dtype=np.int64)
             dists = np.full((nq, k), np.inf, dtype=np.float32)
             n_dc = np.zeros(nq, dtype=np.int64)
-        else:
-            vids, dists, n_dc, _ = self._run_search(queries, entries, k, eps, include_entry,
+        else:  # the search keeps at most n results (the same ones for any k >= n): pad the rest
+            found = min(k, self._n)
+            vids, dists, n_dc, _ = self._run_search(queries, entries, found, eps, include_entry,
                                                     max_dc, threads, tree, max_degree,
                                                     own_entry=own_entry, rotate=rotate,
                                                     lead=_LEAD if self._yt.shape[0] else 1.0,
                                                     exact=False)
             labels = klabels.labels_of(vids, self._labels)
+            if found < k:
+                labels = np.pad(labels, ((0, 0), (0, k - found)), constant_values=-1)
+                dists = np.pad(dists, ((0, 0), (0, k - found)), constant_values=np.inf)
         if return_stats:
             return labels, dists, {"distance_computations": n_dc}
         return labels, dists
@@ -760,10 +777,10 @@ class Index:
         return self._n
 
     def __contains__(self, label):
-        try:
-            return self._vid_of.contains(label, self._labels)
-        except (TypeError, ValueError):
-            return False
+        """True for a label in the index; an integral float counts as that integer, anything
+        else that is not an integer (a string, a bool, 1.5) is never in it."""
+        key = check.label_key(label)
+        return key is not None and self._vid_of.contains(key, self._labels)
 
     def __repr__(self):
         return (f"deg.Index(dim={self._dim}, metric={self._metric!r}, edges_per_vertex={self._d},"
@@ -881,18 +898,26 @@ class Index:
             n = self._n
             fileformat.write(path, self._metric, params, self._vectors[:n],
                              self._neighbors[:n], self._weights[:n], self._labels[:n],
-                             self._sig[:n], (self._yt, self._tt), self._tree())
+                             self._file_signatures(), (self._yt, self._tt), self._tree())
 
     @classmethod
-    def load(cls, path, mmap=False):
+    def load(cls, path, mmap=False, verify=True):
         """Load an index saved by :meth:`save`.
 
         With ``mmap=True`` the arrays are memory-mapped (pages load on demand, several processes
         share them) and the index is read-only: search and explore work, ``add`` raises.
-        Raises ``ValueError`` for a file that is not a valid deg index (bad magic or version,
-        truncated, checksum mismatch, inconsistent contents).
+        Raises ``ValueError`` naming what is wrong for a file that is not a valid deg index:
+        bad magic or version, truncated, checksum mismatch, parameters out of bounds, or a
+        graph that is not one deg could have written (ids out of range, a vertex listed
+        twice, a directed edge, a weight that is not the distance of its vectors, a vector
+        that ``add`` would refuse, a disconnected graph).
+
+        ``verify=False`` skips the checksum and the checks that read every vector (weights,
+        norms, connectivity): Fashion-MNIST (60k x 784) loads in about half the time (see the
+        README). The checks that keep the kernels within their arrays (ids, repeats, edge
+        symmetry, the entry tree) always run. Use it only for files this program wrote.
         """
-        metric, params, arrays = fileformat.read(path, mmap=mmap)
+        metric, params, arrays = fileformat.read(path, mmap=mmap, verify=verify)
         return cls._from_parts(metric, params, arrays, os.fspath(path), read_only=mmap)
 
     @classmethod
@@ -903,13 +928,17 @@ class Index:
             given = {key: params[key] for key in _PARAMS if key != "rotate"}
             index = cls(dim, metric=metric, edges_per_vertex=a["neighbors"].shape[1],
                         rotate=params.get("rotate", False), **given)  # files before rotate: False
-            next_label = check.check_int("next_label", params["next_label"], minimum=0)
+            next_label = check.check_int("next_label", params["next_label"], minimum=0,
+                                         maximum=check.MAX_LABEL + 1)
             drawn_at = check.check_int(  # named pivots_drawn_at before the entry tree
                 "entries_drawn_at", params.get("entries_drawn_at",
-                                               params.get("pivots_drawn_at", n)), minimum=0)
+                                               params.get("pivots_drawn_at", n)), minimum=0,
+                maximum=check.MAX_VERTICES)
             index._rand_state[0] = check.check_int("rand_state", params["rand_state"],
                                                    minimum=0, maximum=2**64 - 1)
-        except (KeyError, TypeError, ValueError) as e:
+        except KeyError as e:
+            raise ValueError(f"{source} has invalid parameters: {e.args[0]!r} is missing") from None
+        except (TypeError, ValueError) as e:
             raise ValueError(f"{source} has invalid parameters: {e}") from None
         nb, w, sig = a["neighbors"], a["weights"], a.get("sig")
         if "order" in a:  # versions 2-5: sorted rows and their (current) search order
@@ -923,6 +952,7 @@ class Index:
         if read_only:  # a copy-on-write map: the refresh below may still reorder rows
             index._vectors, index._neighbors = a["vectors"], nb
             index._weights, index._labels, index._sig = w, a["labels"], sig
+            index._gen = np.zeros(n, dtype=np.uint32)  # generations start again at 0
             index._read_only = True
         else:
             index._allocate(n)
@@ -961,7 +991,8 @@ class Index:
         with self._lock.reading():
             n = self._n
             arrays = {name: np.array(getattr(self, "_" + name)[:n])
-                      for name in ("vectors", "neighbors", "weights", "labels", "sig")}
+                      for name in ("vectors", "neighbors", "weights", "labels")}
+            arrays["sig"] = self._file_signatures()
             arrays.update(rotation=self._yt.copy(), rotation_t=self._tt.copy())
             arrays.update(zip(_TREE, (a.copy() for a in self._tree())))
             return _unpickle, (self._metric, self._params(), arrays)
@@ -975,6 +1006,7 @@ class Index:
         self._weights = aligned.zeros((capacity, self._d), np.float32)
         self._labels = np.full(capacity, -1, dtype=np.int64)
         self._sig = np.full(capacity, kview.EMPTY_SIG, dtype=np.uint32)
+        self._gen = np.zeros(capacity, dtype=np.uint32)
 
     def _reserve(self, needed):
         """Grow capacity by doubling so that ``needed`` vertices fit."""
@@ -990,7 +1022,19 @@ class Index:
 
     def _storage(self):
         """Every per-vertex array, in one fixed order."""
-        return self._vectors, self._neighbors, self._weights, self._labels, self._sig
+        return self._vectors, self._neighbors, self._weights, self._labels, self._sig, self._gen
+
+    def _next_generation(self):
+        """A vector generation not given before (deg._kernels.view; wraps after 2**32 - 1)."""
+        gen = self._epoch
+        self._epoch = gen % 0xFFFFFFFF + 1
+        return np.uint32(gen)
+
+    def _file_signatures(self):
+        """The row signatures as a file stores them (generations 0; see ``kview``)."""
+        out = np.empty(self._n, dtype=np.uint32)
+        kview.plain_signatures(self._neighbors, self._n, self._sig, self._gen, out)
+        return out
 
     def _check_writable(self):
         if self._read_only:

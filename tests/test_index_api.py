@@ -46,8 +46,20 @@ def test_get_vectors_and_neighbors(index):
 
 @pytest.mark.parametrize("kwargs, error, match", [
     ({"dim": 0}, ValueError, "dim must be >= 1"),
-    ({"dim": 4, "edges_per_vertex": 7}, ValueError, "even number >= 2, got 7"),
-    ({"dim": 4, "edges_per_vertex": 0}, ValueError, "even number >= 2, got 0"),
+    ({"dim": 4, "edges_per_vertex": 7}, ValueError, "even number from 2 to 1024, got 7"),
+    ({"dim": 4, "edges_per_vertex": 0}, ValueError, "even number from 2 to 1024, got 0"),
+    # the bound of edges_per_vertex itself, not of improve_k, which defaults to it
+    ({"dim": 4, "edges_per_vertex": 2000}, ValueError, "edges_per_vertex must be an even"),
+    ({"dim": 4, "edges_per_vertex": 1026}, ValueError, "from 2 to 1024, got 1026"),
+    ({"dim": 4, "improve_tries": 10**9}, ValueError, "improve_tries must be <= 100"),
+    ({"dim": 4, "extend_k": 10**9}, ValueError, "extend_k must be <= 4096"),
+    ({"dim": 4, "extend_eps": 1e9}, ValueError, "extend_eps must be <= 10"),
+    ({"dim": 4, "improve_eps": 11}, ValueError, "improve_eps must be <= 10"),
+    ({"dim": 4, "improve_k": 1025}, ValueError, "improve_k must be <= 1024"),
+    ({"dim": 4, "max_path_length": 65}, ValueError, "max_path_length must be <= 64"),
+    ({"dim": 4, "seed": -1}, ValueError, "seed must be >= 0"),
+    ({"dim": 4, "seed": 2**64}, ValueError, "seed must be <= 18446744073709551615"),
+    ({"dim": 2**21}, ValueError, "dim must be <= 1048576"),
     ({"dim": 4, "metric": "manhattan"}, ValueError, "metric must be one of"),
     ({"dim": 4, "scheme": "x"}, ValueError, "scheme must be one of"),
     ({"dim": 4, "extend_eps": float("nan")}, ValueError, "extend_eps must be finite"),

@@ -142,7 +142,7 @@ def test_a_file_with_a_broken_basis_is_refused(grown, tmp_path, spoil, match):
     """A valid checksum over a basis that is not orthogonal (a foreign or buggy writer)."""
     index, _ = grown
     n = len(index)
-    fileformat.write(tmp_path / "b.deg", "l2", index._params(), index._vectors[:n],
+    fileformat.write(tmp_path / "b.deg", index.metric, index._params(), index._vectors[:n],
                      index._neighbors[:n], index._weights[:n], index._labels[:n],
                      index._sig[:n], spoil(index._yt.copy(), index._tt.copy()))
     with pytest.raises(ValueError, match=match):

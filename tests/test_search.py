@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import deg
+from deg._kernels import view as kview
 from tests.conftest import brute_force, low_dim_data, recall
 
 
@@ -195,9 +196,15 @@ def test_search_view_follows_edits(data):
     index.add(x[1500:1600])
     index.remove(np.arange(0, 1500, 7))
     index.optimize(tries=200)
-    assert deg.analysis.check(index, gq_sample=0)["view_current"]
+    report = deg.analysis.check(index, gq_sample=0)
+    assert report["view_current"]
+    index.search(x[:2], k=5, max_degree=4)  # the view, brought up to date for a pruned search
+    report = deg.analysis.check(index, gq_sample=0)
+    assert report["view_current"] and report["view_pending"] == 0
     index._neighbors[5] = index._neighbors[5, ::-1].copy()  # a row out of order is detected
     index._weights[5] = index._weights[5, ::-1].copy()
+    assert deg.analysis.check(index, gq_sample=0)["view_pending"] == 1
+    index._sig[5] = kview.row_signature(index._neighbors, index._gen, 5)  # and claimed in order
     assert not deg.analysis.check(index, gq_sample=0)["view_current"]
 
 

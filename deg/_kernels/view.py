@@ -15,6 +15,16 @@ a row leaves this order while the graph changes and is put back lazily: ``sig[u]
 of row u as it was last ordered, and after any edit only the rows whose hash changed are
 reordered. Reordering a row in order again leaves it as it is (ties keep their order).
 
+A row's order depends on the vectors behind its ids as well as on the ids, and ids are
+reused (a removal moves the last vertex into the freed id, an add takes the ids after the
+last). So the hash covers, besides the ids, each id's *generation* ``gen[v]``: a number the
+index gives an id whenever a new vector takes it, never the same twice for one id. A row
+that changes and comes back to the same ids then still hashes as it did only if the same
+vectors stand behind them, in which case it is in order. With every generation 0 (a loaded
+index) the hash is that of the ids alone, which is what files store (``plain_signatures``).
+The hash is 32 bits: one changed row in ~4e9 may keep an older order until it changes again
+(a question of speed for a ``max_degree`` search, never of correctness).
+
 When rows are put back (``Index._view_changed``: at once after a change to 1/8 of the graph,
 else at the first search or explore with ``max_degree < d``, save or pickling), a
 whole-graph search and later edits see them in the order the edits left. That order decides
@@ -28,21 +38,25 @@ import numpy as np
 from deg._kernels._jit import jit
 from deg._kernels.distances import distance
 
-EMPTY_SIG = np.uint32(0)  # never produced by row_signature for a row of d >= 2 (see below)
+EMPTY_SIG = np.uint32(0)  # never produced by row_signature (see below)
 
 
-@jit("uint32(int32[:, ::1], int64)")
-def row_signature(neighbors, u):
-    """FNV-1a hash of row u's neighbour ids, forced odd so it never equals ``EMPTY_SIG``."""
-    h = np.uint32(2166136261)
+@jit("uint32(int32[:, ::1], uint32[::1], int64)")
+def row_signature(neighbors, gen, u):
+    """FNV-1a hash of row u's neighbour ids, each mixed with its generation (and u's own
+    generation first), forced odd so it never equals ``EMPTY_SIG``. A generation of 0 mixes in
+    nothing: with all of them 0 this is the hash of the ids alone."""
+    golden = np.uint32(0x9E3779B1)
+    h = np.uint32(2166136261) ^ (gen[u] * golden)
     for j in range(neighbors.shape[1]):
-        h = (h ^ np.uint32(neighbors[u, j])) * np.uint32(16777619)
+        v = neighbors[u, j]
+        h = (h ^ (np.uint32(v) ^ (gen[v] * golden))) * np.uint32(16777619)
     return h | np.uint32(1)
 
 
 @jit
 def order_row(vectors, neighbors, weights, metric, u, by_weight, kept, out):
-    """Write row u's search order into ``out`` (uint8, length d).
+    """Write row u's search order into ``out`` (int32, length d).
 
     ``by_weight`` and ``kept`` are int64 scratch of length d. Empty slots (u itself) go last.
     """
@@ -88,19 +102,19 @@ def order_row(vectors, neighbors, weights, metric, u, by_weight, kept, out):
 
 
 @jit
-def refresh_view(vectors, neighbors, weights, metric, lo, hi, sig):
+def refresh_view(vectors, neighbors, weights, metric, lo, hi, sig, gen):
     """Put every row among ``lo..hi-1`` whose signature changed back in search order; returns
     the rows reordered. Serial: callers split the rows over Python threads (a parallel loop
     here cost two seconds of compile time)."""
     d = neighbors.shape[1]
     by_weight = np.empty(d, dtype=np.int64)
     kept = np.empty(d, dtype=np.int64)
-    order = np.empty(d, dtype=np.uint8)
+    order = np.empty(d, dtype=np.int32)
     row_i = np.empty(d, dtype=np.int32)
     row_w = np.empty(d, dtype=np.float32)
     count = 0
     for u in range(lo, hi):
-        if row_signature(neighbors, u) != sig[u]:
+        if row_signature(neighbors, gen, u) != sig[u]:
             order_row(vectors, neighbors, weights, metric, u, by_weight, kept, order)
             for j in range(d):
                 row_i[j] = neighbors[u, order[j]]
@@ -108,28 +122,63 @@ def refresh_view(vectors, neighbors, weights, metric, lo, hi, sig):
             for j in range(d):
                 neighbors[u, j] = row_i[j]
                 weights[u, j] = row_w[j]
-            sig[u] = row_signature(neighbors, u)
+            sig[u] = row_signature(neighbors, gen, u)
             count += 1
     return count
 
 
 @jit
-def in_order(vectors, neighbors, weights, metric, n):
-    """Is every row of ``0..n-1`` in search order? (A check that trusts no signature.)"""
+def misordered(vectors, neighbors, weights, metric, n, sig, gen):
+    """The first row of ``0..n-1`` that its signature claims to be in search order but is not,
+    or -1 (a check that trusts no signature; rows changed since their last ordering, whose
+    signature no longer matches, are due to be reordered and do not count)."""
     d = neighbors.shape[1]
     by_weight = np.empty(d, dtype=np.int64)
     kept = np.empty(d, dtype=np.int64)
-    order = np.empty(d, dtype=np.uint8)
-    ok = True
+    order = np.empty(d, dtype=np.int32)
     for u in range(n):
+        if row_signature(neighbors, gen, u) != sig[u]:
+            continue
         order_row(vectors, neighbors, weights, metric, u, by_weight, kept, order)
         for j in range(d):
-            ok = ok and order[j] == j
-    return ok
+            if order[j] != j:
+                return u
+    return -1
+
+
+@jit
+def pending(neighbors, n, sig, gen):
+    """How many rows of ``0..n-1`` changed since their last ordering (due to be reordered)."""
+    count = 0
+    for u in range(n):
+        count += row_signature(neighbors, gen, u) != sig[u]
+    return count
+
+
+@jit
+def plain_signatures(neighbors, n, sig, gen, out):
+    """The signatures a file stores: for each row of ``0..n-1`` in order (``sig`` matches),
+    its hash with every generation 0, which a loaded index (generations 0) recomputes;
+    ``EMPTY_SIG`` for a row due to be reordered."""
+    for u in range(n):
+        if row_signature(neighbors, gen, u) == sig[u]:
+            out[u] = plain_signature(neighbors, u)
+        else:
+            out[u] = EMPTY_SIG
+
+
+@jit("uint32(int32[:, ::1], int64)")
+def plain_signature(neighbors, u):
+    """``row_signature`` with every generation 0."""
+    h = np.uint32(2166136261)
+    for j in range(neighbors.shape[1]):
+        h = (h ^ np.uint32(neighbors[u, j])) * np.uint32(16777619)
+    return h | np.uint32(1)
 
 
 @jit
 def sign_rows(neighbors, n, sig):
-    """Mark rows ``0..n-1`` as in search order (rows loaded from a file that keeps them so)."""
+    """Mark rows ``0..n-1`` as in search order, with every generation 0 (rows loaded from a
+    file that keeps them so)."""
     for u in range(n):
-        sig[u] = row_signature(neighbors, u)
+        sig[u] = plain_signature(neighbors, u)

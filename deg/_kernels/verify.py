@@ -1,0 +1,127 @@
+"""Checks of a graph that comes from outside (a file, a pickle): what a checksum cannot vouch for.
+
+A file written by a buggy or foreign writer, or edited with its checksum fixed, must not reach
+the other kernels: they trust that ids are in range and rows hold no vertex twice (removal
+sizes its arrays by d), and the repair after a removal needs an undirected, connected graph
+whose weights are the distances of its vectors. Each check returns the first fault it finds
+as ``(code, row, slot)`` so that the loader can say where the file is wrong.
+"""
+
+import numpy as np
+
+from deg._kernels._jit import jit
+from deg._kernels.distances import IP, COS, distance
+from deg._kernels.graph import find_slot
+
+OK = 0
+OUT_OF_RANGE = 1  # a neighbour id outside 0..n-1
+REPEATED = 2  # a row lists another vertex twice
+EMPTY_SLOTS = 3  # a row has not max(0, d - (n - 1)) empty slots (slots holding the row's own id)
+EMPTY_WEIGHT = 4  # an empty slot whose weight is not 0
+ASYMMETRIC = 5  # u lists v but v does not list u
+UNEQUAL = 6  # u-v and v-u carry different weights
+NOT_FINITE = 7  # a vector coordinate is NaN or infinite
+TOO_LONG = 8  # a vector's squared norm passes the bound that add enforces
+NOT_UNIT = 9  # a cosine index's vector is not of unit length
+WRONG_WEIGHT = 10  # a weight is not the distance of its two vectors
+# Stored weights are the kernels' own distances of the stored vectors, equal bit for bit on
+# the machine that wrote them; another CPU may sum them in another order. A float32 sum of
+# dim terms differs by at most ~dim * 6e-8 of the sum of their magnitudes between two orders;
+# these bounds leave room for dim up to ~1000 and refuse any wrong metric, row or weight.
+RELATIVE = 1e-4
+ABSOLUTE = 1e-6  # of the vectors' scale (|a|^2 + |b|^2, or |a| |b| for "ip")
+UNIT = 1e-3  # allowed |norm^2 - 1| of a cosine index's (normalised, maybe rotated) vectors
+
+
+@jit
+def structure_fault(neighbors, weights, n, seen):
+    """Ids in range, no repeats, the right number of empty slots (weight 0), every edge
+    present at both ends with one weight. ``seen`` is int64 scratch of length >= n."""
+    d = neighbors.shape[1]
+    empty = max(0, d - (n - 1))
+    for u in range(n):
+        seen[u] = -1
+    for u in range(n):
+        n_empty = 0
+        for j in range(d):
+            v = neighbors[u, j]
+            if v < 0 or v >= n:
+                return OUT_OF_RANGE, u, j
+            if v == u:
+                n_empty += 1
+                if weights[u, j] != 0:
+                    return EMPTY_WEIGHT, u, j
+            elif seen[v] == u:
+                return REPEATED, u, j
+            else:
+                seen[v] = u
+        if n_empty != empty:
+            return EMPTY_SLOTS, u, n_empty
+    for u in range(n):  # every id is in range now
+        for j in range(d):
+            v = neighbors[u, j]
+            if v != u:
+                s = find_slot(neighbors, v, u)
+                if s < 0:
+                    return ASYMMETRIC, u, j
+                if weights[v, s] != weights[u, j]:
+                    return UNEQUAL, u, j
+    return OK, -1, -1
+
+
+@jit
+def reached(neighbors, n, queue):
+    """How many vertices a breadth-first search from vertex 0 reaches (``queue``: int64 of
+    length >= n; the ids must be in range)."""
+    if n == 0:
+        return 0
+    seen = np.zeros(n, dtype=np.bool_)
+    seen[0] = True
+    queue[0] = 0
+    head, tail = 0, 1
+    while head < tail:
+        u = queue[head]
+        head += 1
+        for j in range(neighbors.shape[1]):
+            v = neighbors[u, j]
+            if not seen[v]:
+                seen[v] = True
+                queue[tail] = v
+                tail += 1
+    return tail
+
+
+@jit
+def vector_fault(vectors, metric, lo, hi, max_sq_norm, norms):
+    """Rows ``lo..hi-1`` finite, within add's norm bound (unit length for ``COS``); writes
+    each row's norm into ``norms``."""
+    for u in range(lo, hi):
+        sq = 0.0
+        for i in range(vectors.shape[1]):
+            x = vectors[u, i]
+            if not np.isfinite(x):
+                return NOT_FINITE, u, i
+            sq += np.float64(x) * np.float64(x)
+        if metric == COS and abs(sq - 1.0) > UNIT:
+            return NOT_UNIT, u, -1
+        if sq > max_sq_norm:
+            return TOO_LONG, u, -1
+        norms[u] = np.sqrt(sq)
+    return OK, -1, -1
+
+
+@jit
+def weight_fault(vectors, neighbors, weights, metric, lo, hi, norms):
+    """Each edge u-v with u in ``lo..hi-1`` and u < v (the other end holds the same weight:
+    ``structure_fault``) carries the distance of its vectors, within float32 rounding."""
+    for u in range(lo, hi):
+        for j in range(neighbors.shape[1]):
+            v = neighbors[u, j]
+            if v > u:
+                w = np.float64(weights[u, j])
+                exact = np.float64(distance(metric, vectors[u], vectors[v]))
+                scale = (norms[u] * norms[v] if metric == IP
+                         else norms[u] * norms[u] + norms[v] * norms[v])
+                if not abs(w - exact) <= RELATIVE * abs(exact) + ABSOLUTE * scale:
+                    return WRONG_WEIGHT, u, j
+    return OK, -1, -1
