@@ -11,6 +11,7 @@ e.g. when the second process could not start).
 import os
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -113,3 +114,7 @@ def _exercise(share):
     big.add(data[:600], threads=1)
     big.add(data[600:], threads=1)
     big.search(x, k=3, threads=1)
+    with tempfile.TemporaryDirectory() as folder:  # saving and the checks of a load
+        path = os.path.join(folder, "warm.deg")
+        big.save(path)
+        Index.load(path)
