@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.deps-stamp
 BENCH_ARGS ?=
 
-.PHONY: all test test-slow bench warm clean-cache clean-cache-if-stale venv clean
+.PHONY: all test test-slow lint bench warm clean-cache clean-cache-if-stale venv clean
 
 all: test
 
@@ -36,6 +36,10 @@ warm: $(STAMP) clean-cache-if-stale
 
 test: warm
 	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 
 test-slow: warm
 	$(PY) -m pytest -m slow

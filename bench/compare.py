@@ -27,9 +27,20 @@ def ratios(rows):
     out = {}
     for kind in KINDS:
         engines = {r["engine"] for r in rows if r["kind"] == kind}
-        at = {e: [metrics.qps_at([(r["recall"], r["qps_1t"]) for r in rows
-                                  if r["engine"] == e and r["kind"] == kind], t)
-                  for t in TARGETS] for e in engines}
+        at = {
+            e: [
+                metrics.qps_at(
+                    [
+                        (r["recall"], r["qps_1t"])
+                        for r in rows
+                        if r["engine"] == e and r["kind"] == kind
+                    ],
+                    t,
+                )
+                for t in TARGETS
+            ]
+            for e in engines
+        }
         if "deg" not in at:
             continue
         for i, t in enumerate(TARGETS):
@@ -52,8 +63,7 @@ def main(paths):
     print(f"{'':22s}" + "".join(f"{name[4:19]:>22s}" for name, _ in runs) + f"{'median':>10s}")
     for n in names:
         vals = [r.get(n) for _, r in runs]
-        cells = "".join(f"{v[0]:8.2f}x {v[1][:12]:>12s}" if v else f"{'n/a':>22s}"
-                        for v in vals)
+        cells = "".join(f"{v[0]:8.2f}x {v[1][:12]:>12s}" if v else f"{'n/a':>22s}" for v in vals)
         med = statistics.median(v[0] for v in vals if v)
         print(f"{n:22s}{cells}{med:9.2f}x")
 

@@ -31,7 +31,7 @@ def exact_knn(base, queries, k, metric):
     sq = (b * b).sum(1)
     out = np.empty((len(queries), k), dtype=np.int64)
     for lo in range(0, len(queries), 256):
-        q = queries[lo:lo + 256].astype(np.float64)
+        q = queries[lo : lo + 256].astype(np.float64)
         if metric == "cosine":
             q /= np.linalg.norm(q, axis=1, keepdims=True)
             dist = -q @ b.T
@@ -39,14 +39,15 @@ def exact_knn(base, queries, k, metric):
             dist = sq[None, :] - 2 * q @ b.T
         part = np.argpartition(dist, k - 1, axis=1)[:, :k]
         order = np.argsort(np.take_along_axis(dist, part, 1), axis=1, kind="stable")
-        out[lo:lo + 256] = np.take_along_axis(part, order, 1)
+        out[lo : lo + 256] = np.take_along_axis(part, order, 1)
     return out
 
 
 def recall(found, truth):
     k = truth.shape[1]
-    return float(np.mean([len(set(f.tolist()) & set(t.tolist())) / k
-                          for f, t in zip(found, truth)]))
+    return float(
+        np.mean([len(set(f.tolist()) & set(t.tolist())) / k for f, t in zip(found, truth)])
+    )
 
 
 def run_stream(name, x, params, threads):
@@ -74,8 +75,11 @@ def run_stream(name, x, params, threads):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--dataset", default="fashion-mnist-784-euclidean",
-                        help="a registered name or an .hdf5 file")
+    parser.add_argument(
+        "--dataset",
+        default="fashion-mnist-784-euclidean",
+        help="a registered name or an .hdf5 file",
+    )
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--limit", type=int, default=0, help="use the first N train vectors")
@@ -86,14 +90,23 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     from deg import datasets
-    ds = datasets.read_hdf5(args.dataset) if args.dataset.endswith(".hdf5") else \
-        datasets.load(args.dataset)
-    x = ds.train[:args.limit] if args.limit else ds.train
-    q = ds.test[:args.queries]
+
+    ds = (
+        datasets.read_hdf5(args.dataset)
+        if args.dataset.endswith(".hdf5")
+        else datasets.load(args.dataset)
+    )
+    x = ds.train[: args.limit] if args.limit else ds.train
+    q = ds.test[: args.queries]
     metric = ds.deg_metric
-    params = dict(metric=metric, edges_per_vertex=30, extend_k=60, extend_eps=0.1,
-                  scheme=args.scheme)
-    truth = exact_knn(x[:len(x) // 2], q, args.k, metric)
+    params = {
+        "metric": metric,
+        "edges_per_vertex": 30,
+        "extend_k": 60,
+        "extend_eps": 0.1,
+        "scheme": args.scheme,
+    }
+    truth = exact_knn(x[: len(x) // 2], q, args.k, metric)
     eps_list = [float(e) for e in args.eps.split(",")]
     deg.warmup()
     rows = []
@@ -102,12 +115,22 @@ def main(argv=None):
         index, seconds = run_stream(stream, x, params, args.threads)
         report = analysis.check(index, gq_sample=200)
         recalls = {e: recall(index.search(q, k=args.k, eps=e)[0], truth) for e in eps_list}
-        row = {"dataset": args.dataset, "stream": stream, "seconds": round(seconds, 2),
-               "graph_ok": report["ok"], "aew": report["aew"], "gq": report["gq"],
-               "recall": recalls, **params}
+        row = {
+            "dataset": args.dataset,
+            "stream": stream,
+            "seconds": round(seconds, 2),
+            "graph_ok": report["ok"],
+            "aew": report["aew"],
+            "gq": report["gq"],
+            "recall": recalls,
+            **params,
+        }
         rows.append(row)
-        print(f"  {stream:20s} {seconds:7.1f} s  graph ok: {report['ok']}  "
-              + "  ".join(f"eps {e:g}: {r:.4f}" for e, r in recalls.items()), flush=True)
+        print(
+            f"  {stream:20s} {seconds:7.1f} s  graph ok: {report['ok']}  "
+            + "  ".join(f"eps {e:g}: {r:.4f}" for e, r in recalls.items()),
+            flush=True,
+        )
     base = rows[0]["recall"]
     for row in rows[1:]:
         worst = max(base[e] - row["recall"][e] for e in eps_list)

@@ -48,9 +48,9 @@ class Engine:
     """
 
     name = "?"
-    package = None     # module to import; None: always available
+    package = None  # module to import; None: always available
     distribution = None  # pip name, for the version in the results
-    sweep = []
+    sweep = ()
     param_name = "?"
     memory_source = "?"  # how memory_bytes() is obtained, recorded next to it
 
@@ -84,7 +84,7 @@ class Engine:
         out = np.full((len(entries), k), -1, dtype=np.int64)
         for r, e in enumerate(entries):
             row = ids[r][ids[r] != e][:k]  # if the vertex itself was missed: first k
-            out[r, :len(row)] = row
+            out[r, : len(row)] = row
         return out
 
     def __str__(self):
@@ -106,26 +106,45 @@ class Deg(Engine):
 
     def warmup(self, x, q, k):
         import deg
+
         return deg.warmup()
 
     def fit(self, x):
         import deg
+
         self.x = x
-        self.index = deg.Index.build(x, metric="l2" if self.metric == "euclidean" else "cosine",
-                                     progress=False, threads=self.build_threads, **self.params)
+        self.index = deg.Index.build(
+            x,
+            metric="l2" if self.metric == "euclidean" else "cosine",
+            progress=False,
+            threads=self.build_threads,
+            **self.params,
+        )
 
     def set_query_arguments(self, value):
         self.eps, self.max_degree = value
 
     def query(self, q, k):
-        labels, _, stats = self.index.search(q, k=k, eps=self.eps, threads=self.threads,
-                                             max_degree=self.max_degree, return_stats=True)
+        labels, _, stats = self.index.search(
+            q,
+            k=k,
+            eps=self.eps,
+            threads=self.threads,
+            max_degree=self.max_degree,
+            return_stats=True,
+        )
         self.last_dist_comps = float(stats["distance_computations"].mean())
         return labels
 
     def explore(self, entries, k):
-        labels, _, stats = self.index.explore(entries, k=k, eps=self.eps, threads=self.threads,
-                                              max_degree=self.max_degree, return_stats=True)
+        labels, _, stats = self.index.explore(
+            entries,
+            k=k,
+            eps=self.eps,
+            threads=self.threads,
+            max_degree=self.max_degree,
+            return_stats=True,
+        )
         self.last_dist_comps = float(stats["distance_computations"].mean())
         return labels
 
@@ -154,6 +173,7 @@ class FaissHNSW(Engine):
 
     def fit(self, x):
         import faiss
+
         self.faiss = faiss
         self.x = self.prepare(x)
         kind = faiss.METRIC_L2 if self.metric == "euclidean" else faiss.METRIC_INNER_PRODUCT
@@ -188,11 +208,17 @@ class HnswLib(Engine):
 
     def fit(self, x):
         import hnswlib
+
         self.x = self.prepare(x)
-        self.index = hnswlib.Index(space="l2" if self.metric == "euclidean" else "ip",
-                                   dim=x.shape[1])
-        self.index.init_index(max_elements=len(x), M=self.params["M"],
-                              ef_construction=self.params["efConstruction"], random_seed=100)
+        self.index = hnswlib.Index(
+            space="l2" if self.metric == "euclidean" else "ip", dim=x.shape[1]
+        )
+        self.index.init_index(
+            max_elements=len(x),
+            M=self.params["M"],
+            ef_construction=self.params["efConstruction"],
+            random_seed=100,
+        )
         self.index.add_items(self.x, np.arange(len(x)), num_threads=self.build_threads)
 
     def set_query_arguments(self, ef):
@@ -219,11 +245,14 @@ class DegLib(Engine):
 
     def fit(self, x):
         import deglib
+
         self.x = self.prepare(x)
-        metric = deglib.Metric.FP32_L2 if self.metric == "euclidean" else \
-            deglib.Metric.FP32_InnerProduct
+        metric = (
+            deglib.Metric.FP32_L2 if self.metric == "euclidean" else deglib.Metric.FP32_InnerProduct
+        )
         self.graph = deglib.builder.build_from_data(
-            self.x, metric=metric, thread_count=self.build_threads, **self.params)
+            self.x, metric=metric, thread_count=self.build_threads, **self.params
+        )
         self.d = self.graph.get_edges_per_vertex()
 
     def set_query_arguments(self, eps):
@@ -234,8 +263,9 @@ class DegLib(Engine):
         return ids.astype(np.int64)
 
     def explore(self, entries, k):
-        ids, _ = self.graph.explore(np.asarray(entries), k, eps=self.eps, include_entry=False,
-                                    threads=self.threads)
+        ids, _ = self.graph.explore(
+            np.asarray(entries), k, eps=self.eps, include_entry=False, threads=self.threads
+        )
         return ids.astype(np.int64)
 
     def memory_bytes(self):
@@ -260,6 +290,7 @@ class PyNNDescent(Engine):
 
     def _numba(self, n, call):
         import numba
+
         old = numba.get_num_threads()
         numba.set_num_threads(n)
         try:
@@ -269,17 +300,24 @@ class PyNNDescent(Engine):
 
     def _build(self, x):
         import pynndescent
+
         return pynndescent.NNDescent(
-            x, metric="euclidean" if self.metric == "euclidean" else "cosine",
-            n_jobs=self.build_threads, random_state=0, low_memory=True,
+            x,
+            metric="euclidean" if self.metric == "euclidean" else "cosine",
+            n_jobs=self.build_threads,
+            random_state=0,
+            low_memory=True,
             # the query kernel runs queries in parallel only when built with this flag
-            parallel_batch_queries=True, **self.params)
+            parallel_batch_queries=True,
+            **self.params,
+        )
 
     def warmup(self, x, q, k):
         # numba compiles pynndescent's build kernels on first use: do it on a small sample
         start = time.perf_counter()
-        small = self._numba(self.build_threads, lambda: self._build(np.ascontiguousarray(
-            x[:2000], np.float32)))
+        small = self._numba(
+            self.build_threads, lambda: self._build(np.ascontiguousarray(x[:2000], np.float32))
+        )
         small.prepare()
         small.query(np.ascontiguousarray(q[:5], np.float32), k=k, epsilon=self.sweep[0])
         return time.perf_counter() - start
@@ -296,14 +334,12 @@ class PyNNDescent(Engine):
 
     def query(self, q, k):
         q = np.ascontiguousarray(q, np.float32)
-        ids, _ = self._numba(self.threads,
-                             lambda: self.index.query(q, k=k, epsilon=self.epsilon))
+        ids, _ = self._numba(self.threads, lambda: self.index.query(q, k=k, epsilon=self.epsilon))
         return ids.astype(np.int64)
 
     def memory_bytes(self):
         graph = self.index._search_graph
-        return int(self.x.nbytes + graph.data.nbytes + graph.indices.nbytes
-                   + graph.indptr.nbytes)
+        return int(self.x.nbytes + graph.data.nbytes + graph.indices.nbytes + graph.indptr.nbytes)
 
 
 ENGINES = {e.name: e for e in (Deg, FaissHNSW, HnswLib, DegLib, PyNNDescent)}

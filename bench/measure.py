@@ -69,9 +69,14 @@ def build(engine, x, q, k):
     start = time.perf_counter()
     engine.fit(x)
     build_s = time.perf_counter() - start
-    return {"compile_s": compile_s, "build_s": build_s,
-            "memory_bytes": int(engine.memory_bytes()), "memory_source": engine.memory_source,
-            "rss_delta_bytes": rss_bytes() - before, **engine.extra}
+    return {
+        "compile_s": compile_s,
+        "build_s": build_s,
+        "memory_bytes": int(engine.memory_bytes()),
+        "memory_source": engine.memory_source,
+        "rss_delta_bytes": rss_bytes() - before,
+        **engine.extra,
+    }
 
 
 def setting(engine, kind, ctx, k, threads, runs, latency_queries, min_seconds=0.0):
@@ -120,13 +125,18 @@ def setting(engine, kind, ctx, k, threads, runs, latency_queries, min_seconds=0.
         call(slice(i, i + 1))
         lat[i] = time.perf_counter() - start
     # one-thread and batch runs take turns: their ratio (the batch speed-up) compares like times
-    (ids, best), (_, batch) = best_times([(lambda: engine.set_threads(1), call),
-                                          (lambda: engine.set_threads(threads), call)],
-                                         runs, min_seconds)
+    (ids, best), (_, batch) = best_times(
+        [(lambda: engine.set_threads(1), call), (lambda: engine.set_threads(threads), call)],
+        runs,
+        min_seconds,
+    )
     dist = metrics.true_distances(ctx["x"], queries, ids, ctx["metric"])
-    return {"recall": metrics.threshold_recall(dist, gt_d, k),
-            "id_recall": metrics.id_recall(ids, gt_ids, k),
-            "qps_1t": len(queries) / best, "qps_batch": len(queries) / batch,
-            "latency_p50_us": float(np.percentile(lat, 50) * 1e6) if n_lat else None,
-            "latency_p99_us": float(np.percentile(lat, 99) * 1e6) if n_lat else None,
-            "dist_comps": dist_comps}
+    return {
+        "recall": metrics.threshold_recall(dist, gt_d, k),
+        "id_recall": metrics.id_recall(ids, gt_ids, k),
+        "qps_1t": len(queries) / best,
+        "qps_batch": len(queries) / batch,
+        "latency_p50_us": float(np.percentile(lat, 50) * 1e6) if n_lat else None,
+        "latency_p99_us": float(np.percentile(lat, 99) * 1e6) if n_lat else None,
+        "dist_comps": dist_comps,
+    }

@@ -1,5 +1,7 @@
 """Recall (ANN-Benchmarks rules), Pareto frontiers and QPS at a recall target."""
 
+import itertools
+
 import numpy as np
 
 # Recall is drawn and interpolated in logit space, where 1.0 (and 0.0) sit at infinity. With
@@ -54,7 +56,7 @@ def threshold_recall(dist, gt_dist, k, slack=1e-3):
     -------
     float
     """
-    limit = gt_dist[:, k - 1:k] + slack
+    limit = gt_dist[:, k - 1 : k] + slack
     return float((dist[:, :k] <= limit).sum() / (len(dist) * k))
 
 
@@ -69,8 +71,9 @@ def id_recall(ids, gt_ids, k):
     -------
     float
     """
-    return float(np.mean([len(set(a[:k].tolist()) & set(b[:k].tolist())) / k
-                          for a, b in zip(ids, gt_ids)]))
+    return float(
+        np.mean([len(set(a[:k].tolist()) & set(b[:k].tolist())) / k for a, b in zip(ids, gt_ids)])
+    )
 
 
 def pareto(points):
@@ -121,7 +124,7 @@ def qps_at(points, target):
         return None
     if front[0][0] >= target:
         return float(front[0][1])
-    for (r0, q0), (r1, q1) in zip(front, front[1:]):
+    for (r0, q0), (r1, q1) in itertools.pairwise(front):
         if r0 < target <= r1:
             x0, x1, x = logit(r0), logit(r1), logit(target)
             t = 1.0 if x1 == x0 else (x - x0) / (x1 - x0)

@@ -44,15 +44,22 @@ def _queries(out, name, index, q, folder):
         out[f"{name} file"] = hashlib.sha256(f.read()).hexdigest()
     labels = index.labels
     entries = labels[:: max(1, len(labels) // 40)]
-    for kind, kwargs in [("search", {}), ("search eps0", {"eps": 0.0}),
-                         ("search m6", {"max_degree": 6, "eps": 0.2}),
-                         ("search budget", {"max_distance_computations": 60}),
-                         ("search k1", {"k": 1}), ("search t1", {"threads": 1})]:
+    for kind, kwargs in [
+        ("search", {}),
+        ("search eps0", {"eps": 0.0}),
+        ("search m6", {"max_degree": 6, "eps": 0.2}),
+        ("search budget", {"max_distance_computations": 60}),
+        ("search k1", {"k": 1}),
+        ("search t1", {"threads": 1}),
+    ]:
         kw = dict({"k": 10}, **kwargs)
         a, b, s = index.search(q, return_stats=True, **kw)
         out[f"{name} {kind}"] = _digest(a, b, s["distance_computations"])
-    for kind, kwargs in [("explore", {}), ("explore entry", {"include_entry": True}),
-                         ("explore m6", {"max_degree": 6, "eps": 0.1})]:
+    for kind, kwargs in [
+        ("explore", {}),
+        ("explore entry", {"include_entry": True}),
+        ("explore m6", {"max_degree": 6, "eps": 0.1}),
+    ]:
         a, b, s = index.explore(entries, k=10, return_stats=True, **kwargs)
         out[f"{name} {kind}"] = _digest(a, b, s["distance_computations"])
     nb, w = index.neighbors(labels)
@@ -66,17 +73,33 @@ def fingerprints(quick=False):
         q = _data(60, 24, seed=2)
         for metric in ("l2", "ip", "cosine"):
             for scheme in ("low-lid", "high-lid", "stream"):
-                index = deg.Index.build(x[:2000], metric=metric, edges_per_vertex=12,
-                                        scheme=scheme, seed=3, progress=False)
+                index = deg.Index.build(
+                    x[:2000],
+                    metric=metric,
+                    edges_per_vertex=12,
+                    scheme=scheme,
+                    seed=3,
+                    progress=False,
+                )
                 index.add(x[2000:2200])
                 index.add(x[2200:], labels=np.arange(2200, 2400) * 7 + 100000)
                 _queries(out, f"{metric} {scheme}", index, q, folder)
-        index = deg.Index.build(x[:2000], edges_per_vertex=12, improve_tries=1, seed=5,
-                                progress=False)
+        index = deg.Index.build(
+            x[:2000], edges_per_vertex=12, improve_tries=1, seed=5, progress=False
+        )
         _queries(out, "improve_tries", index, q, folder)
         rng = np.random.default_rng(9)
-        steps = [("remove", 300), ("optimize", 400), ("add", 150), ("remove", 7),
-                 ("add", 3), ("optimize", 20), ("remove", 40), ("search m4", 0), ("add", 250)]
+        steps = [
+            ("remove", 300),
+            ("optimize", 400),
+            ("add", 150),
+            ("remove", 7),
+            ("add", 3),
+            ("optimize", 20),
+            ("remove", 40),
+            ("search m4", 0),
+            ("add", 250),
+        ]
         pool = x[2000:]
         for i, (op, count) in enumerate(steps):
             if op == "remove":
@@ -84,8 +107,9 @@ def fingerprints(quick=False):
             elif op == "add":
                 index.add(pool[rng.choice(len(pool), size=count, replace=False)])
             elif op == "optimize":
-                out[f"sequence {i} optimize"] = json.dumps(index.optimize(tries=count),
-                                                           sort_keys=True)
+                out[f"sequence {i} optimize"] = json.dumps(
+                    index.optimize(tries=count), sort_keys=True
+                )
             else:
                 index.search(q, max_degree=4)
             _queries(out, f"sequence {i} {op}", index, q, folder)
@@ -95,8 +119,7 @@ def fingerprints(quick=False):
             assert index.rotated
             _queries(out, "rotated 784-D", index, _data(40, 784, seed=7, latent=12), folder)
             index.remove(np.arange(0, 3000, 11))
-            _queries(out, "rotated 784-D removed", index, _data(40, 784, seed=7, latent=12),
-                     folder)
+            _queries(out, "rotated 784-D removed", index, _data(40, 784, seed=7, latent=12), folder)
     return out
 
 

@@ -6,10 +6,10 @@
 import matplotlib
 
 matplotlib.use("Agg")  # files only: no display on a server, no GUI toolkit needed
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import FuncFormatter, NullFormatter  # noqa: E402
+import matplotlib.pyplot as plt
+from matplotlib.ticker import FuncFormatter, NullFormatter
 
-from bench.metrics import RECALL_CAP, pareto  # noqa: E402
+from bench.metrics import RECALL_CAP, pareto
 
 TICKS = (0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999, 0.9999)
 
@@ -28,12 +28,21 @@ def plot(rows, kind, title, path):
     fig, ax = plt.subplots(figsize=(7, 5))
     drawn = False
     for engine in sorted({r["engine"] for r in rows}, key=lambda e: (e != "deg", e)):
-        pts = [(r["recall"], r["qps_1t"]) for r in rows
-               if r["engine"] == engine and r["kind"] == kind and r["recall"] > 0]
+        pts = [
+            (r["recall"], r["qps_1t"])
+            for r in rows
+            if r["engine"] == engine and r["kind"] == kind and r["recall"] > 0
+        ]
         front = [(min(r, RECALL_CAP), q) for r, q in pareto(pts)]
         if front:
-            ax.plot([p[0] for p in front], [p[1] for p in front], marker="o", ms=3,
-                    label=engine, lw=2.2 if engine == "deg" else 1.2)
+            ax.plot(
+                [p[0] for p in front],
+                [p[1] for p in front],
+                marker="o",
+                ms=3,
+                label=engine,
+                lw=2.2 if engine == "deg" else 1.2,
+            )
             drawn = True
     ax.set_xscale("logit")
     ax.set_yscale("log")
@@ -56,8 +65,13 @@ if __name__ == "__main__":
     import json
     import sys
     from pathlib import Path
+
     run = Path(sys.argv[1])
     lines = [json.loads(line) for line in run.read_text().splitlines() if line]
     for kind in ("unindexed", "indexed"):
-        plot(lines, kind, f"{lines[0]['dataset']}: {kind} queries, k={lines[0]['k']}",
-             run.parent / f"{kind}.png")
+        plot(
+            lines,
+            kind,
+            f"{lines[0]['dataset']}: {kind} queries, k={lines[0]['k']}",
+            run.parent / f"{kind}.png",
+        )

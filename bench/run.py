@@ -26,30 +26,60 @@ def parse(argv):
     p = argparse.ArgumentParser(
         prog="python -m bench",
         description="Build deg and its peers on one dataset, sweep their search parameters, "
-                    "print QPS at recall 0.90/0.95/0.99 and write JSON lines and plots.")
-    p.add_argument("--dataset", default="fashion-mnist-784-euclidean",
-                   help="a registered name (deg.datasets.REGISTRY) or an .hdf5 file in the "
-                        "ANN-Benchmarks layout (default: %(default)s)")
-    p.add_argument("--algorithms", default=",".join(ENGINES),
-                   help="comma-separated, from: %(default)s")
+        "print QPS at recall 0.90/0.95/0.99 and write JSON lines and plots.",
+    )
+    p.add_argument(
+        "--dataset",
+        default="fashion-mnist-784-euclidean",
+        help="a registered name (deg.datasets.REGISTRY) or an .hdf5 file in the "
+        "ANN-Benchmarks layout (default: %(default)s)",
+    )
+    p.add_argument(
+        "--algorithms", default=",".join(ENGINES), help="comma-separated, from: %(default)s"
+    )
     p.add_argument("--k", type=int, default=10, help="neighbours per query (default: 10)")
-    p.add_argument("--threads", type=int, default=cpu_count(),
-                   help="build threads and batch-query threads (default: all cores)")
-    p.add_argument("--queries", type=int, default=1000,
-                   help="test queries used, the first N (default: 1000)")
-    p.add_argument("--explore", type=int, default=1000,
-                   help="stored vertices used as indexed queries (default: 1000)")
-    p.add_argument("--latency-queries", type=int, default=None,
-                   help="queries timed one call each for p50/p99 (default: all)")
-    p.add_argument("--runs", type=int, default=3,
-                   help="timed runs per setting, the best is kept (default: 3)")
-    p.add_argument("--min-time", type=float, default=0.2,
-                   help="repeat a setting's runs until they took this many seconds (at most "
-                        "1000 runs), so short calls get as many chances (default: 0.2)")
-    p.add_argument("--stop-recall", type=float, default=0.999,
-                   help="end a sweep once recall exceeds this (default: 0.999)")
-    p.add_argument("--out", default=str(Path(__file__).parent / "results"),
-                   help="results folder; a subfolder per dataset (default: bench/results)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=cpu_count(),
+        help="build threads and batch-query threads (default: all cores)",
+    )
+    p.add_argument(
+        "--queries", type=int, default=1000, help="test queries used, the first N (default: 1000)"
+    )
+    p.add_argument(
+        "--explore",
+        type=int,
+        default=1000,
+        help="stored vertices used as indexed queries (default: 1000)",
+    )
+    p.add_argument(
+        "--latency-queries",
+        type=int,
+        default=None,
+        help="queries timed one call each for p50/p99 (default: all)",
+    )
+    p.add_argument(
+        "--runs", type=int, default=3, help="timed runs per setting, the best is kept (default: 3)"
+    )
+    p.add_argument(
+        "--min-time",
+        type=float,
+        default=0.2,
+        help="repeat a setting's runs until they took this many seconds (at most "
+        "1000 runs), so short calls get as many chances (default: 0.2)",
+    )
+    p.add_argument(
+        "--stop-recall",
+        type=float,
+        default=0.999,
+        help="end a sweep once recall exceeds this (default: 0.999)",
+    )
+    p.add_argument(
+        "--out",
+        default=str(Path(__file__).parent / "results"),
+        help="results folder; a subfolder per dataset (default: bench/results)",
+    )
     p.add_argument("--data-dir", default=None, help="where datasets are cached")
     return p.parse_args(argv)
 
@@ -57,6 +87,7 @@ def parse(argv):
 def load(args):
     """The dataset, the query subsets and both ground truths."""
     from deg import datasets
+
     if args.dataset.endswith(".hdf5"):
         ds = datasets.read_hdf5(args.dataset)
     else:
@@ -65,9 +96,16 @@ def load(args):
     # evenly spaced ids over the train set, so every region of insertion order is explored
     entries = np.linspace(0, len(x) - 1, min(args.explore, len(x))).astype(np.int64)
     egt_ids, egt_d = ds.explore_groundtruth(entries, args.k)
-    return ds, {"x": x, "q": ds.test[:args.queries], "metric": ds.metric, "entries": entries,
-                "gt_ids": ds.neighbors[:args.queries], "gt_d": ds.distances[:args.queries],
-                "egt_ids": egt_ids, "egt_d": egt_d}
+    return ds, {
+        "x": x,
+        "q": ds.test[: args.queries],
+        "metric": ds.metric,
+        "entries": entries,
+        "gt_ids": ds.neighbors[: args.queries],
+        "gt_d": ds.distances[: args.queries],
+        "egt_ids": egt_ids,
+        "egt_d": egt_d,
+    }
 
 
 def run_engine(name, ctx, common, args, sink):
@@ -75,12 +113,19 @@ def run_engine(name, ctx, common, args, sink):
     cls = ENGINES[name]
     engine = cls(ctx["metric"], args.threads, **DEFAULT_PARAMS[name])
     built = measure.build(engine, ctx["x"], ctx["q"], args.k)
-    info = {**common, "engine": name, "engine_str": str(engine),
-            "version": report.version(cls.distribution), "build_params": engine.params,
-            **built}
+    info = {
+        **common,
+        "engine": name,
+        "engine_str": str(engine),
+        "version": report.version(cls.distribution),
+        "build_params": engine.params,
+        **built,
+    }
     warm = f" (JIT warm-up {built['compile_s']:.1f} s apart)" if built["compile_s"] else ""
-    print(f"{name}: built in {built['build_s']:.1f} s{warm}, "
-          f"{built['memory_bytes'] / 2**20:.0f} MiB", flush=True)
+    print(
+        f"{name}: built in {built['build_s']:.1f} s{warm}, {built['memory_bytes'] / 2**20:.0f} MiB",
+        flush=True,
+    )
     rows = []
     for kind in KINDS:
         # a tuple setting's last element names a group (deg's max_degree): each group's sweep
@@ -91,17 +136,33 @@ def run_engine(name, ctx, common, args, sink):
             if group in stopped:
                 continue
             engine.set_query_arguments(value)
-            row = {**info, "param_name": cls.param_name, "param": value, "kind": kind,
-                   **measure.setting(engine, kind, ctx, args.k, args.threads, args.runs,
-                                     args.latency_queries, args.min_time)}
+            row = {
+                **info,
+                "param_name": cls.param_name,
+                "param": value,
+                "kind": kind,
+                **measure.setting(
+                    engine,
+                    kind,
+                    ctx,
+                    args.k,
+                    args.threads,
+                    args.runs,
+                    args.latency_queries,
+                    args.min_time,
+                ),
+            }
             rows.append(row)
             sink.write(json.dumps(row) + "\n")
             sink.flush()
             dc = "" if row["dist_comps"] is None else f" dc {row['dist_comps']:.0f}"
             shown = ",".join(map(str, value)) if isinstance(value, tuple) else f"{value:g}"
-            print(f"  {kind:9s} {cls.param_name}={shown:<9s} recall {row['recall']:.4f} "
-                  f"qps {row['qps_1t']:8.0f} (batch {row['qps_batch']:8.0f}) "
-                  f"p50 {row['latency_p50_us'] or 0:7.0f} us{dc}", flush=True)
+            print(
+                f"  {kind:9s} {cls.param_name}={shown:<9s} recall {row['recall']:.4f} "
+                f"qps {row['qps_1t']:8.0f} (batch {row['qps_batch']:8.0f}) "
+                f"p50 {row['latency_p50_us'] or 0:7.0f} us{dc}",
+                flush=True,
+            )
             if row["recall"] > args.stop_recall:
                 stopped.add(group)
     return rows
@@ -116,13 +177,26 @@ def main(argv=None):
         raise SystemExit(f"unknown engine(s) {', '.join(unknown)}; known: {', '.join(ENGINES)}")
     ds, ctx = load(args)
     x = ctx["x"]
-    common = {"dataset": ds.name, "metric": ds.metric, "n": len(x), "dim": x.shape[1],
-              "k": args.k, "threads": args.threads, "queries": len(ctx["q"]),
-              "explore_entries": len(ctx["entries"]), "runs": args.runs, "min_time": args.min_time, "date": report.now(),
-              "machine": report.machine(),
-              "versions": {d: report.version(d) for d in ("numpy", "numba", "deg")}}
-    print(f"{ds.name}: train {x.shape}, {len(ctx['q'])} queries, {len(ctx['entries'])} explore "
-          f"entries, k={args.k}, {args.threads} threads", flush=True)
+    common = {
+        "dataset": ds.name,
+        "metric": ds.metric,
+        "n": len(x),
+        "dim": x.shape[1],
+        "k": args.k,
+        "threads": args.threads,
+        "queries": len(ctx["q"]),
+        "explore_entries": len(ctx["entries"]),
+        "runs": args.runs,
+        "min_time": args.min_time,
+        "date": report.now(),
+        "machine": report.machine(),
+        "versions": {d: report.version(d) for d in ("numpy", "numba", "deg")},
+    }
+    print(
+        f"{ds.name}: train {x.shape}, {len(ctx['q'])} queries, {len(ctx['entries'])} explore "
+        f"entries, k={args.k}, {args.threads} threads",
+        flush=True,
+    )
     out_dir = Path(args.out) / ds.name
     out_dir.mkdir(parents=True, exist_ok=True)
     stamp = common["date"].replace("-", "").replace(":", "").replace("T", "-")
@@ -135,8 +209,10 @@ def main(argv=None):
                 continue
             rows += run_engine(name, ctx, common, args, sink)
     m = common["machine"]
-    header = (f"{ds.name}  ({len(x)} x {x.shape[1]}, {ds.metric}); {m['cpu']}, {m['cores']} "
-              f"cores, load {m['load_1min']}; {common['date']}")
+    header = (
+        f"{ds.name}  ({len(x)} x {x.shape[1]}, {ds.metric}); {m['cpu']}, {m['cores']} "
+        f"cores, load {m['load_1min']}; {common['date']}"
+    )
     text = header + "\n\n" + "\n\n".join(report.table(rows, kind, args.k) for kind in KINDS)
     print("\n" + text)
     (out_dir / "summary.txt").write_text(text + "\n")

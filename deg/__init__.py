@@ -3,5 +3,5 @@
 from deg._warmup import warmup
 from deg.index import Index
 
-__all__ = ["Index", "warmup", "__version__"]
+__all__ = ["Index", "__version__", "warmup"]
 __version__ = "0.1.0"

@@ -18,7 +18,7 @@ def _carve(alloc, shape, dtype):
     size = int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
     raw = alloc(size + CACHE_LINE, dtype=np.uint8)
     skip = -raw.ctypes.data % CACHE_LINE
-    return raw[skip:skip + size].view(dtype).reshape(shape)
+    return raw[skip : skip + size].view(dtype).reshape(shape)
 
 
 def empty(shape, dtype):

@@ -139,7 +139,7 @@ class ScratchPool:
 
 
 class _Taken:
-    __slots__ = ("pool", "capacity", "blocks", "scratch")
+    __slots__ = ("blocks", "capacity", "pool", "scratch")
 
     def __init__(self, pool, capacity, blocks):
         self.pool = pool

@@ -86,18 +86,23 @@ def download(url, dest, *, size=None, sha256=None, progress=True, timeout=60.0):
         total = size  # a previous run got every byte but stopped before the checks
     got = part.stat().st_size
     if total is not None and got < total:
-        raise DownloadError(f"download of {url} is truncated: {got} of {total} bytes; kept "
-                            f"{part}, call again to resume")
+        raise DownloadError(
+            f"download of {url} is truncated: {got} of {total} bytes; kept "
+            f"{part}, call again to resume"
+        )
     if (total is not None and got > total) or (size is not None and got != size):
         part.unlink()
-        raise DownloadError(f"download of {url} has {got} bytes, expected "
-                            f"{size if size is not None else total}; deleted {part}")
+        raise DownloadError(
+            f"download of {url} has {got} bytes, expected "
+            f"{size if size is not None else total}; deleted {part}"
+        )
     if sha256 is not None:
         digest = sha256_file(part)
         if digest != sha256.lower():
             part.unlink()
-            raise DownloadError(f"download of {url} has sha256 {digest}, expected {sha256}; "
-                                f"deleted {part}")
+            raise DownloadError(
+                f"download of {url} has sha256 {digest}, expected {sha256}; deleted {part}"
+            )
     os.replace(part, dest)
     _fsync_dir(dest.parent)
     return dest
@@ -110,8 +115,9 @@ def _fetch(url, part, have, size, progress, timeout, label):
     if have:
         headers["Range"] = f"bytes={have}-"
     try:
-        response = urllib.request.urlopen(urllib.request.Request(url, headers=headers),
-                                          timeout=timeout)
+        response = urllib.request.urlopen(
+            urllib.request.Request(url, headers=headers), timeout=timeout
+        )
     except urllib.error.HTTPError as e:
         if e.code == 416 and have:  # our part file is not shorter than the remote file
             total = _total_from_range(e.headers.get("Content-Range"))
@@ -119,8 +125,9 @@ def _fetch(url, part, have, size, progress, timeout, label):
             if total == have:
                 return total
             part.unlink()
-            raise DownloadError(f"{part} does not match {url} (HTTP 416); deleted it, call "
-                                f"again to start over") from None
+            raise DownloadError(
+                f"{part} does not match {url} (HTTP 416); deleted it, call again to start over"
+            ) from None
         e.close()
         raise DownloadError(f"download of {url} failed: HTTP {e.code} {e.reason}") from None
     except (urllib.error.URLError, OSError, http.client.HTTPException) as e:
@@ -132,8 +139,10 @@ def _fetch(url, part, have, size, progress, timeout, label):
         if have and status == 206:
             match = _CONTENT_RANGE.fullmatch(response.headers.get("Content-Range", "").strip())
             if match is None or match.group(1) is None or int(match.group(1)) != have:
-                raise DownloadError(f"{url} answered the resume from byte {have} with "
-                                    f"Content-Range {response.headers.get('Content-Range')!r}")
+                raise DownloadError(
+                    f"{url} answered the resume from byte {have} with "
+                    f"Content-Range {response.headers.get('Content-Range')!r}"
+                )
             total = _total_from_range(match.group(0))
             if total is None and length is not None:
                 total = have + length
@@ -141,8 +150,9 @@ def _fetch(url, part, have, size, progress, timeout, label):
             have = 0  # no range asked for, or the server ignored it: start over
             total = length
         if size is not None and total is not None and total != size:
-            raise DownloadError(f"{url} announces {total} bytes but {size} are expected; "
-                                f"not downloading it")
+            raise DownloadError(
+                f"{url} announces {total} bytes but {size} are expected; not downloading it"
+            )
         _stream(response, part, have, total, progress, label)
     return total
 
@@ -155,8 +165,15 @@ def _total_from_range(header):
 def _stream(response, part, have, total, progress, label):
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=total, initial=have, unit="B", unit_scale=True, unit_divisor=1024,
-               desc=label, disable=not progress)
+    bar = tqdm(
+        total=total,
+        initial=have,
+        unit="B",
+        unit_scale=True,
+        unit_divisor=1024,
+        desc=label,
+        disable=not progress,
+    )
     try:
         with open(part, "ab" if have else "wb") as f:
             try:
@@ -167,8 +184,10 @@ def _stream(response, part, have, total, progress, label):
                 f.flush()
                 os.fsync(f.fileno())
     except (OSError, http.client.HTTPException) as e:
-        raise DownloadError(f"download into {part} interrupted ({type(e).__name__}: {e}); "
-                            f"kept it, call again to resume") from None
+        raise DownloadError(
+            f"download into {part} interrupted ({type(e).__name__}: {e}); "
+            f"kept it, call again to resume"
+        ) from None
     finally:
         bar.close()
 

@@ -33,8 +33,12 @@ def stored_levels(levels, n, dim, width):
 
 def empty(width):
     """The tree of a small graph: no hyperplanes, no members (queries enter at vertex 0)."""
-    return (np.zeros(0, np.int32), np.zeros((0, 2), np.int32), np.zeros((0, width), np.float32),
-            np.zeros(0, np.float32))
+    return (
+        np.zeros(0, np.int32),
+        np.zeros((0, 2), np.int32),
+        np.zeros((0, width), np.float32),
+        np.zeros(0, np.float32),
+    )
 
 
 def draw(vectors, n, seed, width):
@@ -45,10 +49,10 @@ def draw(vectors, n, seed, width):
     if not levels:
         return empty(width)
     members = np.arange(n, dtype=np.int32)
-    pairs = np.empty((2 ** levels - 1, 2), np.int32)
+    pairs = np.empty((2**levels - 1, 2), np.int32)
     top = stored_levels(levels, n, vectors.shape[1], width)
-    planes = aligned.empty((2 ** top - 1, width), np.float32)
-    offsets = np.empty(2 ** levels - 1, np.float32)
+    planes = aligned.empty((2**top - 1, width), np.float32)
+    offsets = np.empty(2**levels - 1, np.float32)
     ktree.grow(vectors, np.uint64((seed & 0xFFFFFFFF) << 32 | n), members, pairs, planes, offsets)
     return members, pairs, planes, offsets
 

@@ -154,8 +154,12 @@ class _Crew:
         with self.cond:
             while self.size < helpers:
                 self.size += 1
-                threading.Thread(target=self._serve, args=(self.size,), daemon=True,
-                                 name=f"deg-helper-{self.size}").start()
+                threading.Thread(
+                    target=self._serve,
+                    args=(self.size,),
+                    daemon=True,
+                    name=f"deg-helper-{self.size}",
+                ).start()
 
     def post(self, work, threads):
         errors = []
@@ -185,7 +189,7 @@ class _Crew:
             if t < threads:
                 try:
                     work(t)
-                except BaseException as error:  # noqa: B036 (handed to the caller)
+                except BaseException as error:
                     errors.append(error)
                 with self.cond:
                     self.cond.notify_all()  # a caller blocked in join

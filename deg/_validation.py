@@ -43,8 +43,7 @@ def check_int(name, value, minimum=None, maximum=None):
 def check_float(name, value, minimum=None, maximum=None):
     if type(value) is not float and type(value) is not int:
         if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-            raise TypeError(f"{name} must be a real number, got {value!r} "
-                            f"({type(value).__name__})")
+            raise TypeError(f"{name} must be a real number, got {value!r} ({type(value).__name__})")
     value = float(value)
     if not math.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value}")
@@ -64,8 +63,7 @@ def check_choice(name, value, choices):
 def check_edges_per_vertex(d):
     d = check_int("edges_per_vertex", d)
     if d < 2 or d % 2 or d > MAX_DEGREE:
-        raise ValueError(f"edges_per_vertex must be an even number from 2 to {MAX_DEGREE}, "
-                         f"got {d}")
+        raise ValueError(f"edges_per_vertex must be an even number from 2 to {MAX_DEGREE}, got {d}")
     return d
 
 
@@ -82,8 +80,14 @@ def as_vectors(x, dim, name="data", bounded=True):
     ``bounded``; the cosine metric normalises rows first) rows so long that their distances
     overflow float32, naming the first offending row.
     """
-    if (type(x) is np.ndarray and x.dtype == np.float32 and x.flags.c_contiguous
-            and x.flags.writeable and 1 <= x.ndim <= 2 and x.shape[-1] == dim):  # as kernels take
+    if (
+        type(x) is np.ndarray
+        and x.dtype == np.float32
+        and x.flags.c_contiguous
+        and x.flags.writeable
+        and 1 <= x.ndim <= 2
+        and x.shape[-1] == dim
+    ):  # as kernels take
         arr = x.reshape(-1, dim)
         if _surely_within(arr) if bounded else all_within(arr, _FINITE):
             return arr
@@ -95,10 +99,14 @@ def as_vectors(x, dim, name="data", bounded=True):
     if arr.ndim == 1:
         arr = arr.reshape(1, -1)
     if arr.ndim != 2:
-        raise ValueError(f"{name} must be 1-D (one vector) or 2-D (n, {dim}), got shape {arr.shape}")
+        raise ValueError(
+            f"{name} must be 1-D (one vector) or 2-D (n, {dim}), got shape {arr.shape}"
+        )
     if arr.shape[1] != dim:
         raise ValueError(f"{name} has {arr.shape[1]} features, but the index expects dim = {dim}")
-    with np.errstate(over="ignore", invalid="ignore"):  # out-of-range values become inf: refused below
+    with np.errstate(
+        over="ignore", invalid="ignore"
+    ):  # out-of-range values become inf: refused below
         arr = np.ascontiguousarray(arr, dtype=np.float32)
     if not arr.flags.writeable:  # read-only (e.g. memory-mapped): typed kernels take writable only
         arr = arr.copy()
@@ -110,8 +118,10 @@ def as_vectors(x, dim, name="data", bounded=True):
     if not ok.all():
         row = int(np.flatnonzero(~ok)[0])
         norm = float(np.linalg.norm(arr[row].astype(np.float64)))
-        raise ValueError(f"{name} row {row} has norm {norm:.3g}, beyond the "
-                         f"{MAX_SQ_NORM ** 0.5:.3g} whose distances still fit in float32")
+        raise ValueError(
+            f"{name} row {row} has norm {norm:.3g}, beyond the "
+            f"{MAX_SQ_NORM**0.5:.3g} whose distances still fit in float32"
+        )
     return arr
 
 
@@ -179,8 +189,9 @@ def label_values(arr, name="labels"):
         low, high = arr.min(), arr.max()
     elif np.issubdtype(arr.dtype, np.floating):
         if not np.all(arr == np.round(arr)):  # NaN too
-            raise TypeError(f"{name} must be integers, got dtype {arr.dtype} with non-integral "
-                            f"values")
+            raise TypeError(
+                f"{name} must be integers, got dtype {arr.dtype} with non-integral values"
+            )
         low, high = arr.min(), arr.max()
     else:
         raise TypeError(f"{name} must be integers, got dtype {arr.dtype}")

@@ -61,11 +61,16 @@ def _cold_cache():
     from numba.core.registry import CPUDispatcher
 
     from deg._kernels import _jit
+
     if not _jit.CACHE:
         return False
-    kernels = [obj for name, module in list(sys.modules.items())
-               if name.startswith("deg._kernels.") for obj in vars(module).values()
-               if isinstance(obj, CPUDispatcher)]
+    kernels = [
+        obj
+        for name, module in list(sys.modules.items())
+        if name.startswith("deg._kernels.")
+        for obj in vars(module).values()
+        if isinstance(obj, CPUDispatcher)
+    ]
     return any(sum(k.stats.cache_misses.values()) for k in kernels)
 
 
@@ -76,9 +81,12 @@ def _start_helper():
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
     try:
-        return subprocess.Popen([sys.executable, "-c",
-                                 f"from deg import _warmup; _warmup._exercise({_REPAIR!r})"],
-                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return subprocess.Popen(
+            [sys.executable, "-c", f"from deg import _warmup; _warmup._exercise({_REPAIR!r})"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
     except OSError:
         return None
 
@@ -90,12 +98,20 @@ def _exercise(share):
     from deg.index import Index
 
     x = np.random.default_rng(0).random((80, 4), dtype=np.float32)
-    schemes = {_INSERT: ("low-lid", "high-lid"), _REPAIR: ("stream",),
-               _ALL: ("low-lid", "high-lid", "stream")}[share]
+    schemes = {
+        _INSERT: ("low-lid", "high-lid"),
+        _REPAIR: ("stream",),
+        _ALL: ("low-lid", "high-lid", "stream"),
+    }[share]
     for metric in ("l2", "ip") if share == _ALL else ("l2",):
         for scheme in schemes:
-            index = Index(4, metric=metric, edges_per_vertex=4, scheme=scheme,
-                          improve_tries=int(share == _ALL))
+            index = Index(
+                4,
+                metric=metric,
+                edges_per_vertex=4,
+                scheme=scheme,
+                improve_tries=int(share == _ALL),
+            )
             index.add(x, threads=1)
             index.add(x + 1, threads=2)
         if share != _REPAIR:

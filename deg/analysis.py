@@ -40,10 +40,19 @@ def check(index, gq_sample=1000, seed=0):
     d = index.edges_per_vertex
     out = {"n": n, "edges_per_vertex": d}
     if n == 0:
-        out.update(regular=True, no_self_loops=True, undirected=True, weights_exact=True,
-                   max_weight_error=0.0, connected=True, view_current=True, view_pending=0,
-                   aew=0.0, gq=1.0,
-                   ok=True)
+        out.update(
+            regular=True,
+            no_self_loops=True,
+            undirected=True,
+            weights_exact=True,
+            max_weight_error=0.0,
+            connected=True,
+            view_current=True,
+            view_pending=0,
+            aew=0.0,
+            gq=1.0,
+            ok=True,
+        )
         return out
     ids = np.arange(n)
     self_slot = nb == ids[:, None]
@@ -51,8 +60,7 @@ def check(index, gq_sample=1000, seed=0):
     in_range = bool(((nb >= 0) & (nb < n)).all())
     out["no_self_loops"] = bool((self_slot.sum(axis=1) == expected_empty).all())
     # with exactly the expected empty slots, the other d - empty must be distinct ids
-    out["regular"] = (in_range and out["no_self_loops"]
-                      and not fileformat.repeats_a_neighbor(nb))
+    out["regular"] = in_range and out["no_self_loops"] and not fileformat.repeats_a_neighbor(nb)
     out["undirected"] = in_range and _undirected(nb, w, self_slot, n)
     recomputed = edge_distances(vectors, nb, _METRIC_CODE[index.metric], n) if in_range else w
     err = np.abs(recomputed - w)
@@ -63,15 +71,34 @@ def check(index, gq_sample=1000, seed=0):
     out["view_pending"] = int(kview.pending(nb, n, index._sig, index._gen))
     out["aew"] = float(w.mean(dtype=np.float64))
     out["gq"] = graph_quality(index, gq_sample, seed) if in_range and n > d else 1.0
-    out["ok"] = all(out[key] for key in ("regular", "no_self_loops", "undirected",
-                                          "weights_exact", "connected", "view_current"))
+    out["ok"] = all(
+        out[key]
+        for key in (
+            "regular",
+            "no_self_loops",
+            "undirected",
+            "weights_exact",
+            "connected",
+            "view_current",
+        )
+    )
     return out
 
 
 def _view_current(index, n):
     """Every row its signature calls ordered, against its order computed afresh."""
-    return kview.misordered(index._vectors, index._neighbors, index._weights,
-                            _METRIC_CODE[index.metric], n, index._sig, index._gen) < 0
+    return (
+        kview.misordered(
+            index._vectors,
+            index._neighbors,
+            index._weights,
+            _METRIC_CODE[index.metric],
+            n,
+            index._sig,
+            index._gen,
+        )
+        < 0
+    )
 
 
 def _undirected(nb, w, self_slot, n):
@@ -81,8 +108,9 @@ def _undirected(nb, w, self_slot, n):
     wt = w.ravel()[~self_slot.ravel()]
     fwd = np.argsort(u * n + v, kind="stable")
     rev = np.argsort(v * n + u, kind="stable")
-    return bool(np.array_equal((u * n + v)[fwd], (v * n + u)[rev])
-                and np.array_equal(wt[fwd], wt[rev]))
+    return bool(
+        np.array_equal((u * n + v)[fwd], (v * n + u)[rev]) and np.array_equal(wt[fwd], wt[rev])
+    )
 
 
 def _connected(nb, n):
@@ -116,7 +144,7 @@ def graph_quality(index, sample=1000, seed=0):
     sq = np.einsum("ij,ij->i", x, x)
     hits = 0
     for lo in range(0, picked.size, 256):
-        rows = picked[lo:lo + 256]
+        rows = picked[lo : lo + 256]
         dots = x[rows] @ x.T
         dist = sq[rows, None] - 2 * dots + sq[None, :] if index.metric == "l2" else 1.0 - dots
         dist[np.arange(rows.size), rows] = np.inf

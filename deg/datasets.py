@@ -40,9 +40,27 @@ import numpy as np
 from deg import _download
 from deg._download import DownloadError, download, sha256_file
 
-__all__ = ["Dataset", "DownloadError", "Entry", "GT_K", "REGISTRY", "cache_dir", "download",
-           "ground_truth", "load", "raw_dirs", "read_fvecs", "read_hdf5", "read_idx",
-           "read_ivecs", "sha256_file", "synthetic", "write_fvecs", "write_hdf5", "write_ivecs"]
+__all__ = [
+    "GT_K",
+    "REGISTRY",
+    "Dataset",
+    "DownloadError",
+    "Entry",
+    "cache_dir",
+    "download",
+    "ground_truth",
+    "load",
+    "raw_dirs",
+    "read_fvecs",
+    "read_hdf5",
+    "read_idx",
+    "read_ivecs",
+    "sha256_file",
+    "synthetic",
+    "write_fvecs",
+    "write_hdf5",
+    "write_ivecs",
+]
 
 GT_K = 100  # ground-truth depth of every ANN-Benchmarks file
 ANN_URL = "https://ann-benchmarks.com/{name}.hdf5"
@@ -51,10 +69,11 @@ _DEG_METRIC = {"euclidean": "l2", "angular": "cosine"}
 _REPO = Path(__file__).resolve().parent.parent
 _SCORE_BYTES = 128 << 20  # one (queries x train) float32 score block of ground_truth
 _PAIR_FLOATS = 1 << 21  # vector components gathered per exact-rescoring chunk (~50 MB)
-_U32 = 2.0 ** -24  # float32 unit roundoff
+_U32 = 2.0**-24  # float32 unit roundoff
 
 
 # ---------------------------------------------------------------------------- registry
+
 
 @dataclasses.dataclass(frozen=True)
 class Entry:
@@ -85,27 +104,31 @@ class Entry:
 
 def _entry(name, *, source=None, public=True):
     dim, metric = name.split("-")[-2:]
-    return Entry(name, metric, int(dim), ANN_URL.format(name=name) if public else None,
-                 source=source)
+    return Entry(
+        name, metric, int(dim), ANN_URL.format(name=name) if public else None, source=source
+    )
 
 
-REGISTRY = {e.name: e for e in (
-    _entry("fashion-mnist-784-euclidean", source="fashion-mnist"),
-    _entry("mnist-784-euclidean"),
-    _entry("sift-128-euclidean"),
-    _entry("gist-960-euclidean"),
-    _entry("glove-25-angular"),
-    _entry("glove-50-angular"),
-    _entry("glove-100-angular"),
-    _entry("glove-200-angular"),
-    _entry("nytimes-256-angular"),
-    _entry("deep-image-96-angular"),
-    # local builds only (not on ANN-Benchmarks): the same raw vectors under another metric,
-    # and the 10k texmex subset, small enough for tests and quick benchmarks
-    _entry("fashion-mnist-784-angular", source="fashion-mnist", public=False),
-    _entry("siftsmall-128-euclidean", source="siftsmall", public=False),
-    _entry("siftsmall-128-angular", source="siftsmall", public=False),
-)}
+REGISTRY = {
+    e.name: e
+    for e in (
+        _entry("fashion-mnist-784-euclidean", source="fashion-mnist"),
+        _entry("mnist-784-euclidean"),
+        _entry("sift-128-euclidean"),
+        _entry("gist-960-euclidean"),
+        _entry("glove-25-angular"),
+        _entry("glove-50-angular"),
+        _entry("glove-100-angular"),
+        _entry("glove-200-angular"),
+        _entry("nytimes-256-angular"),
+        _entry("deep-image-96-angular"),
+        # local builds only (not on ANN-Benchmarks): the same raw vectors under another metric,
+        # and the 10k texmex subset, small enough for tests and quick benchmarks
+        _entry("fashion-mnist-784-angular", source="fashion-mnist", public=False),
+        _entry("siftsmall-128-euclidean", source="siftsmall", public=False),
+        _entry("siftsmall-128-angular", source="siftsmall", public=False),
+    )
+}
 
 # raw files of each local-build source: (train vectors, test vectors)
 _SOURCES = {
@@ -115,6 +138,7 @@ _SOURCES = {
 
 
 # ---------------------------------------------------------------------------- Dataset
+
 
 @dataclasses.dataclass(eq=False, repr=False)
 class Dataset:
@@ -143,17 +167,23 @@ class Dataset:
         if self.metric not in METRICS:
             raise ValueError(f"metric must be one of {METRICS}, got {self.metric!r}")
         dims = self.train.ndim, self.test.ndim, self.neighbors.ndim, self.distances.ndim
-        if dims != (2, 2, 2, 2) or self.train.shape[1] != self.test.shape[1] \
-                or self.neighbors.shape != self.distances.shape \
-                or self.neighbors.shape[0] != self.test.shape[0]:
+        if (
+            dims != (2, 2, 2, 2)
+            or self.train.shape[1] != self.test.shape[1]
+            or self.neighbors.shape != self.distances.shape
+            or self.neighbors.shape[0] != self.test.shape[0]
+        ):
             raise ValueError(
                 f"inconsistent dataset {self.name!r}: train {self.train.shape}, test "
                 f"{self.test.shape}, neighbors {self.neighbors.shape}, distances "
-                f"{self.distances.shape}; expected (n, dim), (nq, dim), (nq, k), (nq, k)")
+                f"{self.distances.shape}; expected (n, dim), (nq, dim), (nq, k), (nq, k)"
+            )
 
     def __repr__(self):
-        return (f"Dataset({self.name!r}, metric={self.metric!r}, train={self.train.shape}, "
-                f"test={self.test.shape}, k={self.neighbors.shape[1]})")
+        return (
+            f"Dataset({self.name!r}, metric={self.metric!r}, train={self.train.shape}, "
+            f"test={self.test.shape}, k={self.neighbors.shape[1]})"
+        )
 
     @property
     def deg_metric(self):
@@ -186,19 +216,25 @@ class Dataset:
         """
         entries = np.asarray(entries)
         if entries.ndim != 1 or (entries.size and not np.issubdtype(entries.dtype, np.integer)):
-            raise ValueError(f"entries must be a 1-D array of train row ids, got dtype "
-                             f"{entries.dtype} and shape {entries.shape}")
+            raise ValueError(
+                f"entries must be a 1-D array of train row ids, got dtype "
+                f"{entries.dtype} and shape {entries.shape}"
+            )
         entries = entries.astype(np.int64)
         if entries.size and (entries.min() < 0 or entries.max() >= len(self.train)):
-            raise ValueError(f"entries must lie in [0, {len(self.train)}), got "
-                             f"[{entries.min()}, {entries.max()}]")
+            raise ValueError(
+                f"entries must lie in [0, {len(self.train)}), got "
+                f"[{entries.min()}, {entries.max()}]"
+            )
         return ground_truth(self.train, self.train[entries], k, self.metric, exclude=entries)
 
 
 # ---------------------------------------------------------------------------- ground truth
 
-def ground_truth(train, queries, k=GT_K, metric="euclidean", *, exclude=None, block=None,
-                 progress=False):
+
+def ground_truth(
+    train, queries, k=GT_K, metric="euclidean", *, exclude=None, block=None, progress=False
+):
     """Exact k nearest neighbours of ``queries`` in ``train``, computed blockwise with BLAS.
 
     A float32 matrix product ranks each block of queries against all of ``train``; a rigorous
@@ -253,6 +289,7 @@ def ground_truth(train, queries, k=GT_K, metric="euclidean", *, exclude=None, bl
     ids = np.empty((nq, k), dtype=np.int32)
     dists = np.empty((nq, k), dtype=np.float32)
     from tqdm.auto import tqdm
+
     with tqdm(total=nq, desc="ground truth", unit="query", disable=not progress) as bar:
         for lo in range(0, nq, block):
             hi = min(nq, lo + block)
@@ -275,8 +312,10 @@ def ground_truth(train, queries, k=GT_K, metric="euclidean", *, exclude=None, bl
 def _as_matrix(a, name, dim=None):
     a = np.asarray(a)
     if a.ndim != 2 or (dim is not None and a.shape[1] != dim) or a.shape[1] == 0:
-        raise ValueError(f"{name} must be a 2-D array of vectors"
-                         f"{f' of dimension {dim}' if dim else ''}, got shape {a.shape}")
+        raise ValueError(
+            f"{name} must be a 2-D array of vectors"
+            f"{f' of dimension {dim}' if dim else ''}, got shape {a.shape}"
+        )
     a = np.ascontiguousarray(a, dtype=np.float32)
     if not np.isfinite(a).all():
         raise ValueError(f"{name} holds NaN or infinite values")
@@ -288,8 +327,8 @@ def _sq_norms(a):
     out = np.empty(len(a))
     step = max(1, _PAIR_FLOATS // a.shape[1])
     for lo in range(0, len(a), step):
-        c = a[lo:lo + step].astype(np.float64)
-        out[lo:lo + step] = np.einsum("ij,ij->i", c, c)
+        c = a[lo : lo + step].astype(np.float64)
+        out[lo : lo + step] = np.einsum("ij,ij->i", c, c)
     return out
 
 
@@ -320,12 +359,12 @@ def _exact(x, q, rows, cols, x_sq, q_sq, euclid):
         x_norm = np.sqrt(np.where(x_sq > 0, x_sq, 1.0))
         q_norm = np.sqrt(np.where(q_sq > 0, q_sq, 1.0))
     for lo in range(0, len(rows), step):
-        r, c = rows[lo:lo + step], cols[lo:lo + step]
+        r, c = rows[lo : lo + step], cols[lo : lo + step]
         if euclid:
             diff = np.subtract(x[c], q[r], dtype=np.float64)
         else:
             diff = x[c] / x_norm[c, None] - q[r] / q_norm[r, None]
-        out[lo:lo + step] = np.einsum("ij,ij->i", diff, diff)
+        out[lo : lo + step] = np.einsum("ij,ij->i", diff, diff)
     if euclid:
         return np.sqrt(out)
     out *= 0.5
@@ -344,6 +383,7 @@ def _top_k(rows, cols, dist, b, k):
 
 
 # ---------------------------------------------------------------------------- synthetic
+
 
 def synthetic(n, nq, dim, *, intrinsic_dim=8, metric="euclidean", seed=0):
     """Seeded vectors of low intrinsic dimension in ``dim`` dimensions, with exact ground truth.
@@ -380,14 +420,17 @@ def synthetic(n, nq, dim, *, intrinsic_dim=8, metric="euclidean", seed=0):
 
 # ---------------------------------------------------------------------------- file formats
 
+
 def _read_vecs(path, dtype):
     raw = np.fromfile(path, dtype="<i4")
     if raw.size == 0:
         raise ValueError(f"{path} is empty")
     dim = int(raw[0])
     if dim <= 0 or raw.size % (dim + 1) or (raw.reshape(-1, dim + 1)[:, 0] != dim).any():
-        raise ValueError(f"{path} is not a .{dtype[1]}vecs file of dimension {dim} (truncated, "
-                         f"or records of different dimensions)")
+        raise ValueError(
+            f"{path} is not a .{dtype[1]}vecs file of dimension {dim} (truncated, "
+            f"or records of different dimensions)"
+        )
     # the view reinterprets the int32 words; the copy makes the result native and contiguous
     return np.ascontiguousarray(raw.reshape(-1, dim + 1)[:, 1:].view(dtype), dtype=dtype[1:])
 
@@ -449,11 +492,13 @@ def read_idx(path):
     if len(raw) < 4 or raw[:2] != b"\0\0" or raw[2] not in _IDX_TYPES or len(raw) < 4 + 4 * raw[3]:
         raise ValueError(f"{path} is not an IDX file (magic {raw[:4].hex()})")
     ndim, dtype = raw[3], np.dtype(_IDX_TYPES[raw[2]])
-    shape = tuple(int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
+    shape = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     offset = 4 + 4 * ndim
     if len(raw) - offset != int(np.prod(shape)) * dtype.itemsize:
-        raise ValueError(f"{path}: header says shape {shape} of {dtype}, but "
-                         f"{len(raw) - offset} data bytes follow (truncated?)")
+        raise ValueError(
+            f"{path}: header says shape {shape} of {dtype}, but "
+            f"{len(raw) - offset} data bytes follow (truncated?)"
+        )
     data = np.frombuffer(raw, dtype=dtype, offset=offset).reshape(shape)
     return data.astype(dtype.newbyteorder("="))
 
@@ -514,14 +559,18 @@ def read_hdf5(path, name=None):
         metric = metric.decode() if isinstance(metric, bytes) else str(metric)
         if metric not in METRICS:
             raise ValueError(f"{path} has distance {metric!r}; deg supports {METRICS}")
-        return Dataset(np.asarray(f["train"], dtype=np.float32),
-                       np.asarray(f["test"], dtype=np.float32),
-                       np.asarray(f["neighbors"], dtype=np.int32),
-                       np.asarray(f["distances"], dtype=np.float32),
-                       metric, name or Path(path).stem)
+        return Dataset(
+            np.asarray(f["train"], dtype=np.float32),
+            np.asarray(f["test"], dtype=np.float32),
+            np.asarray(f["neighbors"], dtype=np.int32),
+            np.asarray(f["distances"], dtype=np.float32),
+            metric,
+            name or Path(path).stem,
+        )
 
 
 # ---------------------------------------------------------------------------- resolution
+
 
 def cache_dir(data_dir=None):
     """The folder holding ``<name>.hdf5`` files.
@@ -547,15 +596,18 @@ def raw_dirs(source):
     if os.environ.get("DEG_DATA_DIR"):
         base = Path(os.environ["DEG_DATA_DIR"])
         out += [base, base / source]
-    return out + [_REPO.parent / "shared" / "datasets" / source,
-                  Path("/usr/share/datasets") / source]
+    return out + [
+        _REPO.parent / "shared" / "datasets" / source,
+        Path("/usr/share/datasets") / source,
+    ]
 
 
 def _build(entry, progress):
     """Build ``entry`` from raw files, or None when they are nowhere to be found."""
     names = _SOURCES[entry.source]
-    folder = next((d for d in raw_dirs(entry.source)
-                   if all((d / f).is_file() for f in names)), None)
+    folder = next(
+        (d for d in raw_dirs(entry.source) if all((d / f).is_file() for f in names)), None
+    )
     if folder is None:
         return None
     if entry.source == "fashion-mnist":
@@ -564,8 +616,7 @@ def _build(entry, progress):
         test = test.reshape(len(test), -1).astype(np.float32)
     else:
         train, test = (read_fvecs(folder / f) for f in names)
-    ids, dists = ground_truth(train, test, min(GT_K, len(train)), entry.metric,
-                              progress=progress)
+    ids, dists = ground_truth(train, test, min(GT_K, len(train)), entry.metric, progress=progress)
     return Dataset(train, test, ids, dists, entry.metric, entry.name)
 
 
@@ -608,19 +659,23 @@ def load(name, *, data_dir=None, download=True, progress=True):
             return ds
         looked = [f"no {path}"]
         if entry.source:
-            looked.append(f"no raw {entry.source} files ({', '.join(_SOURCES[entry.source])}) "
-                          f"in {', '.join(map(str, raw_dirs(entry.source)))} (set DEG_DATA_DIR)")
+            looked.append(
+                f"no raw {entry.source} files ({', '.join(_SOURCES[entry.source])}) "
+                f"in {', '.join(map(str, raw_dirs(entry.source)))} (set DEG_DATA_DIR)"
+            )
         if entry.url is None or not download:
             why = "it is built locally only" if entry.url is None else "download=False"
             raise FileNotFoundError(f"cannot load {name}: {'; '.join(looked)}; and {why}")
-        _download.download(entry.url, path, size=entry.size, sha256=entry.sha256,
-                           progress=progress)
+        _download.download(entry.url, path, size=entry.size, sha256=entry.sha256, progress=progress)
     try:
         ds = read_hdf5(path, name)
     except OSError as e:
-        raise OSError(f"{path} is not a readable HDF5 file ({e}); delete it to fetch or build "
-                      f"it again") from None
+        raise OSError(
+            f"{path} is not a readable HDF5 file ({e}); delete it to fetch or build it again"
+        ) from None
     if ds.metric != entry.metric or ds.dim != entry.dim:
-        raise ValueError(f"{path} holds {ds.metric} vectors of dimension {ds.dim}, but {name} "
-                         f"is {entry.metric} of dimension {entry.dim}")
+        raise ValueError(
+            f"{path} holds {ds.metric} vectors of dimension {ds.dim}, but {name} "
+            f"is {entry.metric} of dimension {entry.dim}"
+        )
     return ds

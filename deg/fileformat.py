@@ -85,8 +85,12 @@ def _align(x):
 def _layout(dim, d, n, params_len, version=VERSION, rank=0, tree=(0, 0, 0, 0)):
     """Offsets of the arrays and the total file size; ``tree = (m, t, w, p)`` (p = t in
     version 4)."""
-    specs = [("vectors", "<f4", (n, dim)), ("neighbors", "<i4", (n, d)),
-             ("weights", "<f4", (n, d)), ("labels", "<i8", (n,))]
+    specs = [
+        ("vectors", "<f4", (n, dim)),
+        ("neighbors", "<i4", (n, d)),
+        ("weights", "<f4", (n, d)),
+        ("labels", "<i8", (n,)),
+    ]
     if version >= 6:
         specs.append(("sig", "<u4", (n,)))
     elif version >= 2:
@@ -107,8 +111,7 @@ def _layout(dim, d, n, params_len, version=VERSION, rank=0, tree=(0, 0, 0, 0)):
     return out, pos + _TRAILER.size
 
 
-def write(path, metric, params, vectors, neighbors, weights, labels, sig, rotation=None,
-          tree=None):
+def write(path, metric, params, vectors, neighbors, weights, labels, sig, rotation=None, tree=None):
     """Atomically write an index file (arrays are the first n rows, C-contiguous);
     ``rotation = (yt, tt)`` is the stored basis, ``tree = (members, pairs, planes, offsets)``
     the entry tree (default: none of either)."""
@@ -117,16 +120,30 @@ def write(path, metric, params, vectors, neighbors, weights, labels, sig, rotati
     if rotation is None:
         rotation = (np.zeros((0, dim), np.float32), np.zeros((0, 0), np.float32))
     if tree is None:
-        tree = (np.zeros(0, np.int32), np.zeros((0, 2), np.int32), np.zeros((0, 0), np.float32),
-                np.zeros(0, np.float32))
+        tree = (
+            np.zeros(0, np.int32),
+            np.zeros((0, 2), np.int32),
+            np.zeros((0, 0), np.float32),
+            np.zeros(0, np.float32),
+        )
     rank = rotation[0].shape[0]
     shapes = (tree[0].shape[0], tree[1].shape[0], tree[2].shape[1], tree[2].shape[0])
     blob = json.dumps(dict(params, entry_tree=shapes), sort_keys=True).encode()
     header = _HEADER.pack(MAGIC, VERSION, METRIC_CODES[metric], dim, d, n, len(blob), rank)
     layout, total = _layout(dim, d, n, len(blob), rank=rank, tree=shapes)
-    arrays = {"vectors": vectors, "neighbors": neighbors, "weights": weights, "labels": labels,
-              "sig": sig, "rotation": rotation[0], "rotation_t": rotation[1],
-              "members": tree[0], "pairs": tree[1], "planes": tree[2], "offsets": tree[3]}
+    arrays = {
+        "vectors": vectors,
+        "neighbors": neighbors,
+        "weights": weights,
+        "labels": labels,
+        "sig": sig,
+        "rotation": rotation[0],
+        "rotation_t": rotation[1],
+        "members": tree[0],
+        "pairs": tree[1],
+        "planes": tree[2],
+        "offsets": tree[3],
+    }
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     prefix = f".{os.path.basename(path)}."
@@ -149,7 +166,11 @@ def write(path, metric, params, vectors, neighbors, weights, labels, sig, rotati
             put(blob)
             for name, dtype, _, offset in layout:
                 put(bytes(offset - pos))
-                put(memoryview(np.ascontiguousarray(arrays[name], dtype=dtype).reshape(-1).view(np.uint8)))
+                put(
+                    memoryview(
+                        np.ascontiguousarray(arrays[name], dtype=dtype).reshape(-1).view(np.uint8)
+                    )
+                )
             put(bytes(total - _TRAILER.size - pos))
             f.write(_TRAILER.pack(crc, _END))
             f.flush()
@@ -250,21 +271,31 @@ def read(path, mmap=False, verify=True):
     if magic != MAGIC:
         raise _bad(path, f"magic is {magic!r}, expected {MAGIC!r}")
     if version not in READABLE:
-        raise _bad(path, f"format version {version}, this deg reads versions "
-                         f"{', '.join(map(str, READABLE))}")
+        raise _bad(
+            path,
+            f"format version {version}, this deg reads versions {', '.join(map(str, READABLE))}",
+        )
     metrics = {v: k for k, v in METRIC_CODES.items()}
     if code not in metrics:
         raise _bad(path, f"unknown metric code {code}")
     if version < 3:
         rank = 0  # a reserved field then
-    if (not 1 <= dim <= check.MAX_DIM or not 2 <= d <= check.MAX_DEGREE or d % 2
-            or n > check.MAX_VERTICES or plen > min(_MAX_PARAMS, size)
-            or rank > min(dim, basis.MAX_RANK)):
-        raise _bad(path, f"implausible header (dim={dim}, d={d}, n={n}, params={plen} bytes, "
-                         f"rotation rank {rank})")
+    if (
+        not 1 <= dim <= check.MAX_DIM
+        or not 2 <= d <= check.MAX_DEGREE
+        or d % 2
+        or n > check.MAX_VERTICES
+        or plen > min(_MAX_PARAMS, size)
+        or rank > min(dim, basis.MAX_RANK)
+    ):
+        raise _bad(
+            path,
+            f"implausible header (dim={dim}, d={d}, n={n}, params={plen} bytes, "
+            f"rotation rank {rank})",
+        )
     # what the header's sizes cannot say is judged after the checksum: a damaged file is
     # reported as damaged, a consistent but wrong one by what is wrong in it
-    params, why = _parse_params(buf[_HEADER.size:_HEADER.size + plen])
+    params, why = _parse_params(buf[_HEADER.size : _HEADER.size + plen])
     tree = (0, 0, 0, 0)
     if why is None and version >= 4:  # the tree's shapes are in the parameter block
         tree, why = _tree_shapes(params, version, n, dim)
@@ -280,7 +311,7 @@ def read(path, mmap=False, verify=True):
     arrays = {}
     for name, dtype, shape, offset in layout:
         nbytes = int(np.prod(shape)) * dtype.itemsize
-        arrays[name] = np.asarray(buf[offset:offset + nbytes]).view(dtype).reshape(shape)
+        arrays[name] = np.asarray(buf[offset : offset + nbytes]).view(dtype).reshape(shape)
     check_arrays(path, arrays, n, d, metrics[code], verify)
     return metrics[code], params, arrays
 
@@ -306,8 +337,14 @@ def _tree_shapes(params, version, n, dim):
         return None, f"entry_tree shapes {params['entry_tree']!r} are not integers"
     if version == 4 and len(tree) == 3:
         tree = tree + tree[1:2]  # every node's hyperplane stored
-    if (len(tree) != 4 or min(tree) < 0 or tree[2] > dim or tree[0] > 2 * n
-            or tree[3] > tree[1] or tree[1] > 2 * n):
+    if (
+        len(tree) != 4
+        or min(tree) < 0
+        or tree[2] > dim
+        or tree[0] > 2 * n
+        or tree[3] > tree[1]
+        or tree[1] > 2 * n
+    ):
         return None, f"implausible entry tree shapes {list(tree)} for n={n}, dim={dim}"
     return tree, None
 
@@ -317,7 +354,7 @@ def _checksum_ok(buf, size):
     actual = 0
     step = 1 << 24
     for lo in range(0, size - _TRAILER.size, step):
-        actual = zlib.crc32(buf[lo:min(lo + step, size - _TRAILER.size)], actual)
+        actual = zlib.crc32(buf[lo : min(lo + step, size - _TRAILER.size)], actual)
     return end == _END and crc == actual
 
 
@@ -325,10 +362,10 @@ _STRUCTURE = {
     kverify.OUT_OF_RANGE: "row {u} slot {j}: neighbor id {v} is out of range 0..{last}",
     kverify.REPEATED: "row {u} lists vertex {v} twice",
     kverify.EMPTY_SLOTS: "row {u} has {j} empty slots (its own id), a graph of {n} vertices "
-                         "and degree {d} has {empty}",
+    "and degree {d} has {empty}",
     kverify.EMPTY_WEIGHT: "row {u} slot {j}: an empty slot with weight {w}, not 0",
     kverify.ASYMMETRIC: "edge {u}-{v} is listed by vertex {u} but not by vertex {v} (the graph "
-                        "must be undirected)",
+    "must be undirected)",
     kverify.UNEQUAL: "edge {u}-{v} has weight {w} at {u} and another at {v}",
 }
 _VALUES = {
@@ -336,7 +373,7 @@ _VALUES = {
     kverify.TOO_LONG: "vector {u} has norm {norm:.3g}, beyond the {bound:.3g} that add takes",
     kverify.NOT_UNIT: "vector {u} has norm {norm:.6g}, but a cosine index stores unit vectors",
     kverify.WRONG_WEIGHT: "edge {u}-{v} has weight {w}, but its vectors are at distance {x} "
-                          "under the {metric} metric",
+    "under the {metric} metric",
 }
 
 
@@ -367,8 +404,9 @@ def check_arrays(path, a, n, d, metric, verify=True):
         if why:
             raise _bad(path, why)
     if "pairs" in a:
-        why = check_tree(a["members"], a["pairs"], a["planes"], a["offsets"], n,
-                         a["vectors"].shape[1])
+        why = check_tree(
+            a["members"], a["pairs"], a["planes"], a["offsets"], n, a["vectors"].shape[1]
+        )
         if why:
             raise _bad(path, why)
 
@@ -378,14 +416,16 @@ def _value_fault(vectors, nb, w, code, n):
     the threads (Fashion-MNIST: ~0.37 s of reading and distances on one thread); the first
     fault by row range."""
     import numba
+
     parts = _CHECK_PARTS if n >= 64 * _CHECK_PARTS else 1
     bounds = [n * c // parts for c in range(parts + 1)]
     norms = np.empty(n, np.float64)
     faults = [None] * parts
 
     def vector_part(t, c):
-        faults[c] = kverify.vector_fault(vectors, code, bounds[c], bounds[c + 1],
-                                         check.MAX_SQ_NORM, norms)
+        faults[c] = kverify.vector_fault(
+            vectors, code, bounds[c], bounds[c + 1], check.MAX_SQ_NORM, norms
+        )
 
     def weight_part(t, c):
         faults[c] = kverify.weight_fault(vectors, nb, w, code, bounds[c], bounds[c + 1], norms)
@@ -402,15 +442,28 @@ def _value_fault(vectors, nb, w, code, n):
 def _describe(messages, fault, a, n, d, metric):
     """The message for a fault ``(code, u, j)`` of ``deg._kernels.verify``."""
     from deg._kernels.distances import distance
+
     code, u, j = (int(x) for x in fault)
     nb, w, x = a["neighbors"], a["weights"], a["vectors"]
     v = int(nb[u, j]) if 0 <= j < d else -1
     norm = float(np.linalg.norm(x[u].astype(np.float64)))
-    exact = (float(distance(METRIC_CODES[metric], x[u], x[v]))
-             if code == kverify.WRONG_WEIGHT else None)
-    return messages[code].format(u=u, j=j, v=v, w=float(w[u, j]) if 0 <= j < d else None,
-                                 last=n - 1, n=n, d=d, empty=max(0, d - (n - 1)), norm=norm,
-                                 bound=check.MAX_SQ_NORM ** 0.5, x=exact, metric=metric)
+    exact = (
+        float(distance(METRIC_CODES[metric], x[u], x[v])) if code == kverify.WRONG_WEIGHT else None
+    )
+    return messages[code].format(
+        u=u,
+        j=j,
+        v=v,
+        w=float(w[u, j]) if 0 <= j < d else None,
+        last=n - 1,
+        n=n,
+        d=d,
+        empty=max(0, d - (n - 1)),
+        norm=norm,
+        bound=check.MAX_SQ_NORM**0.5,
+        x=exact,
+        metric=metric,
+    )
 
 
 def repeats_a_neighbor(nb):
@@ -426,8 +479,10 @@ def check_tree(members, pairs, planes, offsets, n, dim):
     ``members``."""
     t, p = pairs.shape[0], planes.shape[0]
     if t & (t + 1) or p & (p + 1) or p > t or offsets.shape[0] != t or pairs.shape[1:] != (2,):
-        return (f"entry tree of {pairs.shape} hyperplane pairs, {p} hyperplanes and "
-                f"{offsets.shape[0]} offsets")
+        return (
+            f"entry tree of {pairs.shape} hyperplane pairs, {p} hyperplanes and "
+            f"{offsets.shape[0]} offsets"
+        )
     if planes.shape[1] > dim:
         return f"entry tree over {planes.shape[1]} coordinates of {dim}"
     if (members.size == 0) != (t == 0) or (t and members.size < t + 1):

@@ -14,9 +14,9 @@ import numpy as np
 
 from deg import _aligned as aligned
 from deg import _basis as basis
-from deg import _pipeline
+from deg import _entries as entries_tree
+from deg import _pipeline, fileformat
 from deg import _validation as check
-from deg import fileformat
 from deg._concurrency import ReadWriteLock, ScratchPool
 from deg._kernels import build as kbuild
 from deg._kernels import labels as klabels
@@ -25,14 +25,16 @@ from deg._kernels import remove as kremove
 from deg._kernels import rotation as krot
 from deg._kernels import search as ksearch
 from deg._kernels import view as kview
-from deg import _entries as entries_tree
-from deg._labelmap import LabelMap
 from deg._kernels.distances import CHUNK, COS, FIRST_CHUNK, IP, L2, edge_distances
 from deg._kernels.entry_tree import ENTRIES
+from deg._labelmap import LabelMap
 
 _METRIC_CODE = {"l2": L2, "ip": IP, "cosine": COS}
-_SCHEME_CODE = {"low-lid": kbuild.SCHEME_D, "high-lid": kbuild.SCHEME_C,
-                "stream": kbuild.SCHEME_STREAM}
+_SCHEME_CODE = {
+    "low-lid": kbuild.SCHEME_D,
+    "high-lid": kbuild.SCHEME_C,
+    "stream": kbuild.SCHEME_STREAM,
+}
 _MAX_BUILD_BATCH = 256  # vertices whose candidate searches run together (DEG_SPEC 16.6)
 # batches at least this large search their candidates beside the previous batch's wiring
 _OVERLAP_MIN = 32
@@ -68,8 +70,17 @@ _TREE = {"members": np.int32, "pairs": np.int32, "planes": np.float32, "offsets"
 
 
 # construction parameters kept in files and pickles (attribute "_" + name on Index)
-_PARAMS = ("extend_k", "extend_eps", "scheme", "seed", "improve_k", "improve_eps",
-           "max_path_length", "improve_tries", "rotate")
+_PARAMS = (
+    "extend_k",
+    "extend_eps",
+    "scheme",
+    "seed",
+    "improve_k",
+    "improve_eps",
+    "max_path_length",
+    "improve_tries",
+    "rotate",
+)
 
 
 def _unpickle(metric, params, arrays):
@@ -158,30 +169,48 @@ class Index:
     release the GIL), so any number of such calls may run at once.
     """
 
-    def __init__(self, dim, metric="l2", edges_per_vertex=30, extend_k=None, extend_eps=0.1,
-                 scheme="low-lid", seed=0, improve_k=None, improve_eps=0.001,
-                 max_path_length=5, improve_tries=0, rotate=None):
+    def __init__(
+        self,
+        dim,
+        metric="l2",
+        edges_per_vertex=30,
+        extend_k=None,
+        extend_eps=0.1,
+        scheme="low-lid",
+        seed=0,
+        improve_k=None,
+        improve_eps=0.001,
+        max_path_length=5,
+        improve_tries=0,
+        rotate=None,
+    ):
         self._dim = check.check_int("dim", dim, minimum=1, maximum=check.MAX_DIM)
         self._metric = check.check_choice("metric", metric, check.METRICS)
         self._d = check.check_edges_per_vertex(edges_per_vertex)
         if extend_k is None:
             extend_k = 4 * self._d // 3
-        self._extend_k = check.check_int("extend_k", extend_k, minimum=1,
-                                         maximum=check.MAX_EXTEND_K)
-        self._extend_eps = check.check_float("extend_eps", extend_eps, minimum=0.0,
-                                             maximum=check.MAX_EPS)
+        self._extend_k = check.check_int(
+            "extend_k", extend_k, minimum=1, maximum=check.MAX_EXTEND_K
+        )
+        self._extend_eps = check.check_float(
+            "extend_eps", extend_eps, minimum=0.0, maximum=check.MAX_EPS
+        )
         self._scheme = check.check_choice("scheme", scheme, check.SCHEMES)
         self._seed = check.check_int("seed", seed, minimum=0, maximum=check.MAX_SEED)
         if improve_k is None:
             improve_k = self._d
-        self._improve_k = check.check_int("improve_k", improve_k, minimum=0,
-                                          maximum=check.MAX_IMPROVE_K)
-        self._improve_eps = check.check_float("improve_eps", improve_eps, minimum=0.0,
-                                              maximum=check.MAX_EPS)
-        self._max_path_length = check.check_int("max_path_length", max_path_length, minimum=0,
-                                                maximum=check.MAX_PATH_LENGTH)
-        self._improve_tries = check.check_int("improve_tries", improve_tries, minimum=0,
-                                              maximum=check.MAX_IMPROVE_TRIES)
+        self._improve_k = check.check_int(
+            "improve_k", improve_k, minimum=0, maximum=check.MAX_IMPROVE_K
+        )
+        self._improve_eps = check.check_float(
+            "improve_eps", improve_eps, minimum=0.0, maximum=check.MAX_EPS
+        )
+        self._max_path_length = check.check_int(
+            "max_path_length", max_path_length, minimum=0, maximum=check.MAX_PATH_LENGTH
+        )
+        self._improve_tries = check.check_int(
+            "improve_tries", improve_tries, minimum=0, maximum=check.MAX_IMPROVE_TRIES
+        )
         if rotate is not None and not isinstance(rotate, (bool, np.bool_)):
             raise TypeError(f"rotate must be True, False or None, got {rotate!r}")
         self._rotate = None if rotate is None else bool(rotate)
@@ -204,8 +233,16 @@ class Index:
     # ------------------------------------------------------------------ construction
 
     @classmethod
-    def build(cls, data, labels=None, metric="l2", edges_per_vertex=30, progress=True,
-              threads=None, **params):
+    def build(
+        cls,
+        data,
+        labels=None,
+        metric="l2",
+        edges_per_vertex=30,
+        progress=True,
+        threads=None,
+        **params,
+    ):
         """Build an index over ``data`` (n, dim); ``params`` go to :class:`Index`.
 
         Examples
@@ -249,9 +286,11 @@ class Index:
         m = x.shape[0]
         if labels is None:
             if self._next_label + m - 1 > check.MAX_LABEL:
-                raise ValueError(f"default labels would pass {check.MAX_LABEL} (they continue "
-                                 f"after the largest label added, {self._next_label - 1}); "
-                                 f"pass labels explicitly")
+                raise ValueError(
+                    f"default labels would pass {check.MAX_LABEL} (they continue "
+                    f"after the largest label added, {self._next_label - 1}); "
+                    f"pass labels explicitly"
+                )
             new_labels = np.arange(self._next_label, self._next_label + m, dtype=np.int64)
         else:
             new_labels = check.as_labels(labels, m)
@@ -262,8 +301,10 @@ class Index:
                 if clash is not None:
                     raise ValueError(f"label {clash} is already in the index")
             if self._n + m > check.MAX_VERTICES:
-                raise ValueError(f"an index holds at most {check.MAX_VERTICES} vectors; it holds "
-                                 f"{self._n}, and {m} more came")
+                raise ValueError(
+                    f"an index holds at most {check.MAX_VERTICES} vectors; it holds "
+                    f"{self._n}, and {m} more came"
+                )
             if m:
                 self._fit_basis(x)
                 self._insert(x, new_labels, progress and m >= _PROGRESS_MIN, threads)
@@ -275,8 +316,11 @@ class Index:
         ones are rotated and their edge weights recomputed (the same graph, the distances
         rounded in the new basis), then the entry tree and the search view are renewed."""
         n = self._n
-        if (self._yt.shape[0] or n + x.shape[0] < basis.MIN_VECTORS
-                or not basis.wanted(self._rotate, self._metric, self._dim)):
+        if (
+            self._yt.shape[0]
+            or n + x.shape[0] < basis.MIN_VECTORS
+            or not basis.wanted(self._rotate, self._metric, self._dim)
+        ):
             return
         rows = basis.sample_rows(n + x.shape[0])
         sample = np.concatenate([self._vectors[rows[rows < n]], x[rows[rows >= n] - n]])
@@ -304,9 +348,11 @@ class Index:
             finite = np.isfinite(self._vectors[start:end]).all(axis=1)
             if not finite.all():  # rows beyond n: nothing is inserted yet
                 row = int(np.flatnonzero(~finite)[0])
-                raise ValueError(f"data row {row} overflows float32 when rotated into the index's "
-                                 f"basis (norm {np.linalg.norm(x[row].astype(np.float64)):.3g}); "
-                                 f"use rotate=False for vectors this large")
+                raise ValueError(
+                    f"data row {row} overflows float32 when rotated into the index's "
+                    f"basis (norm {np.linalg.norm(x[row].astype(np.float64)):.3g}); "
+                    f"use rotate=False for vectors this large"
+                )
         else:
             self._vectors[start:end] = x
         self._labels[start:end] = new_labels
@@ -316,6 +362,7 @@ class Index:
         bar = None
         if progress:
             from tqdm.auto import tqdm
+
             bar = tqdm(total=end - start, desc="deg add", unit="vec")
         code = _METRIC_CODE[self._metric]
         try:
@@ -346,7 +393,8 @@ class Index:
         width = FIRST_CHUNK if self._yt.shape[0] and self._dim > CHUNK else min(self._dim, CHUNK)
         self._entries_drawn_at = drawn_at
         self._members, self._pairs, self._planes, self._offsets = entries_tree.draw(
-            self._vectors, drawn_at, self._seed, width)
+            self._vectors, drawn_at, self._seed, width
+        )
 
     def _tree(self):
         """The entry tree's arrays, in the order of ``_TREE``: the kernels', the file's."""
@@ -388,9 +436,16 @@ class Index:
         bounds = [n * c // _VIEW_PARTS for c in range(_VIEW_PARTS + 1)]
 
         def part(t, c):
-            kview.refresh_view(self._vectors, self._neighbors, self._weights,
-                               _METRIC_CODE[self._metric], bounds[c], bounds[c + 1], self._sig,
-                               self._gen)
+            kview.refresh_view(
+                self._vectors,
+                self._neighbors,
+                self._weights,
+                _METRIC_CODE[self._metric],
+                bounds[c],
+                bounds[c + 1],
+                self._sig,
+                self._gen,
+            )
 
         _pipeline.overlap(None, part, _VIEW_PARTS, threads)
 
@@ -446,17 +501,36 @@ class Index:
         if _BUILD_TREE and visible >= 2 * self._entries_drawn_at:  # a fresh tree as n grows
             self._refresh_entries(visible)
         cand_i, cand_d, _, log = self._run_search(
-            self._vectors[lo:hi], np.zeros((1, 1), dtype=np.int32), max(self._extend_k, self._d),
-            self._extend_eps, True, 0, threads, tree=_BUILD_TREE, log_capacity=_EXTEND_LOG,
-            graph=graph, first=first, chunk=_BUILD_CHUNK)
+            self._vectors[lo:hi],
+            np.zeros((1, 1), dtype=np.int32),
+            max(self._extend_k, self._d),
+            self._extend_eps,
+            True,
+            0,
+            threads,
+            tree=_BUILD_TREE,
+            log_capacity=_EXTEND_LOG,
+            graph=graph,
+            first=first,
+            chunk=_BUILD_CHUNK,
+        )
         return cand_i, cand_d, log
 
     def _wire(self, lo, hi, found):
         """Connect vertices ``lo..hi-1`` to the candidates ``found`` for them."""
         cand_i, cand_d, log = found
-        failed = kbuild.connect_batch(self._vectors, self._neighbors, self._weights,
-                                      _METRIC_CODE[self._metric], lo, hi, cand_i, cand_d,
-                                      _SCHEME_CODE[self._scheme], log)
+        failed = kbuild.connect_batch(
+            self._vectors,
+            self._neighbors,
+            self._weights,
+            _METRIC_CODE[self._metric],
+            lo,
+            hi,
+            cand_i,
+            cand_d,
+            _SCHEME_CODE[self._scheme],
+            log,
+        )
         if failed >= 0:  # cannot happen on a healthy graph; never leave a half-wired vertex
             raise RuntimeError(f"internal error: vertex {failed} could not be connected")
 
@@ -467,14 +541,28 @@ class Index:
         code = _METRIC_CODE[self._metric]
         for lo, hi in self._batches(start, end):
             k = max(self._extend_k, 2 * self._d)
-            entries = np.array([kopt.rand_below(self._rand_state, lo) for _ in range(lo, hi)],
-                               dtype=np.int32).reshape(-1, 1)
-            cand_i, cand_d, _, _ = self._run_search(self._vectors[lo:hi], entries, k,
-                                                    self._extend_eps, True, 0, threads)
+            entries = np.array(
+                [kopt.rand_below(self._rand_state, lo) for _ in range(lo, hi)], dtype=np.int32
+            ).reshape(-1, 1)
+            cand_i, cand_d, _, _ = self._run_search(
+                self._vectors[lo:hi], entries, k, self._extend_eps, True, 0, threads
+            )
             with self._optimizer() as (opt, scr, log, owner, touched):
                 failed = kbuild.connect_stream_batch(
-                    self._vectors, self._neighbors, self._weights, code, lo, hi, cand_i,
-                    cand_d, opt, scr, log, owner, touched)
+                    self._vectors,
+                    self._neighbors,
+                    self._weights,
+                    code,
+                    lo,
+                    hi,
+                    cand_i,
+                    cand_d,
+                    opt,
+                    scr,
+                    log,
+                    owner,
+                    touched,
+                )
             if failed >= 0:
                 raise RuntimeError(f"internal error: vertex {failed} could not be connected")
             self._commit(lo, hi)
@@ -506,8 +594,9 @@ class Index:
             raise TypeError(f"labels must be integers, got dtype {arr.dtype}")
         uniq, counts = np.unique(arr, return_counts=True)
         if (counts > 1).any():
-            raise ValueError(f"labels to remove contain duplicates, e.g. "
-                             f"{uniq[counts > 1][0].item()}")
+            raise ValueError(
+                f"labels to remove contain duplicates, e.g. {uniq[counts > 1][0].item()}"
+            )
         with self._lock.writing():
             self._vids(arr)  # raises KeyError for an unknown label, before any change
             removed = []  # ids removed, in order; the last vertex takes each one's id
@@ -523,8 +612,9 @@ class Index:
         vid = self._vid_of.pop(label, self._labels)
         n = self._n
         involved = np.empty(self._d, dtype=np.int64)
-        count = kremove.remove_vertex(self._vectors, self._neighbors, self._weights,
-                                      self._labels, n, vid, involved)
+        count = kremove.remove_vertex(
+            self._vectors, self._neighbors, self._weights, self._labels, n, vid, involved
+        )
         if vid != n - 1:  # another vector behind id vid: rows listing it are ordered again
             self._vid_of.move(n - 1, vid, self._labels)
             self._gen[vid] = self._next_generation()
@@ -533,12 +623,24 @@ class Index:
         if self._n <= min(n, self._d):
             return vid  # n <= d: the complete graph on n vertices, empty slots are expected
         with self._optimizer() as (opt, scr, log, owner, touched):
-            status = kremove.restore_graph(self._vectors, self._neighbors, self._weights,
-                                           _METRIC_CODE[self._metric], involved, count, True,
-                                           opt, scr, log, owner, touched)
+            status = kremove.restore_graph(
+                self._vectors,
+                self._neighbors,
+                self._weights,
+                _METRIC_CODE[self._metric],
+                involved,
+                count,
+                True,
+                opt,
+                scr,
+                log,
+                owner,
+                touched,
+            )
         if status != kremove.OK:
-            raise RuntimeError(f"internal error: graph repair after removing label {label} "
-                               f"failed (code {status})")
+            raise RuntimeError(
+                f"internal error: graph repair after removing label {label} failed (code {status})"
+            )
         return vid
 
     def optimize(self, tries=None, seconds=None, progress=False):
@@ -556,6 +658,7 @@ class Index:
         tries = None if tries is None else check.check_int("tries", tries, minimum=0)
         seconds = None if seconds is None else check.check_float("seconds", seconds, minimum=0)
         import time
+
         with self._lock.writing():
             before = self._aew()
             done = improved = 0
@@ -563,6 +666,7 @@ class Index:
             bar = None
             if progress and tries:
                 from tqdm.auto import tqdm
+
                 bar = tqdm(total=tries, desc="deg optimize", unit="try")
             try:
                 while self._n > self._d + 1:
@@ -570,8 +674,7 @@ class Index:
                         break
                     if deadline is not None and time.monotonic() >= deadline:
                         break
-                    step = _OPTIMIZE_CHUNK if tries is None else min(_OPTIMIZE_CHUNK,
-                                                                     tries - done)
+                    step = _OPTIMIZE_CHUNK if tries is None else min(_OPTIMIZE_CHUNK, tries - done)
                     improved += self._improve(step)
                     done += step
                     if bar is not None:
@@ -580,14 +683,27 @@ class Index:
                 self._view_changed(done)
                 if bar is not None:
                     bar.close()
-            return {"tries": done, "improved": improved, "aew_before": before,
-                    "aew_after": self._aew()}
+            return {
+                "tries": done,
+                "improved": improved,
+                "aew_before": before,
+                "aew_after": self._aew(),
+            }
 
     def _improve(self, tries):
         with self._optimizer() as (opt, scr, log, _, _):
-            return kopt.improve_many(self._vectors, self._neighbors, self._weights,
-                                     _METRIC_CODE[self._metric], self._n, tries, opt, scr, log,
-                                     self._rand_state)
+            return kopt.improve_many(
+                self._vectors,
+                self._neighbors,
+                self._weights,
+                _METRIC_CODE[self._metric],
+                self._n,
+                tries,
+                opt,
+                scr,
+                log,
+                self._rand_state,
+            )
 
     @contextlib.contextmanager
     def _optimizer(self):
@@ -595,23 +711,42 @@ class Index:
         k = max(self._improve_k, 1)
         opt = (self._improve_k, self._improve_eps, self._max_path_length)
         log_len = kopt.log_capacity(self._max_path_length)
-        log = (np.empty(log_len, np.int32), np.empty(log_len, np.int32),
-               np.empty(log_len, np.int32), np.empty(log_len, np.float32))
+        log = (
+            np.empty(log_len, np.int32),
+            np.empty(log_len, np.int32),
+            np.empty(log_len, np.int32),
+            np.empty(log_len, np.float32),
+        )
         with self._scratch.take(self._capacity, 1) as s:
-            scr = (s.visited[0], s.tags[0], s.cand[0],
-                   np.empty(k + 4, np.float32), np.empty(k + 4, np.int32),
-                   np.empty(k + 4, np.float32), np.empty(k + 4, np.int32),
-                   np.empty(self._d, np.int32), np.empty(ksearch.GROUP_MAX, np.int32),
-                   np.empty(ksearch.GROUP_MAX, np.float32))
+            scr = (
+                s.visited[0],
+                s.tags[0],
+                s.cand[0],
+                np.empty(k + 4, np.float32),
+                np.empty(k + 4, np.int32),
+                np.empty(k + 4, np.float32),
+                np.empty(k + 4, np.int32),
+                np.empty(self._d, np.int32),
+                np.empty(ksearch.GROUP_MAX, np.int32),
+                np.empty(ksearch.GROUP_MAX, np.float32),
+            )
             yield opt, scr, log, s.owner, s.touched
 
     def _aew(self):
-        return float(self._weights[:self._n].mean(dtype=np.float64)) if self._n else 0.0
+        return float(self._weights[: self._n].mean(dtype=np.float64)) if self._n else 0.0
 
     # ------------------------------------------------------------------ queries
 
-    def search(self, queries, k=10, eps=0.1, threads=None, max_distance_computations=0,
-               return_stats=False, max_degree=None):
+    def search(
+        self,
+        queries,
+        k=10,
+        eps=0.1,
+        threads=None,
+        max_distance_computations=0,
+        return_stats=False,
+        max_degree=None,
+    ):
         """Approximate k nearest neighbours of each query.
 
         Parameters
@@ -653,11 +788,31 @@ class Index:
         if max_degree is not None:
             self._ensure_view()
         with self._lock.reading():
-            return self._query(q, entries, k, eps, True, threads, max_distance_computations,
-                               return_stats, max_degree, tree=True, rotate=True)
+            return self._query(
+                q,
+                entries,
+                k,
+                eps,
+                True,
+                threads,
+                max_distance_computations,
+                return_stats,
+                max_degree,
+                tree=True,
+                rotate=True,
+            )
 
-    def explore(self, entry_labels, k=10, eps=0.0, include_entry=False, threads=None,
-                max_distance_computations=0, return_stats=False, max_degree=None):
+    def explore(
+        self,
+        entry_labels,
+        k=10,
+        eps=0.0,
+        include_entry=False,
+        threads=None,
+        max_distance_computations=0,
+        return_stats=False,
+        max_degree=None,
+    ):
         """Neighbourhood of stored vectors (indexed queries): "what is similar to item X?".
 
         The search starts at the vertex itself with its own vector as the query. With
@@ -676,12 +831,34 @@ class Index:
         with self._lock.reading():
             vids = self._vids(arr)
             entries = vids.astype(np.int32).reshape(-1, 1)
-            return self._query(self._vectors[vids], entries, k, eps, bool(include_entry),
-                               threads, max_distance_computations, return_stats, max_degree,
-                               own_entry=True)
+            return self._query(
+                self._vectors[vids],
+                entries,
+                k,
+                eps,
+                bool(include_entry),
+                threads,
+                max_distance_computations,
+                return_stats,
+                max_degree,
+                own_entry=True,
+            )
 
-    def _query(self, queries, entries, k, eps, include_entry, threads, max_dc, return_stats,
-               max_degree, tree=False, own_entry=False, rotate=False):
+    def _query(
+        self,
+        queries,
+        entries,
+        k,
+        eps,
+        include_entry,
+        threads,
+        max_dc,
+        return_stats,
+        max_degree,
+        tree=False,
+        own_entry=False,
+        rotate=False,
+    ):
         """Validate the search parameters and run; the caller holds the read lock."""
         k = check.check_int("k", k, minimum=1, maximum=check.MAX_K)
         if max_degree is None:
@@ -697,11 +874,21 @@ class Index:
             n_dc = np.zeros(nq, dtype=np.int64)
         else:  # the search keeps at most n results (the same ones for any k >= n): pad the rest
             found = min(k, self._n)
-            vids, dists, n_dc, _ = self._run_search(queries, entries, found, eps, include_entry,
-                                                    max_dc, threads, tree, max_degree,
-                                                    own_entry=own_entry, rotate=rotate,
-                                                    lead=_LEAD if self._yt.shape[0] else 1.0,
-                                                    exact=False)
+            vids, dists, n_dc, _ = self._run_search(
+                queries,
+                entries,
+                found,
+                eps,
+                include_entry,
+                max_dc,
+                threads,
+                tree,
+                max_degree,
+                own_entry=own_entry,
+                rotate=rotate,
+                lead=_LEAD if self._yt.shape[0] else 1.0,
+                exact=False,
+            )
             labels = klabels.labels_of(vids, self._labels)
             if found < k:
                 labels = np.pad(labels, ((0, 0), (0, k - found)), constant_values=-1)
@@ -710,9 +897,26 @@ class Index:
             return labels, dists, {"distance_computations": n_dc}
         return labels, dists
 
-    def _run_search(self, queries, entries, k, eps, include_entry, max_dc, threads,
-                    tree=False, max_degree=None, log_capacity=0, own_entry=False, graph=None,
-                    first=None, chunk=None, rotate=False, lead=1.0, exact=True):
+    def _run_search(
+        self,
+        queries,
+        entries,
+        k,
+        eps,
+        include_entry,
+        max_dc,
+        threads,
+        tree=False,
+        max_degree=None,
+        log_capacity=0,
+        own_entry=False,
+        graph=None,
+        first=None,
+        chunk=None,
+        rotate=False,
+        lead=1.0,
+        exact=True,
+    ):
         """Run the search kernel over ``queries``; returns vids, distances, distance counts
         and the distance log ``(log_i, log_d, log_n)`` (up to ``log_capacity`` per query).
 
@@ -761,12 +965,39 @@ class Index:
             res_d, res_i, fresh = s.rows(heap, self._d)
 
             def work(t):
-                ksearch.search_shared(t, claim, done, chunk, self._vectors, graph, self._weights,
-                                      code, queries, basis, rotated, entries,
-                                      (members, self._pairs, self._planes, self._offsets), k,
-                                      eps, np.float32(lead), exact, include_entry, own_entry,
-                                      max_dc, max_degree, s.visited, s.tags, s.cand, res_d,
-                                      res_i, fresh, out_i, out_d, out_dc, (log_i, log_d, log_n))
+                ksearch.search_shared(
+                    t,
+                    claim,
+                    done,
+                    chunk,
+                    self._vectors,
+                    graph,
+                    self._weights,
+                    code,
+                    queries,
+                    basis,
+                    rotated,
+                    entries,
+                    (members, self._pairs, self._planes, self._offsets),
+                    k,
+                    eps,
+                    np.float32(lead),
+                    exact,
+                    include_entry,
+                    own_entry,
+                    max_dc,
+                    max_degree,
+                    s.visited,
+                    s.tags,
+                    s.cand,
+                    res_d,
+                    res_i,
+                    fresh,
+                    out_i,
+                    out_d,
+                    out_dc,
+                    (log_i, log_d, log_n),
+                )
 
             _pipeline.side_by_side(first, work, blocks, done, nq)
         return out_i, out_d, out_dc, (log_i, log_d, log_n)
@@ -783,8 +1014,10 @@ class Index:
         return key is not None and self._vid_of.contains(key, self._labels)
 
     def __repr__(self):
-        return (f"deg.Index(dim={self._dim}, metric={self._metric!r}, edges_per_vertex={self._d},"
-                f" n={self._n}{', read-only' if self._read_only else ''})")
+        return (
+            f"deg.Index(dim={self._dim}, metric={self._metric!r}, edges_per_vertex={self._d},"
+            f" n={self._n}{', read-only' if self._read_only else ''})"
+        )
 
     @property
     def dim(self):
@@ -850,13 +1083,18 @@ class Index:
     def nbytes(self):
         """Bytes the index holds: the per-vertex arrays (vectors, neighbours, weights, labels,
         row hashes; capacity included), the label map, the entry tree and the rotated basis."""
-        return (sum(a.nbytes for a in self._storage()) + self._vid_of.nbytes
-                + sum(a.nbytes for a in self._tree()) + self._yt.nbytes + self._tt.nbytes)
+        return (
+            sum(a.nbytes for a in self._storage())
+            + self._vid_of.nbytes
+            + sum(a.nbytes for a in self._tree())
+            + self._yt.nbytes
+            + self._tt.nbytes
+        )
 
     @property
     def labels(self):
         """All labels, in internal order (a copy)."""
-        return self._labels[:self._n].copy()
+        return self._labels[: self._n].copy()
 
     def get_vectors(self, labels):
         """Stored vectors of ``labels`` as float32 (m, dim); cosine vectors are normalised.
@@ -896,9 +1134,18 @@ class Index:
         with self._lock.reading():
             params = self._params()
             n = self._n
-            fileformat.write(path, self._metric, params, self._vectors[:n],
-                             self._neighbors[:n], self._weights[:n], self._labels[:n],
-                             self._file_signatures(), (self._yt, self._tt), self._tree())
+            fileformat.write(
+                path,
+                self._metric,
+                params,
+                self._vectors[:n],
+                self._neighbors[:n],
+                self._weights[:n],
+                self._labels[:n],
+                self._file_signatures(),
+                (self._yt, self._tt),
+                self._tree(),
+            )
 
     @classmethod
     def load(cls, path, mmap=False, verify=True):
@@ -926,16 +1173,25 @@ class Index:
         n, dim = a["vectors"].shape
         try:
             given = {key: params[key] for key in _PARAMS if key != "rotate"}
-            index = cls(dim, metric=metric, edges_per_vertex=a["neighbors"].shape[1],
-                        rotate=params.get("rotate", False), **given)  # files before rotate: False
-            next_label = check.check_int("next_label", params["next_label"], minimum=0,
-                                         maximum=check.MAX_LABEL + 1)
+            index = cls(
+                dim,
+                metric=metric,
+                edges_per_vertex=a["neighbors"].shape[1],
+                rotate=params.get("rotate", False),
+                **given,
+            )  # files before rotate: False
+            next_label = check.check_int(
+                "next_label", params["next_label"], minimum=0, maximum=check.MAX_LABEL + 1
+            )
             drawn_at = check.check_int(  # named pivots_drawn_at before the entry tree
-                "entries_drawn_at", params.get("entries_drawn_at",
-                                               params.get("pivots_drawn_at", n)), minimum=0,
-                maximum=check.MAX_VERTICES)
-            index._rand_state[0] = check.check_int("rand_state", params["rand_state"],
-                                                   minimum=0, maximum=2**64 - 1)
+                "entries_drawn_at",
+                params.get("entries_drawn_at", params.get("pivots_drawn_at", n)),
+                minimum=0,
+                maximum=check.MAX_VERTICES,
+            )
+            index._rand_state[0] = check.check_int(
+                "rand_state", params["rand_state"], minimum=0, maximum=2**64 - 1
+            )
         except KeyError as e:
             raise ValueError(f"{source} has invalid parameters: {e.args[0]!r} is missing") from None
         except (TypeError, ValueError) as e:
@@ -956,8 +1212,13 @@ class Index:
             index._read_only = True
         else:
             index._allocate(n)
-            for name, arr in (("vectors", a["vectors"]), ("neighbors", nb), ("weights", w),
-                              ("labels", a["labels"]), ("sig", sig)):
+            for name, arr in (
+                ("vectors", a["vectors"]),
+                ("neighbors", nb),
+                ("weights", w),
+                ("labels", a["labels"]),
+                ("sig", sig),
+            ):
                 getattr(index, "_" + name)[:n] = arr
         if "rotation" in a:
             index._yt = np.array(a["rotation"], dtype=np.float32)
@@ -969,7 +1230,8 @@ class Index:
         if "pairs" in a:  # the saved tree, renumbered by removals as it was
             index._entries_drawn_at = drawn_at
             index._members, index._pairs, index._planes, index._offsets = (
-                aligned.copy(a[name], dtype) for name, dtype in _TREE.items())
+                aligned.copy(a[name], dtype) for name, dtype in _TREE.items()
+            )
         else:  # files before the tree or before its pairs (version 4): draw it
             index._refresh_entries(min(drawn_at, n))
         index._refresh_view()
@@ -978,8 +1240,11 @@ class Index:
     def _params(self):
         """Everything besides the arrays that a saved or pickled index needs."""
         out = {key: getattr(self, "_" + key) for key in _PARAMS}
-        out.update(next_label=self._next_label, rand_state=int(self._rand_state[0]),
-                   entries_drawn_at=self._entries_drawn_at)
+        out.update(
+            next_label=self._next_label,
+            rand_state=int(self._rand_state[0]),
+            entries_drawn_at=self._entries_drawn_at,
+        )
         return out
 
     def __reduce__(self):
@@ -990,8 +1255,10 @@ class Index:
         self._ensure_view()
         with self._lock.reading():
             n = self._n
-            arrays = {name: np.array(getattr(self, "_" + name)[:n])
-                      for name in ("vectors", "neighbors", "weights", "labels")}
+            arrays = {
+                name: np.array(getattr(self, "_" + name)[:n])
+                for name in ("vectors", "neighbors", "weights", "labels")
+            }
             arrays["sig"] = self._file_signatures()
             arrays.update(rotation=self._yt.copy(), rotation_t=self._tt.copy())
             arrays.update(zip(_TREE, (a.copy() for a in self._tree())))
@@ -1038,8 +1305,10 @@ class Index:
 
     def _check_writable(self):
         if self._read_only:
-            raise ValueError("this index was loaded with mmap=True and is read-only; "
-                             "load it with mmap=False to modify it")
+            raise ValueError(
+                "this index was loaded with mmap=True and is read-only; "
+                "load it with mmap=False to modify it"
+            )
 
     @staticmethod
     def _resolve_threads(threads):

@@ -9,22 +9,32 @@ from hypothesis import HealthCheck, settings
 
 from deg import analysis
 
-settings.register_profile("dev", deadline=None, max_examples=40,
-                          suppress_health_check=[HealthCheck.too_slow])
-settings.register_profile("ci", deadline=None, max_examples=40, derandomize=True,
-                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile(
+    "dev", deadline=None, max_examples=40, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile(
+    "ci",
+    deadline=None,
+    max_examples=40,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
-SHARED = Path(os.environ.get("DEG_SHARED_DIR",
-                             Path(__file__).resolve().parents[2] / "shared")) / "datasets"
+SHARED = (
+    Path(os.environ.get("DEG_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"))
+    / "datasets"
+)
 
 
 def shared_file(*parts):
     """Path of a file in ../shared/datasets, or skip the test saying where it looked."""
     path = SHARED.joinpath(*parts)
     if not path.exists():
-        pytest.skip(f"real-data test: {path} is absent (only CI and the team's machines have "
-                    f"../shared/datasets; set DEG_SHARED_DIR to point elsewhere)")
+        pytest.skip(
+            f"real-data test: {path} is absent (only CI and the team's machines have "
+            f"../shared/datasets; set DEG_SHARED_DIR to point elsewhere)"
+        )
     return path
 
 
@@ -32,8 +42,18 @@ def assert_graph_ok(index):
     """Every DEG invariant: even-regular, undirected, no self loops/duplicates, exact weights,
     connected; and the search view is current."""
     report = analysis.check(index, gq_sample=16)
-    broken = [k for k in ("regular", "no_self_loops", "undirected", "weights_exact", "connected",
-                          "view_current") if not report[k]]
+    broken = [
+        k
+        for k in (
+            "regular",
+            "no_self_loops",
+            "undirected",
+            "weights_exact",
+            "connected",
+            "view_current",
+        )
+        if not report[k]
+    ]
     assert not broken, f"graph invariants broken: {broken}; report {report}"
     return report
 
@@ -46,7 +66,7 @@ def brute_force(base, queries, k, metric="l2"):
         b = b / np.linalg.norm(b, axis=1, keepdims=True)
         q = q / np.linalg.norm(q, axis=1, keepdims=True)
     if metric == "l2":
-        dist = (q ** 2).sum(1)[:, None] - 2 * q @ b.T + (b ** 2).sum(1)[None, :]
+        dist = (q**2).sum(1)[:, None] - 2 * q @ b.T + (b**2).sum(1)[None, :]
     else:
         dist = 1.0 - q @ b.T
     ids = np.argsort(dist, axis=1, kind="stable")[:, :k]
@@ -56,8 +76,9 @@ def brute_force(base, queries, k, metric="l2"):
 def recall(found, truth):
     """Id-overlap recall of (nq, k) label arrays."""
     k = truth.shape[1]
-    return float(np.mean([len(set(f[:k].tolist()) & set(t.tolist())) / k
-                          for f, t in zip(found, truth)]))
+    return float(
+        np.mean([len(set(f[:k].tolist()) & set(t.tolist())) / k for f, t in zip(found, truth)])
+    )
 
 
 def low_dim_data(n, dim=32, latent=6, seed=0):

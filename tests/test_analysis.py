@@ -1,4 +1,4 @@
-"""The checker must notice each kind of broken graph (otherwise the invariant tests prove nothing)."""
+"""The checker must notice each kind of broken graph (else the invariant tests prove nothing)."""
 
 import numpy as np
 import pytest
@@ -28,19 +28,29 @@ def break_one_side(ix):
     return v
 
 
-@pytest.mark.parametrize("breaker, broken", [
-    (break_one_side, {"regular", "no_self_loops", "undirected"}),
-    (lambda ix: ix._weights.__setitem__((5, 2), ix._weights[5, 2] * 1.01), {"weights_exact",
-                                                                             "undirected"}),
-    (lambda ix: ix._neighbors.__setitem__((7, 1), ix._neighbors[7, 0]),  # a vertex twice
-     {"regular", "undirected"}),
-])
+@pytest.mark.parametrize(
+    "breaker, broken",
+    [
+        (break_one_side, {"regular", "no_self_loops", "undirected"}),
+        (
+            lambda ix: ix._weights.__setitem__((5, 2), ix._weights[5, 2] * 1.01),
+            {"weights_exact", "undirected"},
+        ),
+        (
+            lambda ix: ix._neighbors.__setitem__((7, 1), ix._neighbors[7, 0]),  # a vertex twice
+            {"regular", "undirected"},
+        ),
+    ],
+)
 def test_checker_detects(index, breaker, broken):
     breaker(index)
     report = analysis.check(index)
     assert not report["ok"]
-    assert {k for k in ("regular", "no_self_loops", "undirected", "weights_exact", "connected")
-            if not report[k]} >= broken
+    assert {
+        k
+        for k in ("regular", "no_self_loops", "undirected", "weights_exact", "connected")
+        if not report[k]
+    } >= broken
 
 
 def test_checker_detects_disconnection():

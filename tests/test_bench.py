@@ -41,8 +41,15 @@ def test_true_distances_both_metrics_and_missing():
 
 
 def test_pareto_keeps_only_undominated_points():
-    pts = [(0.80, 1000), (0.90, 900), (0.85, 500), (0.95, 400), (0.99, 100), (0.97, 50),
-           (0.95, 300)]
+    pts = [
+        (0.80, 1000),
+        (0.90, 900),
+        (0.85, 500),
+        (0.95, 400),
+        (0.99, 100),
+        (0.97, 50),
+        (0.95, 300),
+    ]
     assert metrics.pareto(pts) == [(0.80, 1000), (0.90, 900), (0.95, 400), (0.99, 100)]
     assert metrics.pareto([]) == []
 
@@ -70,32 +77,59 @@ def test_qps_at_handles_perfect_recall():
 
 def test_table_reports_na_and_deg_ratios():
     def row(engine, kind, recall, qps):
-        return {"engine": engine, "kind": kind, "recall": recall, "qps_1t": qps,
-                "build_s": 1.0, "memory_bytes": 2**20}
-    rows = [row("deg", "unindexed", 0.9, 200), row("deg", "unindexed", 0.99, 100),
-            row("peer", "unindexed", 0.95, 100), row("peer", "indexed", 0.9, 10)]
+        return {
+            "engine": engine,
+            "kind": kind,
+            "recall": recall,
+            "qps_1t": qps,
+            "build_s": 1.0,
+            "memory_bytes": 2**20,
+        }
+
+    rows = [
+        row("deg", "unindexed", 0.9, 200),
+        row("deg", "unindexed", 0.99, 100),
+        row("peer", "unindexed", 0.95, 100),
+        row("peer", "indexed", 0.9, 10),
+    ]
     text = report.table(rows, "unindexed", 10)
     deg_line, peer_line, ratio = text.splitlines()[2:]
     mid = metrics.qps_at([(0.9, 200), (0.99, 100)], 0.95)
     assert deg_line.split() == ["deg", "1.0", "1", "200", f"{mid:.0f}", "100", "0.9900"]
     assert peer_line.split() == ["peer", "1.0", "1", "100", "100", "n/a", "0.9500"]
     assert ratio.split() == ["deg", "/", "peer", "2.00x", f"{mid / 100:.2f}x", "n/a"]
-    assert "peer" in report.table(rows, "indexed", 10) and \
-        "deg /" not in report.table(rows, "indexed", 10)
+    assert "peer" in report.table(rows, "indexed", 10) and "deg /" not in report.table(
+        rows, "indexed", 10
+    )
 
 
 def test_compare_takes_the_best_peer_per_target_and_the_median_over_runs(tmp_path, capsys):
     from bench import compare
 
     def row(engine, kind, recall, qps, build=1.0):
-        return {"engine": engine, "kind": kind, "recall": recall, "qps_1t": qps,
-                "qps_batch": 1.8 * qps, "build_s": build, "threads": 2}
-    rows = [row("deg", "unindexed", 0.89, 300), row("deg", "unindexed", 0.999, 100, 3.0),
-            row("a", "unindexed", 0.89, 400), row("a", "unindexed", 0.96, 50),
-            row("deglib", "unindexed", 0.89, 100, 2.0), row("deglib", "unindexed", 0.999, 90, 2.0)]
+        return {
+            "engine": engine,
+            "kind": kind,
+            "recall": recall,
+            "qps_1t": qps,
+            "qps_batch": 1.8 * qps,
+            "build_s": build,
+            "threads": 2,
+        }
+
+    rows = [
+        row("deg", "unindexed", 0.89, 300),
+        row("deg", "unindexed", 0.999, 100, 3.0),
+        row("a", "unindexed", 0.89, 400),
+        row("a", "unindexed", 0.96, 50),
+        row("deglib", "unindexed", 0.89, 100, 2.0),
+        row("deglib", "unindexed", 0.999, 90, 2.0),
+    ]
     got = compare.ratios(rows)
+
     def at(e, t):
         return metrics.qps_at([(r["recall"], r["qps_1t"]) for r in rows if r["engine"] == e], t)
+
     best = max(("a", "deglib"), key=lambda e: at(e, 0.95))
     assert got["unindexed@0.95"] == pytest.approx((at("deg", 0.95) / at(best, 0.95), best))
     # "a" never reached 0.99: the best peer there is deglib
@@ -104,9 +138,12 @@ def test_compare_takes_the_best_peer_per_target_and_the_median_over_runs(tmp_pat
     paths = []
     for i, scale in enumerate((1.0, 2.0, 4.0)):
         paths.append(tmp_path / f"run-{i}.jsonl")
-        paths[-1].write_text("\n".join(json.dumps({**r, "qps_1t": r["qps_1t"] *
-                                                     (scale if r["engine"] == "deg" else 1)})
-                                         for r in rows))
+        paths[-1].write_text(
+            "\n".join(
+                json.dumps({**r, "qps_1t": r["qps_1t"] * (scale if r["engine"] == "deg" else 1)})
+                for r in rows
+            )
+        )
     compare.main(paths)
     line = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("unindexed@0.99")]
     median = 2 * at("deg", 0.99) / at("deglib", 0.99)  # deg's QPS scaled by 1, 2 and 4
@@ -116,12 +153,28 @@ def test_compare_takes_the_best_peer_per_target_and_the_median_over_runs(tmp_pat
 def _tiny_run(tmp_path, algorithms, capsys):
     from bench.run import main
     from deg import datasets
+
     path = tmp_path / "tiny.hdf5"
     if not path.exists():
         datasets.write_hdf5(path, datasets.synthetic(1500, 40, 16, seed=2))
-    rows = main(["--dataset", str(path), "--algorithms", ",".join(algorithms), "--queries", "40",
-                 "--explore", "30", "--latency-queries", "5", "--runs", "1",
-                 "--out", str(tmp_path / "out")])
+    rows = main(
+        [
+            "--dataset",
+            str(path),
+            "--algorithms",
+            ",".join(algorithms),
+            "--queries",
+            "40",
+            "--explore",
+            "30",
+            "--latency-queries",
+            "5",
+            "--runs",
+            "1",
+            "--out",
+            str(tmp_path / "out"),
+        ]
+    )
     return rows, capsys.readouterr().out, tmp_path / "out" / "tiny"
 
 
@@ -131,14 +184,28 @@ def test_tiny_end_to_end_run(tmp_path, capsys):
     assert "unindexed queries, recall@10" in out and "indexed queries, recall@10" in out
     if "faiss-hnsw" in names:
         assert "deg / faiss-hnsw" in out
-    lines = [json.loads(x) for f in folder.glob("run-*.jsonl") for x in f.read_text().split("\n")
-             if x]
+    lines = [
+        json.loads(x) for f in folder.glob("run-*.jsonl") for x in f.read_text().split("\n") if x
+    ]
     assert len(lines) == len(rows) and {r["engine"] for r in lines} == set(names)
     assert {r["kind"] for r in lines} == {"unindexed", "indexed"}
     for r in lines:
-        for key in ("recall", "id_recall", "qps_1t", "qps_batch", "latency_p50_us",
-                    "latency_p99_us", "build_s", "compile_s", "memory_bytes", "rss_delta_bytes",
-                    "build_params", "param", "version", "date"):
+        for key in (
+            "recall",
+            "id_recall",
+            "qps_1t",
+            "qps_batch",
+            "latency_p50_us",
+            "latency_p99_us",
+            "build_s",
+            "compile_s",
+            "memory_bytes",
+            "rss_delta_bytes",
+            "build_params",
+            "param",
+            "version",
+            "date",
+        ):
             assert r[key] is not None, key
         assert r["machine"]["cores"] >= 1 and r["versions"]["numpy"] == np.__version__
         assert r["latency_p50_us"] <= r["latency_p99_us"]
@@ -177,6 +244,7 @@ def test_peer_explore_drops_the_vertex_itself():
 
 def test_ann_benchmarks_wrapper():
     from bench.ann_benchmarks.module import DEG
+
     x = np.random.default_rng(0).random((500, 8), dtype=np.float32)
     algo = DEG("euclidean", {"edges_per_vertex": 8})
     algo.fit(x)
@@ -199,19 +267,37 @@ def test_ann_benchmarks_wrapper():
 
 def test_ann_benchmarks_config_has_the_run_groups_shape():
     from pathlib import Path
+
     text = (Path(__file__).parents[1] / "bench" / "ann_benchmarks" / "config.yml").read_text()
-    for key in ("float:", "base_args: ['@metric']", "constructor: DEG",
-                "module: ann_benchmarks.algorithms.deg", "run_groups:", "arg_groups:",
-                "query_args:"):
+    for key in (
+        "float:",
+        "base_args: ['@metric']",
+        "constructor: DEG",
+        "module: ann_benchmarks.algorithms.deg",
+        "run_groups:",
+        "arg_groups:",
+        "query_args:",
+    ):
         assert key in text
 
 
 def test_dynamic_benchmark_streams_end_with_the_first_half(tmp_path, capsys):
     from bench import dynamic
     from deg import datasets
+
     datasets.write_hdf5(tmp_path / "dyn.hdf5", datasets.synthetic(800, 30, 12, seed=4))
-    rows = dynamic.main(["--dataset", str(tmp_path / "dyn.hdf5"), "--queries", "30",
-                         "--eps", "0,0.2", "--out", str(tmp_path / "dyn.jsonl")])
+    rows = dynamic.main(
+        [
+            "--dataset",
+            str(tmp_path / "dyn.hdf5"),
+            "--queries",
+            "30",
+            "--eps",
+            "0,0.2",
+            "--out",
+            str(tmp_path / "dyn.jsonl"),
+        ]
+    )
     assert [r["stream"] for r in rows] == ["add-half", "add-all-remove-half", "interleaved"]
     assert all(r["graph_ok"] for r in rows)
     assert all(r["recall"][0.2] > 0.9 for r in rows)
@@ -224,20 +310,23 @@ def test_limits_interpolates_and_imports_a_deglib_graph_faithfully():
     (same neighbour sets, exact weights, all invariants), searchable by deg's kernel."""
     from bench import limits
     from tests.conftest import assert_graph_ok, low_dim_data
+
     pts = [(0.90, 100.0, 1e-4), (0.96, 160.0, 2e-4), (0.99, 300.0, 4e-4)]
     assert limits.at(pts, 0.95, 1) == pytest.approx(150.0)
     assert limits.at(pts, 0.99, 2) == pytest.approx(4e-4)
     assert np.isnan(limits.at(pts, 0.999, 1))
     deglib = pytest.importorskip("deglib")
     x = low_dim_data(1500, dim=12, seed=3)
-    graph = deglib.builder.build_from_data(x, metric=deglib.Metric.FP32_L2, edges_per_vertex=8,
-                                           thread_count=1)
+    graph = deglib.builder.build_from_data(
+        x, metric=deglib.Metric.FP32_L2, edges_per_vertex=8, thread_count=1
+    )
     index = limits.deglib_as_index(graph, x, "l2")
     assert_graph_ok(index)
     for v in (0, 700, 1499):
         assert sorted(np.asarray(graph.get_neighbors(v)).tolist()) == sorted(index._neighbors[v])
     # internal ids are rows of x only if the imported graph is a good graph over those rows
     from tests.conftest import brute_force, recall
+
     q = low_dim_data(50, dim=12, seed=4)
     labels, _ = index.search(q, k=5, eps=0.2)
     assert recall(labels, brute_force(x, q, 5)[0]) >= 0.9
@@ -245,6 +334,7 @@ def test_limits_interpolates_and_imports_a_deglib_graph_faithfully():
 
 def test_best_times_repeat_short_calls_until_the_minimum_time():
     from bench import measure
+
     calls = []
 
     def call():
@@ -268,9 +358,12 @@ def test_best_times_repeat_short_calls_until_the_minimum_time():
 
 def test_best_times_take_turns_until_each_call_has_its_runs():
     from bench import measure
+
     log = []
-    calls = [(lambda: log.append("set 1"), lambda: log.append("one") or "a"),
-             (lambda: log.append("set 2"), lambda: log.append("two") or "b")]
+    calls = [
+        (lambda: log.append("set 1"), lambda: log.append("one") or "a"),
+        (lambda: log.append("set 2"), lambda: log.append("two") or "b"),
+    ]
     (a, best_a), (b, best_b) = measure.best_times(calls, 2)
     assert (a, b) == ("a", "b") and best_a >= 0 and best_b >= 0
     assert log == ["set 1", "one", "set 2", "two"] * 2  # alternating, each after its set-up

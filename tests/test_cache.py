@@ -28,8 +28,7 @@ print(json.dumps(misses))
 
 
 def run_probe():
-    out = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -40,6 +39,7 @@ def test_second_process_compiles_nothing():
 
 def test_warmup_helper_runs_its_share_against_this_deg():
     from deg import _warmup
+
     helper = _warmup._start_helper()  # the repair share, loading from the (warm) cache
     assert helper is not None and helper.wait(timeout=300) == 0
 
@@ -55,14 +55,18 @@ class _FakeHelper:
         self.killed = True
 
 
-@pytest.mark.parametrize("cold, helper, shares", [
-    (False, None, ["all"]),                       # a warm cache: no second process
-    (True, None, ["all"]),                        # it could not start: everything here
-    (True, _FakeHelper(0), ["insert", "all"]),    # this process's share, then all from cache
-    (True, _FakeHelper(1), ["insert", "all"]),    # it failed: the last pass compiles the rest
-])
+@pytest.mark.parametrize(
+    "cold, helper, shares",
+    [
+        (False, None, ["all"]),  # a warm cache: no second process
+        (True, None, ["all"]),  # it could not start: everything here
+        (True, _FakeHelper(0), ["insert", "all"]),  # this process's share, then all from cache
+        (True, _FakeHelper(1), ["insert", "all"]),  # it failed: the last pass compiles the rest
+    ],
+)
 def test_warmup_shares(monkeypatch, capsys, cold, helper, shares):
     from deg import _warmup
+
     ran = []
     monkeypatch.setattr(_warmup, "_cold_cache", lambda: cold)
     monkeypatch.setattr(_warmup, "_start_helper", lambda: helper)
@@ -79,6 +83,7 @@ def test_warmup_shares(monkeypatch, capsys, cold, helper, shares):
 
 def test_warmup_kills_its_helper_on_an_interrupt(monkeypatch):
     from deg import _warmup
+
     helper = _FakeHelper(0)
 
     def interrupted(share):
@@ -105,6 +110,7 @@ def test_no_helper_when_popen_fails(monkeypatch):
 
 def test_warmup_kills_a_helper_that_times_out(monkeypatch, capsys):
     from deg import _warmup
+
     helper = _FakeHelper(0)
 
     def hang(timeout=None):

@@ -1,5 +1,6 @@
 """The readers-writer boundary: searches from many Python threads while the index changes."""
 
+import contextlib
 import threading
 import time
 
@@ -25,12 +26,12 @@ def test_searches_run_safely_beside_adds_removes_and_optimize():
                 labels, dists = index.search(q, k=5, eps=0.1, threads=1)
                 assert ((labels >= 0) & (labels < 3000)).all()
                 assert (np.diff(dists, axis=1) >= 0).all()
-                np.testing.assert_allclose(dists[:, 0], ((x[labels[:, 0]] - q) ** 2).sum(1),
-                                           rtol=1e-4, atol=1e-4)
-                try:
+                np.testing.assert_allclose(
+                    dists[:, 0], ((x[labels[:, 0]] - q) ** 2).sum(1), rtol=1e-4, atol=1e-4
+                )
+                # removed between the two calls: allowed, and must raise cleanly
+                with contextlib.suppress(KeyError):
                     index.explore(labels[:2, 0], k=3, threads=1)
-                except KeyError:
-                    pass  # removed between the two calls: allowed, and must raise cleanly
                 done += 1
         except Exception as e:  # surfaced by the main thread
             errors.append(e)
@@ -40,7 +41,7 @@ def test_searches_run_safely_beside_adds_removes_and_optimize():
     for t in readers:
         t.start()
     for lo in range(1000, 3000, 250):
-        index.add(x[lo:lo + 250], labels=np.arange(lo, lo + 250))
+        index.add(x[lo : lo + 250], labels=np.arange(lo, lo + 250))
         index.remove(np.arange(lo - 1000, lo - 1000 + 50))
         index.optimize(tries=50)
     stop.set()
@@ -65,8 +66,12 @@ def test_many_python_threads_each_searching_with_several_threads():
     def caller(i):
         try:
             for _ in range(5):
-                results.append((index.search(q, k=5, threads=2),
-                                index.explore(np.arange(0, 3000, 10), k=5, threads=2)))
+                results.append(
+                    (
+                        index.search(q, k=5, threads=2),
+                        index.explore(np.arange(0, 3000, 10), k=5, threads=2),
+                    )
+                )
         except Exception as e:
             errors.append(e)
 
@@ -84,6 +89,7 @@ def test_many_python_threads_each_searching_with_several_threads():
 
 def test_scratch_pool_lends_each_set_to_one_taker_and_reuses_it():
     from deg._concurrency import ScratchPool
+
     pool = ScratchPool()
     with pool.take(100, 1) as a, pool.take(100, 2) as b:
         assert a is not b and a.blocks >= 1 and b.blocks >= 2
@@ -106,6 +112,7 @@ def test_scratch_pool_lends_each_set_to_one_taker_and_reuses_it():
 def test_a_waiting_writer_runs_once_the_last_reader_leaves():
     """Readers leaving wake a writer only when one waits; the last one must."""
     from deg._concurrency import ReadWriteLock
+
     lock = ReadWriteLock()
     events = []
     first, second = lock.reading(), lock.reading()

@@ -17,15 +17,17 @@ import pytest
 
 from deg import datasets
 
-SHARED = Path(os.environ.get("DEG_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"),
-              "datasets")
+SHARED = Path(
+    os.environ.get("DEG_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"), "datasets"
+)
 
 
 def shared(*parts):
     path = SHARED.joinpath(*parts)
     if not path.exists():
-        pytest.skip(f"real-data test: {path} is absent (set DEG_SHARED_DIR to the folder "
-                    f"holding datasets/)")
+        pytest.skip(
+            f"real-data test: {path} is absent (set DEG_SHARED_DIR to the folder holding datasets/)"
+        )
     return path
 
 
@@ -57,12 +59,14 @@ def assert_exact_knn(ids, dists, full, k):
     assert ids.shape == dists.shape == (len(full), k)
     assert ids.dtype == np.int32 and dists.dtype == np.float32
     assert all(len(set(row)) == k for row in ids.tolist())
-    np.testing.assert_allclose(dists, np.take_along_axis(full, ids.astype(np.int64), 1),
-                               rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(
+        dists, np.take_along_axis(full, ids.astype(np.int64), 1), rtol=1e-6, atol=1e-6
+    )
     np.testing.assert_allclose(dists, np.sort(full, axis=1)[:, :k], rtol=1e-6, atol=1e-6)
 
 
 # ---------------------------------------------------------------------------- ground truth
+
 
 @pytest.mark.parametrize("metric", ["euclidean", "angular"])
 @pytest.mark.parametrize("kind", ["gaussian", "ties"])
@@ -131,6 +135,7 @@ def test_synthetic_is_seeded_and_carries_its_ground_truth():
 
 
 # ---------------------------------------------------------------------------- file formats
+
 
 def test_hdf5_round_trip_with_attrs(tmp_path):
     ds = datasets.synthetic(300, 20, 16, metric="angular", seed=3)
@@ -210,6 +215,7 @@ def test_idx_reader_gz_and_plain(tmp_path):
 
 # ---------------------------------------------------------------------------- resolution
 
+
 def test_cache_dir_order(tmp_path, monkeypatch):
     assert datasets.cache_dir(tmp_path / "arg") == tmp_path / "arg"
     assert datasets.cache_dir() == tmp_path / "cache"  # from $DEG_DATASETS_DIR
@@ -224,14 +230,17 @@ def test_cache_dir_order(tmp_path, monkeypatch):
 
 
 def test_unknown_name_and_nothing_found(tmp_path, monkeypatch):
-    with pytest.raises(ValueError, match="known: .*fashion-mnist-784-euclidean"):
+    with pytest.raises(ValueError, match=r"known: .*fashion-mnist-784-euclidean"):
         datasets.load("no-such-set")
     with pytest.raises(FileNotFoundError, match=r"no .*glove-25-angular\.hdf5.*download=False"):
         datasets.load("glove-25-angular", download=False)
     monkeypatch.setattr(datasets, "_REPO", tmp_path / "nowhere")  # hide ../shared/datasets
     monkeypatch.setenv("DEG_DATA_DIR", str(tmp_path / "raw"))
-    with pytest.raises(FileNotFoundError, match=r"siftsmall_base\.fvecs.*raw/siftsmall.*"
-                                                r"built locally only"):
+    with pytest.raises(
+        FileNotFoundError,
+        match=r"siftsmall_base\.fvecs.*raw/siftsmall.*"
+        r"built locally only",
+    ):
         datasets.load("siftsmall-128-angular")
 
 
@@ -262,13 +271,14 @@ def test_cached_file_must_match_the_registry(tmp_path):
 
 # ---------------------------------------------------------------------------- downloads
 
+
 class Handler(http.server.BaseHTTPRequestHandler):
     """Serves ``files`` by path; honours ``Range: bytes=N-``. ``cut`` sends only that many body
     bytes after announcing them all (a dying connection); ``ignore_range`` answers 200."""
 
     files, cut, ignore_range, requests = {}, None, False, []
 
-    def do_GET(self):  # noqa: N802 (http.server's name)
+    def do_GET(self):
         self.requests.append((self.path, self.headers.get("Range")))
         data = self.files.get(self.path)
         if data is None:
@@ -290,7 +300,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if ranged:
             self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
         self.end_headers()
-        self.wfile.write(body if self.cut is None else body[:self.cut])
+        self.wfile.write(body if self.cut is None else body[: self.cut])
 
     def log_message(self, *args):
         pass
@@ -301,8 +311,9 @@ def server():
     payload = bytes(range(256)) * 4000
     handler = type("H", (Handler,), {"files": {"/f.bin": payload}, "requests": []})
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02},
-                              daemon=True)
+    thread = threading.Thread(
+        target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+    )
     thread.start()
     yield handler, f"http://127.0.0.1:{httpd.server_address[1]}"
     httpd.shutdown()
@@ -313,8 +324,13 @@ def server():
 def test_download_checks_size_and_sha256(server, tmp_path):
     handler, base = server
     payload = handler.files["/f.bin"]
-    out = datasets.download(base + "/f.bin", tmp_path / "f.bin", size=len(payload),
-                            sha256=hashlib.sha256(payload).hexdigest(), progress=False)
+    out = datasets.download(
+        base + "/f.bin",
+        tmp_path / "f.bin",
+        size=len(payload),
+        sha256=hashlib.sha256(payload).hexdigest(),
+        progress=False,
+    )
     assert out.read_bytes() == payload and not (tmp_path / "f.bin.part").exists()
     assert handler.requests == [("/f.bin", None)]
 
@@ -347,7 +363,7 @@ def test_complete_part_file_is_only_verified(server, tmp_path):
 def test_truncated_download_is_refused_then_resumed(server, tmp_path):
     handler, base = server
     handler.cut = 50_000  # announces the whole body, then the connection dies
-    with pytest.raises(datasets.DownloadError, match="interrupted|truncated"):
+    with pytest.raises(datasets.DownloadError, match=r"interrupted|truncated"):
         datasets.download(base + "/f.bin", tmp_path / "f.bin", progress=False)
     assert not (tmp_path / "f.bin").exists()
     assert (tmp_path / "f.bin.part").stat().st_size == 50_000
@@ -375,8 +391,14 @@ def test_load_downloads_once_then_uses_the_cache(server, tmp_path, monkeypatch):
     datasets.write_hdf5(tmp_path / "src.hdf5", ds)
     blob = (tmp_path / "src.hdf5").read_bytes()
     handler.files["/glove-25-angular.hdf5"] = blob
-    entry = datasets.Entry("glove-25-angular", "angular", 25, base + "/glove-25-angular.hdf5",
-                           size=len(blob), sha256=hashlib.sha256(blob).hexdigest())
+    entry = datasets.Entry(
+        "glove-25-angular",
+        "angular",
+        25,
+        base + "/glove-25-angular.hdf5",
+        size=len(blob),
+        sha256=hashlib.sha256(blob).hexdigest(),
+    )
     monkeypatch.setitem(datasets.REGISTRY, "glove-25-angular", entry)
     got = datasets.load("glove-25-angular", progress=False)
     np.testing.assert_array_equal(got.neighbors, ds.neighbors)
@@ -386,6 +408,7 @@ def test_load_downloads_once_then_uses_the_cache(server, tmp_path, monkeypatch):
 
 
 # ---------------------------------------------------------------------------- real data
+
 
 def test_siftsmall_build_agrees_with_the_shipped_ground_truth():
     shipped = datasets.read_ivecs(shared("siftsmall", "siftsmall_groundtruth.ivecs"))
@@ -402,8 +425,9 @@ def test_siftsmall_build_agrees_with_the_shipped_ground_truth():
 def test_siftsmall_angular_build():
     ds = datasets.load("siftsmall-128-angular", download=False, progress=False)
     assert ds.metric == "angular" and ds.neighbors.shape == (100, 100)
-    assert_exact_knn(ds.neighbors[:10], ds.distances[:10],
-                     naive(ds.train, ds.test[:10], "angular"), 100)
+    assert_exact_knn(
+        ds.neighbors[:10], ds.distances[:10], naive(ds.train, ds.test[:10], "angular"), 100
+    )
 
 
 def test_fashion_mnist_idx_reader_on_the_real_t10k_file():
@@ -420,5 +444,6 @@ def test_fashion_mnist_full_build():
     ds = datasets.load("fashion-mnist-784-euclidean", download=False, progress=False)
     assert ds.train.shape == (60000, 784) and ds.test.shape == (10000, 784)
     rows = np.arange(0, 10000, 500)
-    assert_exact_knn(ds.neighbors[rows], ds.distances[rows],
-                     naive(ds.train, ds.test[rows], "euclidean"), 100)
+    assert_exact_knn(
+        ds.neighbors[rows], ds.distances[rows], naive(ds.train, ds.test[rows], "euclidean"), 100
+    )

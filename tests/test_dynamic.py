@@ -19,16 +19,20 @@ class DynamicIndex(RuleBasedStateMachine):
     def __init__(self):
         super().__init__()
         self.d = 4
-        self.index = deg.Index(3, edges_per_vertex=self.d, improve_k=4, improve_tries=1,
-                               scheme=self.scheme)
+        self.index = deg.Index(
+            3, edges_per_vertex=self.d, improve_k=4, improve_tries=1, scheme=self.scheme
+        )
         self.model = {}
         self.removed = set()
         self.rng = np.random.default_rng(0)
 
     @rule(m=st.integers(1, 25), dup=st.booleans(), reuse=st.booleans())
     def add(self, m, dup, reuse):
-        x = self.rng.integers(0, 6, size=(m, 3)).astype(np.float32) if dup else \
-            self.rng.random((m, 3), dtype=np.float32)
+        x = (
+            self.rng.integers(0, 6, size=(m, 3)).astype(np.float32)
+            if dup
+            else self.rng.random((m, 3), dtype=np.float32)
+        )
         labels = None
         if reuse and len(self.removed) >= m:  # removed labels may come back
             labels = sorted(self.removed)[:m]
@@ -40,8 +44,14 @@ class DynamicIndex(RuleBasedStateMachine):
     @precondition(lambda self: self.model)
     @rule(data=st.data())
     def remove(self, data):
-        labels = data.draw(st.lists(st.sampled_from(sorted(self.model)), min_size=1,
-                                    max_size=min(8, len(self.model)), unique=True))
+        labels = data.draw(
+            st.lists(
+                st.sampled_from(sorted(self.model)),
+                min_size=1,
+                max_size=min(8, len(self.model)),
+                unique=True,
+            )
+        )
         self.index.remove(labels)
         for label in labels:
             del self.model[label]
@@ -75,6 +85,7 @@ class DynamicIndex(RuleBasedStateMachine):
     def save_and_load(self):
         import os
         import tempfile
+
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "s.deg")
             self.index.save(path)
@@ -87,13 +98,13 @@ class DynamicIndex(RuleBasedStateMachine):
         assert sorted(self.index.labels.tolist()) == sorted(self.model)
         if self.model:
             labels = sorted(self.model)
-            np.testing.assert_array_equal(self.index.get_vectors(labels),
-                                          np.stack([self.model[x] for x in labels]))
+            np.testing.assert_array_equal(
+                self.index.get_vectors(labels), np.stack([self.model[x] for x in labels])
+            )
         assert all(x not in self.index for x in self.removed)
 
 
-DynamicIndex.TestCase.settings = settings(max_examples=150, stateful_step_count=30,
-                                          deadline=None)
+DynamicIndex.TestCase.settings = settings(max_examples=150, stateful_step_count=30, deadline=None)
 TestDynamicIndex = DynamicIndex.TestCase
 
 
@@ -121,6 +132,7 @@ def test_remove_everything_then_add_again(d):
 
 def test_optimize_lowers_aew_keeps_graph_and_recall():
     from tests.conftest import brute_force, recall
+
     x = low_dim_data(3000, dim=16)
     q = low_dim_data(100, dim=16, seed=9)
     index = deg.Index.build(x, edges_per_vertex=10, progress=False)

@@ -18,8 +18,11 @@ def datasets(draw):
     if kind == "random":
         x = draw(arrays(np.float32, (n, dim), elements=st.floats(-100, 100, width=32)))
     elif kind == "duplicates":  # few distinct rows, many copies
-        base = draw(arrays(np.float32, (draw(st.integers(1, 5)), dim),
-                           elements=st.floats(-10, 10, width=32)))
+        base = draw(
+            arrays(
+                np.float32, (draw(st.integers(1, 5)), dim), elements=st.floats(-10, 10, width=32)
+            )
+        )
         picks = draw(arrays(np.int64, n, elements=st.integers(0, base.shape[0] - 1)))
         x = base[picks]
     elif kind == "all-equal":
@@ -31,11 +34,21 @@ def datasets(draw):
 
 
 @settings(max_examples=60)
-@given(x=datasets(), d=st.sampled_from([2, 4, 6, 8]), metric=st.sampled_from(["l2", "ip"]),
-       scheme=st.sampled_from(["low-lid", "high-lid", "stream"]), data=st.data())
+@given(
+    x=datasets(),
+    d=st.sampled_from([2, 4, 6, 8]),
+    metric=st.sampled_from(["l2", "ip"]),
+    scheme=st.sampled_from(["low-lid", "high-lid", "stream"]),
+    data=st.data(),
+)
 def test_every_add_keeps_graph_invariants(x, d, metric, scheme, data):
-    index = deg.Index(x.shape[1], metric=metric, edges_per_vertex=d, scheme=scheme,
-                      extend_k=data.draw(st.sampled_from([None, 1, d])))
+    index = deg.Index(
+        x.shape[1],
+        metric=metric,
+        edges_per_vertex=d,
+        scheme=scheme,
+        extend_k=data.draw(st.sampled_from([None, 1, d])),
+    )
     cuts = sorted(data.draw(st.lists(st.integers(0, len(x)), max_size=4)))
     for lo, hi in zip([0] + cuts, cuts + [len(x)]):
         index.add(x[lo:hi], threads=data.draw(st.sampled_from([1, 2])))
@@ -45,8 +58,13 @@ def test_every_add_keeps_graph_invariants(x, d, metric, scheme, data):
 
 
 @settings(max_examples=25)
-@given(x=arrays(np.float32, st.tuples(st.integers(1, 60), st.integers(2, 5)),
-                elements=st.floats(0.5, 50, width=32)))
+@given(
+    x=arrays(
+        np.float32,
+        st.tuples(st.integers(1, 60), st.integers(2, 5)),
+        elements=st.floats(0.5, 50, width=32),
+    )
+)
 def test_cosine_graph_invariants_and_normalised_storage(x):
     index = deg.Index(x.shape[1], metric="cosine", edges_per_vertex=4)
     index.add(x)
@@ -66,6 +84,7 @@ def test_same_seed_same_graph_any_thread_count():
 
 def test_large_build_invariants_and_quality():
     from tests.conftest import low_dim_data
+
     x = low_dim_data(5000, dim=24)
     index = deg.Index.build(x, edges_per_vertex=12, progress=False)
     report = assert_graph_ok(index)
@@ -78,6 +97,7 @@ def test_reusing_search_distances_builds_the_same_graph(monkeypatch, metric):
     """The wiring takes d(v, m) from the candidate search's log when it is there: the graph
     must be bit-identical to one whose wiring computes every distance itself."""
     from deg import index as dindex
+
     x = np.random.default_rng(8).random((2500, 20), dtype=np.float32)
     if metric == "ip":
         x /= np.linalg.norm(x, axis=1, keepdims=True)

@@ -89,7 +89,7 @@ class OccasionalView(RuleBasedStateMachine):
 
     @rule(m=st.integers(1, 4), dup=st.booleans())
     def add(self, m, dup):
-        x = (self.rng.integers(0, 4, size=(m, 3)) if dup else self.rng.random((m, 3)))
+        x = self.rng.integers(0, 4, size=(m, 3)) if dup else self.rng.random((m, 3))
         self.index.add(x.astype(np.float32))
 
     @precondition(lambda self: len(self.index) > 20)
@@ -110,6 +110,7 @@ class OccasionalView(RuleBasedStateMachine):
     @rule(mmap=st.booleans())
     def save_and_load(self, mmap):
         import tempfile
+
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "s.deg")
             self.index.save(path)
@@ -123,8 +124,7 @@ class OccasionalView(RuleBasedStateMachine):
         assert analysis.check(self.index, gq_sample=0)["ok"]
 
 
-OccasionalView.TestCase.settings = settings(max_examples=30, stateful_step_count=40,
-                                            deadline=None)
+OccasionalView.TestCase.settings = settings(max_examples=30, stateful_step_count=40, deadline=None)
 TestOccasionalView = OccasionalView.TestCase
 
 
@@ -148,15 +148,23 @@ def _rewrite(src, dst, metric=None, params=None, **changes):
     arrays = {k: np.array(v) for k, v in arrays.items()}
     for name, change in changes.items():
         change(arrays[name])
-    fileformat.write(dst, metric or metric0, params or params0, arrays["vectors"],
-                     arrays["neighbors"], arrays["weights"], arrays["labels"], arrays["sig"],
-                     (arrays["rotation"], arrays["rotation_t"]),
-                     tuple(arrays[k] for k in ("members", "pairs", "planes", "offsets")))
+    fileformat.write(
+        dst,
+        metric or metric0,
+        params or params0,
+        arrays["vectors"],
+        arrays["neighbors"],
+        arrays["weights"],
+        arrays["labels"],
+        arrays["sig"],
+        (arrays["rotation"], arrays["rotation_t"]),
+        tuple(arrays[k] for k in ("members", "pairs", "planes", "offsets")),
+    )
 
 
 def _with_crc(raw):
     """``raw`` with its checksum made right again."""
-    body = bytes(raw[:-fileformat._TRAILER.size])
+    body = bytes(raw[: -fileformat._TRAILER.size])
     return body + fileformat._TRAILER.pack(zlib.crc32(body), b"DEND")
 
 
@@ -175,6 +183,7 @@ def _asymmetric(nb):
 def _set(index, value):
     def change(a):
         a[index] = value
+
     return change
 
 
@@ -193,8 +202,10 @@ SEMANTIC = {  # CRC-correct edits of the graph: name -> (changes to _rewrite, ex
     "moved vector": ({"vectors": _swap_rows}, "but its vectors are at distance"),
     "id out of range": ({"neighbors": _set((2, 1), 5000)}, "neighbor id 5000 is out of range"),
     "negative id": ({"neighbors": _set((2, 1), -3)}, "neighbor id -3 is out of range"),
-    "repeated neighbour": ({"neighbors": lambda nb: nb.__setitem__((2, 1), nb[2, 0])},
-                           "row 2 lists vertex .* twice"),
+    "repeated neighbour": (
+        {"neighbors": lambda nb: nb.__setitem__((2, 1), nb[2, 0])},
+        "row 2 lists vertex .* twice",
+    ),
     "duplicate label": ({"labels": _set(1, 0)}, "not unique"),
     "negative label": ({"labels": _set(1, -5)}, "negative"),
     "tree member out of range": ({"members": _set(0, 99999)}, "members out of range"),
@@ -205,14 +216,19 @@ SEMANTIC = {  # CRC-correct edits of the graph: name -> (changes to _rewrite, ex
 def _disconnected(src, dst):
     """Two complete graphs of 9 vertices: regular, undirected, exact weights, two parts."""
     x = np.random.default_rng(1).random((18, 3), dtype=np.float32)
-    nb = np.array([[g * 9 + j for j in range(9) if g * 9 + j != u] for u in range(18)
-                   for g in [u // 9]], dtype=np.int32)
-    w = np.array([[np.sum((x[u] - x[v]) ** 2, dtype=np.float32) for v in row]
-                  for u, row in enumerate(nb)], dtype=np.float32)
+    nb = np.array(
+        [[g * 9 + j for j in range(9) if g * 9 + j != u] for u in range(18) for g in [u // 9]],
+        dtype=np.int32,
+    )
+    w = np.array(
+        [[np.sum((x[u] - x[v]) ** 2, dtype=np.float32) for v in row] for u, row in enumerate(nb)],
+        dtype=np.float32,
+    )
     _, params, _ = fileformat.read(src)
     params = dict(params, next_label=18, entries_drawn_at=18)
-    fileformat.write(dst, "l2", params, x, nb, w, np.arange(18, dtype=np.int64),
-                     np.zeros(18, np.uint32))
+    fileformat.write(
+        dst, "l2", params, x, nb, w, np.arange(18, dtype=np.int64), np.zeros(18, np.uint32)
+    )
 
 
 def _params(src, **changes):
@@ -223,22 +239,39 @@ def _params(src, **changes):
 
 def _semantic_variants(src):
     """(name, writer(dst), expected message) for every CRC-correct edit."""
-    out = [(name, lambda dst, c=changes: _rewrite(src, dst, **c), match)
-           for name, (changes, match) in SEMANTIC.items()]
+    out = [
+        (name, lambda dst, c=changes: _rewrite(src, dst, **c), match)
+        for name, (changes, match) in SEMANTIC.items()
+    ]
     out += [
         ("metric l2 as ip", lambda dst: _rewrite(src, dst, metric="ip"), "under the ip metric"),
         ("metric l2 as cosine", lambda dst: _rewrite(src, dst, metric="cosine"), "unit vectors"),
         ("disconnected graph", lambda dst: _disconnected(src, dst), "not connected"),
-        ("improve_tries 1e9", lambda dst: _rewrite(src, dst, params=_params(
-            src, improve_tries=10**9)), "improve_tries must be <= 100"),
-        ("extend_k 1e9", lambda dst: _rewrite(src, dst, params=_params(src, extend_k=10**9)),
-         "extend_k must be <= 4096"),
-        ("missing parameter", lambda dst: _rewrite(src, dst, params=_params(
-            src, extend_k=None)), "'extend_k' is missing"),
-        ("next_label negative", lambda dst: _rewrite(src, dst, params=_params(
-            src, next_label=-1)), "next_label must be >= 0"),
-        ("scheme unknown", lambda dst: _rewrite(src, dst, params=_params(src, scheme="x")),
-         "scheme must be one of"),
+        (
+            "improve_tries 1e9",
+            lambda dst: _rewrite(src, dst, params=_params(src, improve_tries=10**9)),
+            "improve_tries must be <= 100",
+        ),
+        (
+            "extend_k 1e9",
+            lambda dst: _rewrite(src, dst, params=_params(src, extend_k=10**9)),
+            "extend_k must be <= 4096",
+        ),
+        (
+            "missing parameter",
+            lambda dst: _rewrite(src, dst, params=_params(src, extend_k=None)),
+            "'extend_k' is missing",
+        ),
+        (
+            "next_label negative",
+            lambda dst: _rewrite(src, dst, params=_params(src, next_label=-1)),
+            "next_label must be >= 0",
+        ),
+        (
+            "scheme unknown",
+            lambda dst: _rewrite(src, dst, params=_params(src, scheme="x")),
+            "scheme must be one of",
+        ),
     ]
     return out
 
@@ -248,45 +281,72 @@ def _raw_variants(raw, layout):
     size = len(raw)
     header = fileformat._HEADER.size
     out = []
-    cuts = sorted(set(np.linspace(0, size - 1, 41).astype(int).tolist()
-                      + [offset for *_, offset in layout] + [header - 1, header + 1]))
+    cuts = sorted(
+        set(
+            np.linspace(0, size - 1, 41).astype(int).tolist()
+            + [offset for *_, offset in layout]
+            + [header - 1, header + 1]
+        )
+    )
     for cut in cuts:
         out.append((f"truncated at {cut}", raw[:cut], "shorter than|size is|checksum"))
     regions = [("header", 0, header), ("params", header, layout[0][3])]
-    regions += [(name, offset, offset + int(np.prod(shape)) * dtype.itemsize)
-                for name, dtype, shape, offset in layout if np.prod(shape)]
+    regions += [
+        (name, offset, offset + int(np.prod(shape)) * dtype.itemsize)
+        for name, dtype, shape, offset in layout
+        if np.prod(shape)
+    ]
     regions += [("trailer", size - fileformat._TRAILER.size, size)]
     for name, lo, hi in regions:
         for pos in sorted({lo, (lo + hi) // 2, hi - 1}):
             for bit in (0x01, 0x80):
                 flipped = bytearray(raw)
                 flipped[pos] ^= bit
-                out.append((f"{name} byte {pos} ^ {bit:#x}", bytes(flipped),
-                            "checksum|magic|version|metric|implausible|size is|JSON"))
-    fields = dict(zip(("magic", "version", "metric", "dim", "d", "n", "plen", "rank"),
-                      fileformat._HEADER.unpack_from(raw, 0)))
-    edits = {"version": [0, 7, 2**32 - 1], "metric": [3, 2**31], "dim": [0, 15, 17, 2**31],
-             "d": [0, 7, 10, 2000], "n": [0, 1099, 1101, 2**40], "plen": [0, 3, 2**31],
-             "rank": [17, 2**20]}
+                out.append(
+                    (
+                        f"{name} byte {pos} ^ {bit:#x}",
+                        bytes(flipped),
+                        "checksum|magic|version|metric|implausible|size is|JSON",
+                    )
+                )
+    fields = dict(
+        zip(
+            ("magic", "version", "metric", "dim", "d", "n", "plen", "rank"),
+            fileformat._HEADER.unpack_from(raw, 0),
+        )
+    )
+    edits = {
+        "version": [0, 7, 2**32 - 1],
+        "metric": [3, 2**31],
+        "dim": [0, 15, 17, 2**31],
+        "d": [0, 7, 10, 2000],
+        "n": [0, 1099, 1101, 2**40],
+        "plen": [0, 3, 2**31],
+        "rank": [17, 2**20],
+    }
     for field, values in edits.items():
         for value in values:
             for fix_crc in (False, True):
                 edited = bytearray(raw)
                 fileformat._HEADER.pack_into(edited, 0, *dict(fields, **{field: value}).values())
-                out.append((f"header {field}={value}{' crc fixed' if fix_crc else ''}",
-                            _with_crc(edited) if fix_crc else bytes(edited),
-                            "checksum|version|metric|implausible|size is|JSON|tree"))
+                out.append(
+                    (
+                        f"header {field}={value}{' crc fixed' if fix_crc else ''}",
+                        _with_crc(edited) if fix_crc else bytes(edited),
+                        "checksum|version|metric|implausible|size is|JSON|tree",
+                    )
+                )
     blob_at = header
     plen = fields["plen"]
     not_json = bytearray(raw)
-    not_json[blob_at:blob_at + 1] = b"#"
+    not_json[blob_at : blob_at + 1] = b"#"
     out.append(("params not JSON, crc fixed", _with_crc(not_json), "parameter block is not JSON"))
     out.append(("params not JSON", bytes(not_json), "checksum"))
-    blob = json.loads(raw[blob_at:blob_at + plen])
+    blob = json.loads(raw[blob_at : blob_at + plen])
     shapes = json.dumps(dict(blob, entry_tree=[1, 2, 3, 4]), sort_keys=True).encode()
     if len(shapes) == plen:
         edited = bytearray(raw)
-        edited[blob_at:blob_at + plen] = shapes
+        edited[blob_at : blob_at + plen] = shapes
         out.append(("tree shapes, crc fixed", _with_crc(edited), "tree|size is"))
     return out
 
@@ -308,9 +368,10 @@ def test_every_damaged_file_is_refused(saved, tmp_path, mmap):
         with pytest.raises(ValueError, match=match) as e:
             deg.Index.load(path, mmap=mmap)
         assert "is not a valid deg index file" in str(e.value) or "invalid parameters" in str(
-            e.value), name
+            e.value
+        ), name
         tried += 1
-    for name, write, match in _semantic_variants(src):
+    for _name, write, match in _semantic_variants(src):
         write(path)
         with pytest.raises(ValueError, match=match):
             deg.Index.load(path, mmap=mmap)
@@ -322,8 +383,12 @@ def test_every_damaged_file_is_refused(saved, tmp_path, mmap):
 def test_unverified_load_still_refuses_what_the_kernels_cannot_take(saved, tmp_path):
     """``verify=False`` skips the checksum and the vector and weight checks, never the ids."""
     _, src = saved
-    for name in ("id out of range", "asymmetric edge", "repeated neighbour",
-                 "tree member out of range"):
+    for name in (
+        "id out of range",
+        "asymmetric edge",
+        "repeated neighbour",
+        "tree member out of range",
+    ):
         changes, match = SEMANTIC[name]
         _rewrite(src, tmp_path / "u.deg", **changes)
         with pytest.raises(ValueError, match=match):
@@ -336,7 +401,7 @@ def test_pickle_is_verified_too(saved):
     index, _ = saved
     fn, (metric, params, arrays) = index.__reduce__()
     arrays["weights"] = arrays["weights"] * 2
-    with pytest.raises(ValueError, match="pickled deg.Index is not a valid .* has weight"):
+    with pytest.raises(ValueError, match=r"pickled deg.Index is not a valid .* has weight"):
         fn(metric, params, arrays)
 
 
@@ -349,8 +414,9 @@ def test_k_is_bounded_and_searched_only_as_far_as_the_index_holds():
     labels, dists = index.search(x[:1], k=deg._validation.MAX_K)
     assert labels.shape == (1, 2**20) and (labels[0, 600:] == -1).all()
     assert sorted(labels[0, :600].tolist()) == list(range(600)) and np.isinf(dists[0, 600:]).all()
-    assert np.array_equal(index.search(x[:3], k=700)[0][:, :600],
-                          index.search(x[:3], k=600)[0])  # the same results for any k >= n
+    assert np.array_equal(
+        index.search(x[:3], k=700)[0][:, :600], index.search(x[:3], k=600)[0]
+    )  # the same results for any k >= n
     for k in (2**20 + 1, 10**8, 2**62):
         with pytest.raises(ValueError, match="k must be <= 1048576"):
             index.search(x[:1], k=k)
@@ -369,17 +435,23 @@ def test_default_labels_past_int64_are_refused_and_change_nothing():
     assert len(index) == 1 and index.add(np.zeros((1, 2)), labels=[0]).tolist() == [0]
 
 
-@pytest.mark.parametrize("labels, error, match", [
-    (np.array([2**64 - 1], dtype=np.uint64), ValueError, "<= 9223372036854775807 .*, got "
-                                                         "18446744073709551615"),
-    ([2**63], ValueError, "got 9223372036854775808"),
-    ([2**70], ValueError, "got 1180591620717411303424"),
-    ([1e19], ValueError, "got 10000000000000000000"),
-    ([-1.0], ValueError, ">= 0 .*got -1$"),
-    ([1.5], TypeError, "non-integral"),
-    ([True], TypeError, "integers, got dtype bool"),
-    (["3"], TypeError, "integers"),
-])
+@pytest.mark.parametrize(
+    "labels, error, match",
+    [
+        (
+            np.array([2**64 - 1], dtype=np.uint64),
+            ValueError,
+            "<= 9223372036854775807 .*, got 18446744073709551615",
+        ),
+        ([2**63], ValueError, "got 9223372036854775808"),
+        ([2**70], ValueError, "got 1180591620717411303424"),
+        ([1e19], ValueError, "got 10000000000000000000"),
+        ([-1.0], ValueError, ">= 0 .*got -1$"),
+        ([1.5], TypeError, "non-integral"),
+        ([True], TypeError, "integers, got dtype bool"),
+        (["3"], TypeError, "integers"),
+    ],
+)
 def test_labels_out_of_int64_are_named_as_given(labels, error, match):
     index = deg.Index(2)
     with pytest.raises(error, match=match):
@@ -401,7 +473,7 @@ def test_membership_takes_integers_only():
 def test_remove_names_the_duplicate():
     index = deg.Index(2)
     index.add(np.random.default_rng(0).random((10, 2)))
-    with pytest.raises(ValueError, match="duplicates, e.g. 4"):
+    with pytest.raises(ValueError, match=r"duplicates, e.g. 4"):
         index.remove([4, 1, 4])
     assert len(index) == 10
 
@@ -425,6 +497,7 @@ def test_saved_files_get_the_umask_or_the_replaced_files_mode(tmp_path):
 
 def test_a_live_saves_temp_file_is_kept_a_dead_ones_removed(tmp_path):
     import fcntl
+
     index = deg.Index(2)
     index.add(np.random.default_rng(0).random((10, 2)))
     dead = tmp_path / ".a.deg.x1.deg-tmp"
@@ -467,9 +540,18 @@ def test_killed_saves_leave_a_complete_file(tmp_path):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.getcwd()] + sys.path))
     leftovers = 0
     for _ in range(6):
-        child = subprocess.Popen([sys.executable, "-c", _SAVER, str(tmp_path / "a.src"),
-                                  str(tmp_path / "b.src"), str(target)],
-                                 stdout=subprocess.PIPE, env=env)
+        child = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                _SAVER,
+                str(tmp_path / "a.src"),
+                str(tmp_path / "b.src"),
+                str(target),
+            ],
+            stdout=subprocess.PIPE,
+            env=env,
+        )
         try:
             assert child.stdout.readline().strip() == b"ready"
             time.sleep(float(rng.uniform(0.0, 0.15)))

@@ -44,48 +44,67 @@ def test_get_vectors_and_neighbors(index):
     assert sorted(nb[0].tolist()) == [-1, -1, 1, 2] and np.isinf(w[0][nb[0] == -1]).all()
 
 
-@pytest.mark.parametrize("kwargs, error, match", [
-    ({"dim": 0}, ValueError, "dim must be >= 1"),
-    ({"dim": 4, "edges_per_vertex": 7}, ValueError, "even number from 2 to 1024, got 7"),
-    ({"dim": 4, "edges_per_vertex": 0}, ValueError, "even number from 2 to 1024, got 0"),
-    # the bound of edges_per_vertex itself, not of improve_k, which defaults to it
-    ({"dim": 4, "edges_per_vertex": 2000}, ValueError, "edges_per_vertex must be an even"),
-    ({"dim": 4, "edges_per_vertex": 1026}, ValueError, "from 2 to 1024, got 1026"),
-    ({"dim": 4, "improve_tries": 10**9}, ValueError, "improve_tries must be <= 100"),
-    ({"dim": 4, "extend_k": 10**9}, ValueError, "extend_k must be <= 4096"),
-    ({"dim": 4, "extend_eps": 1e9}, ValueError, "extend_eps must be <= 10"),
-    ({"dim": 4, "improve_eps": 11}, ValueError, "improve_eps must be <= 10"),
-    ({"dim": 4, "improve_k": 1025}, ValueError, "improve_k must be <= 1024"),
-    ({"dim": 4, "max_path_length": 65}, ValueError, "max_path_length must be <= 64"),
-    ({"dim": 4, "seed": -1}, ValueError, "seed must be >= 0"),
-    ({"dim": 4, "seed": 2**64}, ValueError, "seed must be <= 18446744073709551615"),
-    ({"dim": 2**21}, ValueError, "dim must be <= 1048576"),
-    ({"dim": 4, "metric": "manhattan"}, ValueError, "metric must be one of"),
-    ({"dim": 4, "scheme": "x"}, ValueError, "scheme must be one of"),
-    ({"dim": 4, "extend_eps": float("nan")}, ValueError, "extend_eps must be finite"),
-    ({"dim": 2.5}, TypeError, "dim must be an integer"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"dim": 0}, ValueError, "dim must be >= 1"),
+        ({"dim": 4, "edges_per_vertex": 7}, ValueError, "even number from 2 to 1024, got 7"),
+        ({"dim": 4, "edges_per_vertex": 0}, ValueError, "even number from 2 to 1024, got 0"),
+        # the bound of edges_per_vertex itself, not of improve_k, which defaults to it
+        ({"dim": 4, "edges_per_vertex": 2000}, ValueError, "edges_per_vertex must be an even"),
+        ({"dim": 4, "edges_per_vertex": 1026}, ValueError, "from 2 to 1024, got 1026"),
+        ({"dim": 4, "improve_tries": 10**9}, ValueError, "improve_tries must be <= 100"),
+        ({"dim": 4, "extend_k": 10**9}, ValueError, "extend_k must be <= 4096"),
+        ({"dim": 4, "extend_eps": 1e9}, ValueError, "extend_eps must be <= 10"),
+        ({"dim": 4, "improve_eps": 11}, ValueError, "improve_eps must be <= 10"),
+        ({"dim": 4, "improve_k": 1025}, ValueError, "improve_k must be <= 1024"),
+        ({"dim": 4, "max_path_length": 65}, ValueError, "max_path_length must be <= 64"),
+        ({"dim": 4, "seed": -1}, ValueError, "seed must be >= 0"),
+        ({"dim": 4, "seed": 2**64}, ValueError, "seed must be <= 18446744073709551615"),
+        ({"dim": 2**21}, ValueError, "dim must be <= 1048576"),
+        ({"dim": 4, "metric": "manhattan"}, ValueError, "metric must be one of"),
+        ({"dim": 4, "scheme": "x"}, ValueError, "scheme must be one of"),
+        ({"dim": 4, "extend_eps": float("nan")}, ValueError, "extend_eps must be finite"),
+        ({"dim": 2.5}, TypeError, "dim must be an integer"),
+    ],
+)
 def test_bad_constructor_arguments(kwargs, error, match):
     with pytest.raises(error, match=match):
         deg.Index(**kwargs)
 
 
-@pytest.mark.parametrize("data, labels, error, match", [
-    (np.ones((2, 4)), None, ValueError, "data has 4 features, but the index expects dim = 5"),
-    (np.ones((2, 2, 5)), None, ValueError, "must be 1-D .* or 2-D"),
-    (np.array([[1, 2, 3, 4, np.nan]]), None, ValueError, "NaN or infinity \\(first in row 0\\)"),
-    (np.array([[1, 2, 3, 4, 1e39]]), None, ValueError, "NaN or infinity"),
-    (np.array([[1, 2, 3, 4, 5], [1, 2, 3, 4, 1e19]]), None, ValueError,
-     "data row 1 has norm 1e\\+19, beyond the 9.22e\\+18 whose distances still fit"),
-    (np.array([[1, 2, 3, 4, 5], [1, 2, 3, 4, 1e19]], dtype=np.float32), None, ValueError,
-     "data row 1 has norm 1e\\+19"),  # the fast path for float32 input too
-    (np.array([["a"] * 5]), None, TypeError, "must be numeric"),
-    (np.ones((2, 5)), [7, 7], ValueError, "duplicates, e.g. 7"),
-    (np.ones((2, 5)), [3, 1000], ValueError, "label 3 is already in the index"),
-    (np.ones((2, 5)), [1000], ValueError, "labels must have shape \\(2,\\)"),
-    (np.ones((2, 5)), [-1, 1000], ValueError, "labels must be >= 0"),
-    (np.ones((2, 5)), [0.5, 1000], TypeError, "labels must be integers"),
-])
+@pytest.mark.parametrize(
+    "data, labels, error, match",
+    [
+        (np.ones((2, 4)), None, ValueError, "data has 4 features, but the index expects dim = 5"),
+        (np.ones((2, 2, 5)), None, ValueError, "must be 1-D .* or 2-D"),
+        (
+            np.array([[1, 2, 3, 4, np.nan]]),
+            None,
+            ValueError,
+            "NaN or infinity \\(first in row 0\\)",
+        ),
+        (np.array([[1, 2, 3, 4, 1e39]]), None, ValueError, "NaN or infinity"),
+        (
+            np.array([[1, 2, 3, 4, 5], [1, 2, 3, 4, 1e19]]),
+            None,
+            ValueError,
+            "data row 1 has norm 1e\\+19, beyond the 9.22e\\+18 whose distances still fit",
+        ),
+        (
+            np.array([[1, 2, 3, 4, 5], [1, 2, 3, 4, 1e19]], dtype=np.float32),
+            None,
+            ValueError,
+            "data row 1 has norm 1e\\+19",
+        ),  # the fast path for float32 input too
+        (np.array([["a"] * 5]), None, TypeError, "must be numeric"),
+        (np.ones((2, 5)), [7, 7], ValueError, "duplicates, e.g. 7"),
+        (np.ones((2, 5)), [3, 1000], ValueError, "label 3 is already in the index"),
+        (np.ones((2, 5)), [1000], ValueError, "labels must have shape \\(2,\\)"),
+        (np.ones((2, 5)), [-1, 1000], ValueError, "labels must be >= 0"),
+        (np.ones((2, 5)), [0.5, 1000], TypeError, "labels must be integers"),
+    ],
+)
 def test_bad_add_leaves_index_unchanged(index, data, labels, error, match):
     before = snapshot(index)
     with pytest.raises(error, match=match):
@@ -94,19 +113,26 @@ def test_bad_add_leaves_index_unchanged(index, data, labels, error, match):
     assert_graph_ok(index)
 
 
-@pytest.mark.parametrize("call, error, match", [
-    (lambda ix: ix.search(np.ones((1, 4))), ValueError, "queries has 4 features"),
-    (lambda ix: ix.search(np.ones(5), k=0), ValueError, "k must be >= 1, got 0"),
-    (lambda ix: ix.search(np.ones(5), k=2.0), TypeError, "k must be an integer"),
-    (lambda ix: ix.search(np.ones(5), eps=-0.1), ValueError, "eps must be >= 0"),
-    (lambda ix: ix.search(np.full(5, np.inf)), ValueError, "NaN or infinity"),
-    (lambda ix: ix.search(np.full((1, 5), 5e18, np.float32)), ValueError, "queries row 0 has norm"),
-    (lambda ix: ix.search(np.ones(5), threads=0), ValueError, "threads must be >= 1"),
-    (lambda ix: ix.search(np.ones(5), max_distance_computations=-1), ValueError, ">= 0"),
-    (lambda ix: ix.explore([1, 10 ** 9]), KeyError, "label 1000000000 is not in the index"),
-    (lambda ix: ix.explore([0.5]), TypeError, "entry_labels must be integers"),
-    (lambda ix: ix.get_vectors([77, -3]), KeyError, "label -3"),
-])
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (lambda ix: ix.search(np.ones((1, 4))), ValueError, "queries has 4 features"),
+        (lambda ix: ix.search(np.ones(5), k=0), ValueError, "k must be >= 1, got 0"),
+        (lambda ix: ix.search(np.ones(5), k=2.0), TypeError, "k must be an integer"),
+        (lambda ix: ix.search(np.ones(5), eps=-0.1), ValueError, "eps must be >= 0"),
+        (lambda ix: ix.search(np.full(5, np.inf)), ValueError, "NaN or infinity"),
+        (
+            lambda ix: ix.search(np.full((1, 5), 5e18, np.float32)),
+            ValueError,
+            "queries row 0 has norm",
+        ),
+        (lambda ix: ix.search(np.ones(5), threads=0), ValueError, "threads must be >= 1"),
+        (lambda ix: ix.search(np.ones(5), max_distance_computations=-1), ValueError, ">= 0"),
+        (lambda ix: ix.explore([1, 10**9]), KeyError, "label 1000000000 is not in the index"),
+        (lambda ix: ix.explore([0.5]), TypeError, "entry_labels must be integers"),
+        (lambda ix: ix.get_vectors([77, -3]), KeyError, "label -3"),
+    ],
+)
 def test_bad_query_input(index, call, error, match):
     before = snapshot(index)
     with pytest.raises(error, match=match):
@@ -121,10 +147,16 @@ def test_cosine_rejects_zero_vectors():
     assert len(index) == 0
 
 
-@given(arrays(np.float32, st.tuples(st.integers(1, 5), st.integers(1, 40)),
-              elements=st.floats(-2.0**100, 2.0**100, width=32)))
+@given(
+    arrays(
+        np.float32,
+        st.tuples(st.integers(1, 5), st.integers(1, 40)),
+        elements=st.floats(-(2.0**100), 2.0**100, width=32),
+    )
+)
 def test_cosine_rows_are_normalised_as_numpy_does_up_to_rounding(x):
     from deg._validation import normalize_rows
+
     norms = np.sqrt((x.astype(np.float64) ** 2).sum(1))
     if (norms == 0).any():
         first = int(np.flatnonzero(norms == 0)[0])
@@ -136,12 +168,16 @@ def test_cosine_rows_are_normalised_as_numpy_does_up_to_rounding(x):
     np.testing.assert_allclose(got, x / norms[:, None], rtol=1e-6, atol=1e-30)
 
 
-@given(arrays(np.float32, st.tuples(st.integers(0, 4), st.integers(1, 40)),
-              elements=st.floats(width=32)),
-       st.floats(0.0, 3.3999999521443642e+38, width=32))
+@given(
+    arrays(
+        np.float32, st.tuples(st.integers(0, 4), st.integers(1, 40)), elements=st.floats(width=32)
+    ),
+    st.floats(0.0, 3.3999999521443642e38, width=32),
+)
 def test_quick_value_check_agrees_with_numpy(x, limit):
     """``all_within``, the validation's quick pass (NaN and inf included)."""
     from deg._kernels.distances import all_within
+
     assert all_within(x, np.float32(limit)) == bool((np.abs(x) <= limit).all())
 
 
@@ -156,6 +192,7 @@ def test_cosine_is_scale_invariant():
 
 def test_progress_bar_on_long_adds(monkeypatch, capsys):
     import deg.index
+
     monkeypatch.setattr(deg.index, "_PROGRESS_MIN", 100)  # "long" for this test
     x = np.random.default_rng(2).random((300, 4), dtype=np.float32)
     index = deg.Index.build(x, edges_per_vertex=4, progress=True)
@@ -177,8 +214,9 @@ def test_cosine_takes_long_vectors():
 def test_vector_near_the_norm_bound_is_taken():
     """One large coordinate: beyond the quick per-value test, within the norm bound itself."""
     from deg import _validation
+
     x = np.zeros((1, 5), np.float32)
-    x[0, 0] = 0.98 * _validation.MAX_SQ_NORM ** 0.5
+    x[0, 0] = 0.98 * _validation.MAX_SQ_NORM**0.5
     assert not _validation._surely_within(x)
     assert _validation.as_vectors(x, 5) is not None
     index = deg.Index(5, edges_per_vertex=2)

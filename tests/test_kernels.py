@@ -6,8 +6,16 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from deg._kernels import graph, heap
-from deg._kernels.distances import (CHUNK, COS, IP, L2, distance, distance_rows,
-                                    distance_rows_by_four, distance_within)
+from deg._kernels.distances import (
+    CHUNK,
+    COS,
+    IP,
+    L2,
+    distance,
+    distance_rows,
+    distance_rows_by_four,
+    distance_within,
+)
 
 floats = st.floats(-100, 100, width=32)
 
@@ -41,7 +49,6 @@ def test_distances_match_numpy(ab):
         assert abs(distance(COS, ua, ub) - (1.0 - float(ua.astype(np.float64) @ ub))) <= 1e-5
 
 
-
 @given(st.integers(1, CHUNK), st.integers(0, 11), st.integers(0, 2**32 - 1))
 def test_rows_summed_four_at_a_time_match_one_at_a_time_up_to_rounding(dim, count, seed):
     # query search sums rows of one chunk four at a time: the same distances up to float32
@@ -58,14 +65,22 @@ def test_rows_summed_four_at_a_time_match_one_at_a_time_up_to_rounding(dim, coun
         out = np.full(12, -1.0, dtype=np.float32)
         distance_rows_by_four(metric, query, rows, ids, count, np.float32(np.inf), out)
         want = np.array([distance(metric, query, rows[i]) for i in ids[:count]], np.float32)
-        scale = 1.0 + float(query.astype(np.float64) @ query) + float(
-            (rows.astype(np.float64) ** 2).sum(1).max())
+        scale = (
+            1.0
+            + float(query.astype(np.float64) @ query)
+            + float((rows.astype(np.float64) ** 2).sum(1).max())
+        )
         assert np.all(np.abs(out[:count] - want) <= 1e-5 * scale)
         assert np.all(out[:count][want == 0] == 0)  # a stored vector as query: distance 0
         assert (out[count:] == -1.0).all()
 
-@given(st.integers(1, 3 * CHUNK + 5), st.integers(1, 8), st.integers(0, 2**32 - 1),
-       st.floats(0, 2, allow_nan=False))
+
+@given(
+    st.integers(1, 3 * CHUNK + 5),
+    st.integers(1, 8),
+    st.integers(0, 2**32 - 1),
+    st.floats(0, 2, allow_nan=False),
+)
 def test_rows_read_together_give_the_bits_of_one_at_a_time(dim, count, seed, frac):
     # the search reads fresh neighbours side by side; construction reuses those distances as
     # edge weights, so they must be the bits distance() gives, or past the bound when abandoned
@@ -91,13 +106,17 @@ def test_rows_read_together_give_the_bits_of_one_at_a_time(dim, count, seed, fra
     assert (out[count:] == -1.0).all()
 
 
-@given(st.integers(1, 3 * CHUNK + 5), st.integers(0, 2**32 - 1), st.floats(0.1, 0.95),
-       st.floats(0.2, 2))
-def test_lead_rejects_exactly_the_rows_whose_first_chunk_passes_its_share(dim, seed, lead,
-                                                                           frac):
+@given(
+    st.integers(1, 3 * CHUNK + 5),
+    st.integers(0, 2**32 - 1),
+    st.floats(0.1, 0.95),
+    st.floats(0.2, 2),
+)
+def test_lead_rejects_exactly_the_rows_whose_first_chunk_passes_its_share(dim, seed, lead, frac):
     # queries of a rotated index reject a row on its first chunk alone (lead < 1); every other
     # row keeps the exact outcome, and a row of one chunk is never cut short
     from deg._kernels.distances import chunk_end, l2sq
+
     rng = np.random.default_rng(seed)
     vectors = rng.normal(size=(20, dim)).astype(np.float32)
     query = rng.normal(size=dim).astype(np.float32)
@@ -120,8 +139,9 @@ def test_lead_rejects_exactly_the_rows_whose_first_chunk_passes_its_share(dim, s
 
 
 # distances as the kernels produce them: signed (inner products), zeros of both signs, ties
-DISTS = st.one_of(st.integers(-5, 5), st.sampled_from([-0.0, 0.0]),
-                  st.floats(width=32, allow_nan=False)).map(np.float32)
+DISTS = st.one_of(
+    st.integers(-5, 5), st.sampled_from([-0.0, 0.0]), st.floats(width=32, allow_nan=False)
+).map(np.float32)
 IDS = st.integers(0, 2**31 - 1)
 
 
@@ -143,8 +163,9 @@ def test_heaps_pop_in_lexicographic_order(items):
         size = heap.max_push(hd, hi, size, dist, idx)
     out_d, out_i = np.empty(n, np.float32), np.empty(n, np.int32)
     heap.max_drain_sorted(hd, hi, size, out_d, out_i)
-    assert [(float(a), b) for a, b in zip(out_d, out_i)] == \
-        [(float(a), b) for a, b in lexicographic]
+    assert [(float(a), b) for a, b in zip(out_d, out_i)] == [
+        (float(a), b) for a, b in lexicographic
+    ]
 
 
 @given(DISTS, IDS, DISTS, IDS)
@@ -157,11 +178,17 @@ def test_candidate_keys_order_like_before(d1, i1, d2, i2):
 @given(st.floats(allow_nan=False), DISTS, IDS)
 def test_stop_key_separates_distances_past_the_bound(xr, dist, idx):
     from deg._kernels.search import stop_key
+
     assert (heap.cand_key(dist, idx) > stop_key(xr)) == (float(dist) > xr)
 
 
-@given(st.lists(st.tuples(DISTS, st.integers(0, 50)), min_size=1, max_size=30,
-                unique_by=lambda t: t[1]), DISTS, st.integers(51, 60))
+@given(
+    st.lists(
+        st.tuples(DISTS, st.integers(0, 50)), min_size=1, max_size=30, unique_by=lambda t: t[1]
+    ),
+    DISTS,
+    st.integers(51, 60),
+)
 def test_replace_top_is_push_then_pop(items, dist, idx):
     n = len(items)
     a = (np.empty(n + 1, np.float32), np.empty(n + 1, np.int32))
@@ -205,8 +232,12 @@ def test_find_slot_is_the_first_match(row, x):
     assert graph.find_slot(arr, 0, x) == (row.index(x) if x in row else -1)
 
 
-@given(st.sampled_from(["random", "grid"]), st.sampled_from(["l2", "cosine"]),
-       st.integers(0, 2**32 - 1), st.data())
+@given(
+    st.sampled_from(["random", "grid"]),
+    st.sampled_from(["l2", "cosine"]),
+    st.integers(0, 2**32 - 1),
+    st.data(),
+)
 def test_least_distortion_equals_scoring_every_neighbour(kind, metric, seed, data):
     """Scheme D scores the logged distances first and abandons the others once they cannot
     win; the choice must be exactly that of scoring every neighbour in slot order (first best
@@ -219,6 +250,7 @@ def test_least_distortion_equals_scoring_every_neighbour(kind, metric, seed, dat
     import deg
     from deg._kernels.build import least_distortion
     from deg.index import _METRIC_CODE
+
     rng = np.random.default_rng(seed)
     if kind == "grid":
         x = rng.integers(1, 5, size=(150, 3)).astype(np.float32)
@@ -235,8 +267,11 @@ def test_least_distortion_equals_scoring_every_neighbour(kind, metric, seed, dat
         every = least_distortion(vec, nb, w, code, v, c, w_cv, known, np.full(150, v, np.int64))
         got = least_distortion(vec, nb, w, code, v, c, w_cv, known, stamp)
         assert got[0] == every[0] and (got[0] < 0 or got[1] == every[1])
-        scores = {j: float(w_cv) + float(known[m]) - float(w[c, j]) for j, m in enumerate(nb[c])
-                  if m != c and m not in nb[v]}
+        scores = {
+            j: float(w_cv) + float(known[m]) - float(w[c, j])
+            for j, m in enumerate(nb[c])
+            if m != c and m not in nb[v]
+        }
         assert (every[0] < 0) == (not scores)
         if scores:
             size = float(w_cv) + float(np.abs(w[c]).max()) + float(known.max())

@@ -17,9 +17,16 @@ from tests.conftest import assert_graph_ok, low_dim_data
 @pytest.fixture(scope="module")
 def built():
     x = low_dim_data(1500, dim=16, seed=4)
-    index = deg.Index.build(x, metric="cosine", edges_per_vertex=10, extend_eps=0.2,
-                            scheme="high-lid", seed=9, progress=False,
-                            labels=np.arange(1500) * 3 + 7)
+    index = deg.Index.build(
+        x,
+        metric="cosine",
+        edges_per_vertex=10,
+        extend_eps=0.2,
+        scheme="high-lid",
+        seed=9,
+        progress=False,
+        labels=np.arange(1500) * 3 + 7,
+    )
     return index, low_dim_data(50, dim=16, seed=5)
 
 
@@ -29,8 +36,15 @@ def test_round_trip_gives_identical_results(built, tmp_path, mmap):
     path = tmp_path / "a.deg"
     index.save(path)
     loaded = deg.Index.load(path, mmap=mmap)
-    assert (loaded.metric, loaded.dim, loaded.edges_per_vertex, loaded.scheme, loaded.seed,
-            loaded.extend_eps, len(loaded)) == ("cosine", 16, 10, "high-lid", 9, 0.2, 1500)
+    assert (
+        loaded.metric,
+        loaded.dim,
+        loaded.edges_per_vertex,
+        loaded.scheme,
+        loaded.seed,
+        loaded.extend_eps,
+        len(loaded),
+    ) == ("cosine", 16, 10, "high-lid", 9, 0.2, 1500)
     for _ in range(2):  # twice: a reload must not change anything
         a, b = index.search(q, k=10), loaded.search(q, k=10)
         assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
@@ -69,13 +83,16 @@ def damage(path, how):
     path.write_bytes(bytes(raw))
 
 
-@pytest.mark.parametrize("how, match", [
-    ("truncate", "size is .* bytes, the header implies"),
-    ("flip-array-byte", "checksum mismatch"),
-    ("magic", "magic is"),
-    ("version", "format version 99"),
-    ("empty", "shorter than the"),
-])
+@pytest.mark.parametrize(
+    "how, match",
+    [
+        ("truncate", "size is .* bytes, the header implies"),
+        ("flip-array-byte", "checksum mismatch"),
+        ("magic", "magic is"),
+        ("version", "format version 99"),
+        ("empty", "shorter than the"),
+    ],
+)
 @pytest.mark.parametrize("mmap", [False, True])
 def test_damaged_files_are_refused(built, tmp_path, how, match, mmap):
     path = tmp_path / "b.deg"
@@ -90,13 +107,29 @@ def test_consistent_but_invalid_contents_are_refused(tmp_path):
     n, d = 5, 2
     vectors = np.zeros((n, 3), np.float32)
     neighbors = np.full((n, d), 9, np.int32)  # ids out of range
-    params = {"extend_k": 4, "extend_eps": 0.1, "scheme": "low-lid", "seed": 0, "next_label": 5,
-              "improve_k": 2, "improve_eps": 0.001, "max_path_length": 5, "improve_tries": 0,
-              "rand_state": 0}
-    fileformat.write(tmp_path / "c.deg", "l2", params, vectors, neighbors,
-                     np.zeros((n, d), np.float32), np.arange(n, dtype=np.int64),
-                     np.zeros(n, np.uint32))
-    with pytest.raises(ValueError, match="neighbor id 9 is out of range 0..4"):
+    params = {
+        "extend_k": 4,
+        "extend_eps": 0.1,
+        "scheme": "low-lid",
+        "seed": 0,
+        "next_label": 5,
+        "improve_k": 2,
+        "improve_eps": 0.001,
+        "max_path_length": 5,
+        "improve_tries": 0,
+        "rand_state": 0,
+    }
+    fileformat.write(
+        tmp_path / "c.deg",
+        "l2",
+        params,
+        vectors,
+        neighbors,
+        np.zeros((n, d), np.float32),
+        np.arange(n, dtype=np.int64),
+        np.zeros(n, np.uint32),
+    )
+    with pytest.raises(ValueError, match=r"neighbor id 9 is out of range 0..4"):
         deg.Index.load(tmp_path / "c.deg")
 
 
@@ -106,9 +139,17 @@ def test_row_listing_a_vertex_twice_is_refused(built, tmp_path):
     n = len(index)
     neighbors = index._neighbors[:n].copy()
     neighbors[3, 1] = neighbors[3, 0]
-    fileformat.write(tmp_path / "v.deg", index.metric, index._params(), index._vectors[:n],
-                     neighbors, index._weights[:n], index._labels[:n], index._sig[:n])
-    with pytest.raises(ValueError, match="row 3 lists vertex .* twice"):
+    fileformat.write(
+        tmp_path / "v.deg",
+        index.metric,
+        index._params(),
+        index._vectors[:n],
+        neighbors,
+        index._weights[:n],
+        index._labels[:n],
+        index._sig[:n],
+    )
+    with pytest.raises(ValueError, match=r"row 3 lists vertex .* twice"):
         deg.Index.load(tmp_path / "v.deg")
 
 
@@ -119,16 +160,19 @@ def test_version_4_search_view_that_is_not_a_permutation_is_refused(built, tmp_p
         deg.Index.load(tmp_path / "v4.deg")
 
 
-@pytest.mark.parametrize("change, match", [
-    (lambda m, p, h, o: (m + len(m), p, h, o), "entry tree members out of range"),
-    (lambda m, p, h, o: (m, p[:-1], h, o[:-1]), "entry tree of"),
-    (lambda m, p, h, o: (m[:len(p)], p, h, o), "entry tree of"),
-    (lambda m, p, h, o: (m, p, h[:-1], o), "entry tree of"),
-    (lambda m, p, h, o: (m, p, np.resize(h, (2 * len(p) + 1, h.shape[1])), o), "tree shapes"),
-    (lambda m, p, h, o: (m, p + len(m) - p.max(), h, o), "pairs out of range"),
-    (lambda m, p, h, o: (m, p, h, np.where(np.arange(len(o)) == 3, np.nan, o)), "non-finite"),
-    (lambda m, p, h, o: (m, p, np.where(h == h[0, 0], np.inf, h), o), "non-finite"),
-])
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        (lambda m, p, h, o: (m + len(m), p, h, o), "entry tree members out of range"),
+        (lambda m, p, h, o: (m, p[:-1], h, o[:-1]), "entry tree of"),
+        (lambda m, p, h, o: (m[: len(p)], p, h, o), "entry tree of"),
+        (lambda m, p, h, o: (m, p, h[:-1], o), "entry tree of"),
+        (lambda m, p, h, o: (m, p, np.resize(h, (2 * len(p) + 1, h.shape[1])), o), "tree shapes"),
+        (lambda m, p, h, o: (m, p + len(m) - p.max(), h, o), "pairs out of range"),
+        (lambda m, p, h, o: (m, p, h, np.where(np.arange(len(o)) == 3, np.nan, o)), "non-finite"),
+        (lambda m, p, h, o: (m, p, np.where(h == h[0, 0], np.inf, h), o), "non-finite"),
+    ],
+)
 def test_entry_tree_that_cannot_be_searched_is_refused(built, tmp_path, change, match):
     """The tree's members index vectors and its hyperplanes are descended as a complete binary
     tree in the kernels: a file whose tree breaks either must never get there."""
@@ -136,9 +180,17 @@ def test_entry_tree_that_cannot_be_searched_is_refused(built, tmp_path, change, 
     n = len(index)
     assert index._planes.size  # there is a tree to break
     tree = change(index._members, index._pairs, index._planes, index._offsets)
-    fileformat.write(tmp_path / "t.deg", index.metric, index._params(), index._vectors[:n],
-                     index._neighbors[:n], index._weights[:n], index._labels[:n],
-                     index._sig[:n], tree=tree)
+    fileformat.write(
+        tmp_path / "t.deg",
+        index.metric,
+        index._params(),
+        index._vectors[:n],
+        index._neighbors[:n],
+        index._weights[:n],
+        index._labels[:n],
+        index._sig[:n],
+        tree=tree,
+    )
     with pytest.raises(ValueError, match=match):
         deg.Index.load(tmp_path / "t.deg")
 
@@ -150,7 +202,7 @@ def _as_version_1(src, dst):
     magic, _, code, dim, d, n, plen, res = fileformat._HEADER.unpack_from(raw, 0)
     layout, _ = fileformat._layout(dim, d, n, plen, version=1)
     _, total = fileformat._layout(dim, d, n, plen, version=1)
-    body = bytearray(raw[:total - fileformat._TRAILER.size])
+    body = bytearray(raw[: total - fileformat._TRAILER.size])
     fileformat._HEADER.pack_into(body, 0, magic, 1, code, dim, d, n, plen, res)
     end = layout[-1][3] + n * 8  # labels are the last array of version 1
     body[end:] = bytes(len(body) - end)  # the zero padding up to the trailer
@@ -190,10 +242,10 @@ def _as_version_4(index, dst, spoil_order=False):
     layout, total = fileformat._layout(dim, d, n, plen, 4, rank, (m, t, w, t))
     body = bytearray(total - fileformat._TRAILER.size)
     fileformat._HEADER.pack_into(body, 0, magic, 4, code, dim, d, n, plen, rank)
-    body[fileformat._HEADER.size:fileformat._HEADER.size + plen] = blob
-    for name, dtype, shape, offset in layout:
+    body[fileformat._HEADER.size : fileformat._HEADER.size + plen] = blob
+    for name, dtype, _shape, offset in layout:
         data = np.ascontiguousarray(arrays[name], dtype=dtype).tobytes()
-        body[offset:offset + len(data)] = data
+        body[offset : offset + len(data)] = data
     dst.write_bytes(bytes(body) + fileformat._TRAILER.pack(zlib.crc32(body), b"DEND"))
 
 
@@ -221,8 +273,8 @@ def test_version_1_files_load_with_a_computed_view(built, tmp_path, mmap):
     index.save(tmp_path / "v2.deg")
     _as_version_1(tmp_path / "v2.deg", tmp_path / "v1.deg")
     old = deg.Index.load(tmp_path / "v1.deg", mmap=mmap)
-    assert np.array_equal(old._neighbors[:len(old)], index._neighbors[:len(index)])
-    assert np.array_equal(old._sig[:len(old)], index._file_signatures())
+    assert np.array_equal(old._neighbors[: len(old)], index._neighbors[: len(index)])
+    assert np.array_equal(old._sig[: len(old)], index._file_signatures())
     for m in (None, 6):
         a = index.search(q, k=5, max_degree=m)
         b = old.search(q, k=5, max_degree=m)
@@ -247,6 +299,7 @@ def test_failed_save_keeps_previous_file(built, tmp_path, monkeypatch):
 @pytest.mark.parametrize("mmap", [False, True])
 def test_pickle_round_trip(built, tmp_path, mmap):
     import pickle
+
     index, q = built
     source = index
     if mmap:
@@ -265,6 +318,7 @@ def test_copies_search_alike_after_small_changes(tmp_path):
     to its first use; a saved or pickled copy must still answer exactly as the original
     (the same tree, the current view)."""
     import pickle
+
     x = low_dim_data(3000, dim=16, seed=11)
     index = deg.Index.build(x, edges_per_vertex=10, progress=False)
     drawn, pairs = index._entries_drawn_at, index._pairs.copy()
@@ -289,8 +343,10 @@ def large():
     return low_dim_data(1600, dim=8, seed=21)
 
 
-@given(steps=st.lists(st.tuples(st.booleans(), st.integers(1, 120)), min_size=1, max_size=5),
-       seed=st.integers(0, 2**16))
+@given(
+    steps=st.lists(st.tuples(st.booleans(), st.integers(1, 120)), min_size=1, max_size=5),
+    seed=st.integers(0, 2**16),
+)
 @settings(max_examples=10)
 def test_entry_tree_stays_valid_through_adds_and_removes(large, tmp_path_factory, steps, seed):
     """Whatever mix of adds and removes: the tree's members name live vertices, searches find
@@ -324,6 +380,7 @@ def test_rows_start_on_cache_lines(built, tmp_path, mmap):
     (deg._aligned): the hot arrays start on a line after a build, a growth, a load and a
     pickle."""
     import pickle
+
     index, q = built
     index.save(tmp_path / "a.deg")
     grown = pickle.loads(pickle.dumps(index))

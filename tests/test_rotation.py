@@ -5,7 +5,8 @@ import pickle
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 import deg
 from deg import _basis as basis
@@ -38,8 +39,12 @@ def test_rotation_is_orthogonal_and_matches_its_formula(dim, rank, seed):
     assert np.allclose(basis.unrotate(z, yt, tt), x, atol=1e-4)
 
 
-@given(dim=st.integers(1, 30), rank=st.integers(1, 30), rows=st.integers(1, 11),
-       seed=st.integers(0, 2**16))
+@given(
+    dim=st.integers(1, 30),
+    rank=st.integers(1, 30),
+    rows=st.integers(1, 11),
+    seed=st.integers(0, 2**16),
+)
 def test_a_rows_rotation_does_not_depend_on_its_block_mates(dim, rank, rows, seed):
     """The kernel rotates four rows at a time; each row must come out with the same bits alone,
     in another block or at another place (stored vectors and queries meet at distance 0)."""
@@ -50,7 +55,7 @@ def test_a_rows_rotation_does_not_depend_on_its_block_mates(dim, rank, rows, see
     order = rng.permutation(rows)
     assert np.array_equal(_rotated(np.ascontiguousarray(x[order]), yt, tt), together[order])
     for i in range(rows):
-        assert np.array_equal(_rotated(x[i:i + 1], yt, tt), together[i:i + 1])
+        assert np.array_equal(_rotated(x[i : i + 1], yt, tt), together[i : i + 1])
 
 
 def test_leading_directions_come_first():
@@ -79,7 +84,7 @@ def grown():
     x = low_dim_data(1600, dim=24, latent=8, seed=2)
     index = deg.Index(24, edges_per_vertex=10, rotate=True)
     for lo in range(0, 1600, 400):
-        index.add(x[lo:lo + 400], threads=2)
+        index.add(x[lo : lo + 400], threads=2)
         assert index.rotated == (lo + 400 >= basis.MIN_VECTORS) and index.rotate is True
         assert_graph_ok(index)  # weights equal the distances of the rotated vectors
     return index, x
@@ -122,7 +127,7 @@ def test_unrotated_index_keeps_vectors_bit_for_bit():
 
 @pytest.mark.parametrize("mmap", [False, True])
 def test_files_and_pickles_carry_the_basis(grown, tmp_path, mmap):
-    index, x = grown
+    index, _x = grown
     q = low_dim_data(30, dim=24, latent=8, seed=4)
     index.save(tmp_path / "r.deg")
     copies = [deg.Index.load(tmp_path / "r.deg", mmap=mmap), pickle.loads(pickle.dumps(index))]
@@ -134,17 +139,28 @@ def test_files_and_pickles_carry_the_basis(grown, tmp_path, mmap):
     assert_graph_ok(copies[0])
 
 
-@pytest.mark.parametrize("spoil, match", [
-    (lambda yt, tt: (2 * yt, tt), "not unit vectors"),
-    (lambda yt, tt: (yt, tt + np.tril(np.ones_like(tt))), "factors do not match"),
-])
+@pytest.mark.parametrize(
+    "spoil, match",
+    [
+        (lambda yt, tt: (2 * yt, tt), "not unit vectors"),
+        (lambda yt, tt: (yt, tt + np.tril(np.ones_like(tt))), "factors do not match"),
+    ],
+)
 def test_a_file_with_a_broken_basis_is_refused(grown, tmp_path, spoil, match):
     """A valid checksum over a basis that is not orthogonal (a foreign or buggy writer)."""
     index, _ = grown
     n = len(index)
-    fileformat.write(tmp_path / "b.deg", index.metric, index._params(), index._vectors[:n],
-                     index._neighbors[:n], index._weights[:n], index._labels[:n],
-                     index._sig[:n], spoil(index._yt.copy(), index._tt.copy()))
+    fileformat.write(
+        tmp_path / "b.deg",
+        index.metric,
+        index._params(),
+        index._vectors[:n],
+        index._neighbors[:n],
+        index._weights[:n],
+        index._labels[:n],
+        index._sig[:n],
+        spoil(index._yt.copy(), index._tt.copy()),
+    )
     with pytest.raises(ValueError, match=match):
         deg.Index.load(tmp_path / "b.deg")
 
@@ -177,7 +193,7 @@ def test_block_mates_at_production_size():
     yt, tt = basis.fit(rng.standard_normal((200, 784)).astype(np.float32))
     together = _rotated(x, yt, tt)
     for i in range(7):
-        assert np.array_equal(_rotated(x[i:i + 1], yt, tt), together[i:i + 1])
+        assert np.array_equal(_rotated(x[i : i + 1], yt, tt), together[i : i + 1])
 
 
 def test_read_only_input_is_accepted():
@@ -212,7 +228,7 @@ def test_vectors_too_long_for_float32_distances_are_refused():
     x = low_dim_data(1100, dim=8, seed=12)
     index = deg.Index.build(x, edges_per_vertex=6, rotate=True, progress=False)
     big = np.full((2, 8), 3e38, dtype=np.float32)
-    with pytest.raises(ValueError, match="data row 0 has norm 8.49e\\+38, beyond"):
+    with pytest.raises(ValueError, match=r"data row 0 has norm 8.49e\+38, beyond"):
         index.add(np.concatenate([big, x[:1]]))
     with pytest.raises(ValueError, match="queries row 1 has norm"):
         index.search(np.concatenate([x[:1], big]))

@@ -1,5 +1,7 @@
 """Search and exploration: recall against brute force, semantics, padding, threads, budget."""
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -40,7 +42,7 @@ def test_recall_grows_with_eps(index, data):
     x, q = data
     truth, _ = brute_force(x, q, 10)
     rs = [recall(index.search(q, k=10, eps=e)[0], truth) for e in (0.0, 0.05, 0.2, 0.5)]
-    assert all(b >= a - 0.005 for a, b in zip(rs, rs[1:])), rs
+    assert all(b >= a - 0.005 for a, b in itertools.pairwise(rs)), rs
     assert rs[-1] > rs[0], rs
 
 
@@ -81,10 +83,12 @@ def test_same_results_any_thread_count(index, data):
         assert np.array_equal(one[0], other[0]) and np.array_equal(one[1], other[1])
     row = index.search(q[7], k=10, eps=0.1)
     assert np.array_equal(row[0], one[0][7:8])
-    for call in (lambda t: index.search(q, k=10, eps=0.05, max_degree=8, threads=t),
-                 lambda t: index.explore(np.arange(300), k=10, max_degree=10, threads=t),
-                 lambda t: index.search(q, k=10, max_distance_computations=120, threads=t),
-                 lambda t: index.search(q[:9], k=10, threads=t)):
+    for call in (
+        lambda t: index.search(q, k=10, eps=0.05, max_degree=8, threads=t),
+        lambda t: index.explore(np.arange(300), k=10, max_degree=10, threads=t),
+        lambda t: index.search(q, k=10, max_distance_computations=120, threads=t),
+        lambda t: index.search(q[:9], k=10, threads=t),
+    ):
         one, two = call(1), call(2)
         assert np.array_equal(one[0], two[0]) and np.array_equal(one[1], two[1])
 
@@ -92,8 +96,7 @@ def test_same_results_any_thread_count(index, data):
 def test_distance_budget_is_respected(index, data):
     q = data[1][:40]
     _, _, free = index.search(q, k=10, eps=0.3, return_stats=True)
-    _, _, capped = index.search(q, k=10, eps=0.3, max_distance_computations=100,
-                                return_stats=True)
+    _, _, capped = index.search(q, k=10, eps=0.3, max_distance_computations=100, return_stats=True)
     assert (capped["distance_computations"] <= 100).all()
     assert (free["distance_computations"] > 100).any()
 
@@ -101,7 +104,7 @@ def test_distance_budget_is_respected(index, data):
 def test_explore_excludes_entry_by_default(index, data):
     x = data[0]
     entries = np.array([0, 17, 3999])
-    labels, dists = index.explore(entries, k=10, eps=0.2)
+    labels, _dists = index.explore(entries, k=10, eps=0.2)
     assert not (labels == entries[:, None]).any()
     truth, _ = brute_force(x, x[entries], 11)
     assert recall(labels, truth[:, 1:]) >= 0.9  # measured 1.0
@@ -122,14 +125,17 @@ def test_explore_takes_the_entry_distances_from_its_edge_weights(data, metric):
     vids = np.arange(0, 1500, 7)
     entries = vids.astype(np.int32).reshape(-1, 1)
     for eps, include in ((0.0, False), (0.1, True)):
-        own_i, own_d, own_dc, _ = index._run_search(index._vectors[vids], entries, 10, eps,
-                                                    include, 0, 1, own_entry=True)
-        ref_i, ref_d, ref_dc, _ = index._run_search(index._vectors[vids], entries, 10, eps,
-                                                    include, 0, 1)
+        own_i, own_d, own_dc, _ = index._run_search(
+            index._vectors[vids], entries, 10, eps, include, 0, 1, own_entry=True
+        )
+        ref_i, ref_d, ref_dc, _ = index._run_search(
+            index._vectors[vids], entries, 10, eps, include, 0, 1
+        )
         assert np.array_equal(own_i, ref_i) and np.array_equal(own_d, ref_d)
         assert (own_dc == ref_dc - 12).all()
-        labels, dists, stats = index.explore(vids, k=10, eps=eps, include_entry=include,
-                                             return_stats=True)
+        labels, dists, stats = index.explore(
+            vids, k=10, eps=eps, include_entry=include, return_stats=True
+        )
         assert np.array_equal(labels, ref_i)
         np.testing.assert_allclose(dists, ref_d, rtol=1e-6, atol=1e-6)
         assert (stats["distance_computations"] == ref_dc - 12).all()
@@ -151,8 +157,7 @@ def test_max_degree_prunes_the_view_not_the_results(index, data):
     same = index.search(q, k=10, eps=0.1, max_degree=16, return_stats=True)  # d = 16
     assert np.array_equal(full[0], same[0]) and np.array_equal(full[1], same[1])
     pruned = index.search(q, k=10, eps=0.1, max_degree=10, return_stats=True)
-    assert (pruned[2]["distance_computations"].mean()
-            < full[2]["distance_computations"].mean())
+    assert pruned[2]["distance_computations"].mean() < full[2]["distance_computations"].mean()
     true = ((x[pruned[0]] - q[:, None, :]) ** 2).sum(-1)
     np.testing.assert_allclose(pruned[1], true, rtol=1e-4, atol=1e-3)
     truth, _ = brute_force(x, q, 10)
@@ -183,7 +188,7 @@ def test_rows_are_in_the_order_of_a_plain_reference(index):
     for u in range(0, len(index), 97):
         assert reference_view_row(index, u) == list(range(d)), u
     # the first edge of each row is its shortest
-    w = index._weights[:len(index)]
+    w = index._weights[: len(index)]
     assert np.array_equal(w[:, 0], w.min(axis=1))
 
 
@@ -213,10 +218,11 @@ def test_entry_tree_is_a_balanced_median_split(index):
     hold 4-8 members, a query enters at the members of the leaf it descends to, and the
     hyperplane tests count as distance computations."""
     from deg._kernels.entry_tree import leaf_of
+
     members, pairs, stored, offsets = index._members, index._pairs, index._planes, index._offsets
     n = len(index)
     levels = int(np.log2(pairs.shape[0] + 1))
-    assert pairs.shape == (2 ** levels - 1, 2) and 2 ** levels * 4 <= n <= 2 ** levels * 8
+    assert pairs.shape == (2**levels - 1, 2) and 2**levels * 4 <= n <= 2**levels * 8
     np.testing.assert_array_equal(np.sort(members), np.arange(n))
     x = index._vectors[:n]
     planes = x[members[pairs[:, 0]]] - x[members[pairs[:, 1]]]
@@ -230,9 +236,9 @@ def test_entry_tree_is_a_balanced_median_split(index):
         assert lo <= pairs[i].min() and pairs[i].max() < hi  # two of its own members
         proj = x[members[lo:hi]] @ planes[i] + offsets[i]
         tol = 1e-4 * (1 + np.abs(proj).max())
-        assert (proj[:mid - lo] <= tol).all() and (proj[mid - lo:] >= -tol).all(), i
+        assert (proj[: mid - lo] <= tol).all() and (proj[mid - lo :] >= -tol).all(), i
         ranges += [(lo, mid), (mid, hi)]
-    leaves = ranges[planes.shape[0]:]
+    leaves = ranges[planes.shape[0] :]
     assert all(4 <= hi - lo <= 8 for lo, hi in leaves)
     q = low_dim_data(20, dim=32, seed=7)
     for row in q:  # the descent by hand
@@ -253,11 +259,11 @@ def test_entry_tree_appears_once_the_graph_is_large_enough():
     """A graph below 1024 vertices has no tree (queries enter at vertex 0); small adds past
     1024 must draw one, the next small ones keep it."""
     from deg import _entries
+
     assert _entries.stale(1100, 900) and _entries.stale(1600, 1050)
     assert not _entries.stale(1100, 1050) and not _entries.stale(1500, 1050)
     assert _entries.stale(1000, 1050) and not _entries.stale(1400, 2000)
-    index = deg.Index.build(low_dim_data(1000, dim=8, seed=2), edges_per_vertex=8,
-                            progress=False)
+    index = deg.Index.build(low_dim_data(1000, dim=8, seed=2), edges_per_vertex=8, progress=False)
     assert index._members.size == 0 and index._pairs.shape == (0, 2)
     for i in range(4):
         index.add(low_dim_data(30, dim=8, seed=10 + i))
@@ -270,6 +276,7 @@ def test_entry_tree_members_follow_removals(seed):
     """Removals renumber the tree's members like the vertices: a moved vertex keeps its place
     under its new id, a removed one's place goes to the member before it."""
     from deg import _entries
+
     rng = np.random.default_rng(seed)
     n = 200
     members = rng.permutation(n).astype(np.int32)

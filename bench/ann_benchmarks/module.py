@@ -10,6 +10,7 @@ import numpy as np
 try:
     from ann_benchmarks.algorithms.base.module import BaseANN
 except ImportError:
+
     class BaseANN:
         """Stand-in for ANN-Benchmarks' base class: the methods its runner calls."""
 
@@ -19,6 +20,7 @@ except ImportError:
         def get_memory_usage(self):
             """Current resident memory in kB (ANN-Benchmarks' unit)."""
             import resource
+
             with open("/proc/self/statm") as f:
                 return int(f.read().split()[1]) * resource.getpagesize() / 1024
 
@@ -55,9 +57,11 @@ class DEG(BaseANN):
 
     def fit(self, X):
         import deg
+
         deg.warmup()  # compile (or load) the kernels here, never inside a query timing
-        self.index = deg.Index.build(np.asarray(X, dtype=np.float32), metric=self._metric,
-                                     progress=False, **self._params)
+        self.index = deg.Index.build(
+            np.asarray(X, dtype=np.float32), metric=self._metric, progress=False, **self._params
+        )
 
     def set_query_arguments(self, eps):
         self._eps = float(eps)
@@ -67,8 +71,7 @@ class DEG(BaseANN):
 
     def query(self, v, n):
         """Labels of the ``n`` nearest neighbours of one vector, on one thread."""
-        labels, _, stats = self.index.search(v, k=n, eps=self._eps, threads=1,
-                                             return_stats=True)
+        labels, _, stats = self.index.search(v, k=n, eps=self._eps, threads=1, return_stats=True)
         self._dist_comps += int(stats["distance_computations"].sum())
         return labels[0]
 

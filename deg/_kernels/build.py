@@ -10,8 +10,8 @@ import numpy as np
 
 from deg._kernels._jit import jit
 from deg._kernels.distances import IP, chunk_end, distance, distance_within
-from deg._kernels.prefetch import prefetch_head
 from deg._kernels.graph import change_edge, has_edge, rng_check
+from deg._kernels.prefetch import prefetch_head
 from deg._kernels.remove import restore_graph
 
 SCHEME_D = 0  # "low LID": cut the neighbour that distorts least (w_cv + d_vn - w_cn)
@@ -48,8 +48,11 @@ def choose_cut(vectors, neighbors, weights, metric, v, c, w_cv, scheme, known, s
         best = -1
         for j in range(neighbors.shape[1]):
             m = neighbors[c, j]
-            if m != c and not has_edge(neighbors, v, m) and (
-                    best < 0 or weights[c, j] > weights[c, best]):
+            if (
+                m != c
+                and not has_edge(neighbors, v, m)
+                and (best < 0 or weights[c, j] > weights[c, best])
+            ):
                 best = j
         if best < 0:
             return best, np.float32(0.0)
@@ -96,8 +99,9 @@ def least_distortion(vectors, neighbors, weights, metric, v, c, w_cv, known, sta
         if bounded and best >= 0:
             w_cm = weights[c, j]
             limit = (best_score + w_cm) - w_cv
-            limit += np.float32(1e-5) * (abs(best_score) + abs(w_cm) + abs(w_cv)) + \
-                np.float32(1e-30)
+            limit += np.float32(1e-5) * (abs(best_score) + abs(w_cm) + abs(w_cv)) + np.float32(
+                1e-30
+            )
             d_vm = distance_within(metric, vectors[v], vectors[m], limit)
             if d_vm > limit:
                 continue
@@ -130,8 +134,9 @@ def found(cand_i, q):
 
 
 @jit
-def connect_candidates(vectors, neighbors, weights, metric, v, cand_i, cand_d, n_cand, scheme,
-                       filled, known, stamp):
+def connect_candidates(
+    vectors, neighbors, weights, metric, v, cand_i, cand_d, n_cand, scheme, filled, known, stamp
+):
     """Fill v's empty slots from its ascending candidate list; returns the filled slot count.
 
     Pass 1 takes only RNG-conform candidates, pass 2 any. Each accepted candidate c gives v two
@@ -146,8 +151,9 @@ def connect_candidates(vectors, neighbors, weights, metric, v, cand_i, cand_d, n
             w_cv = cand_d[r]
             if not candidate_ok(neighbors, weights, v, c, w_cv, p == 0):
                 continue
-            j, d_vn = choose_cut(vectors, neighbors, weights, metric, v, c, w_cv, scheme, known,
-                                 stamp)
+            j, d_vn = choose_cut(
+                vectors, neighbors, weights, metric, v, c, w_cv, scheme, known, stamp
+            )
             if j < 0:
                 continue
             n = neighbors[c, j]
@@ -168,8 +174,9 @@ def connect_exhaustive(vectors, neighbors, weights, metric, v, scheme, filled, k
     completes v. Rarely needed (duplicates, tiny graphs), so it may allocate.
     """
     order, dists = nearest_first(vectors, metric, v)
-    return connect_candidates(vectors, neighbors, weights, metric, v, order, dists, v, scheme,
-                              filled, known, stamp)
+    return connect_candidates(
+        vectors, neighbors, weights, metric, v, order, dists, v, scheme, filled, known, stamp
+    )
 
 
 @jit
@@ -201,19 +208,33 @@ def connect_batch(vectors, neighbors, weights, metric, start, end, cand_i, cand_
         for r in range(log_n[q]):
             known[log_i[q, r]] = log_d[q, r]
             stamp[log_i[q, r]] = v
-        filled = connect_candidates(vectors, neighbors, weights, metric, v, cand_i[q], cand_d[q],
-                                    found(cand_i, q), scheme, np.int64(0), known, stamp)
+        filled = connect_candidates(
+            vectors,
+            neighbors,
+            weights,
+            metric,
+            v,
+            cand_i[q],
+            cand_d[q],
+            found(cand_i, q),
+            scheme,
+            np.int64(0),
+            known,
+            stamp,
+        )
         if filled < d:
-            filled = connect_exhaustive(vectors, neighbors, weights, metric, v, scheme, filled,
-                                        known, stamp)
+            filled = connect_exhaustive(
+                vectors, neighbors, weights, metric, v, scheme, filled, known, stamp
+            )
         if filled < d:
             return v
     return -1
 
 
 @jit
-def stream_candidates(vectors, neighbors, weights, metric, v, cand_i, cand_d, n_cand,
-                      missing, n_missing, slots):
+def stream_candidates(
+    vectors, neighbors, weights, metric, v, cand_i, cand_d, n_cand, missing, n_missing, slots
+):
     """Link v to up to ``slots`` candidates, cutting each one's longest edge (scheme C).
 
     The cut-off neighbour is not linked to v; it is appended to ``missing`` (it now lacks an
@@ -254,8 +275,9 @@ def stream_candidates(vectors, neighbors, weights, metric, v, cand_i, cand_d, n_
 
 
 @jit
-def connect_stream_batch(vectors, neighbors, weights, metric, start, end, cand_i, cand_d,
-                         opt, scr, log, owner, touched):
+def connect_stream_batch(
+    vectors, neighbors, weights, metric, start, end, cand_i, cand_d, opt, scr, log, owner, touched
+):
     """Streaming insertion of ``start..end-1`` (DEG_SPEC 5.5): d-1 links to candidates, then
     RESTORE_GRAPH pairs up v's last slot and the cut-off vertices. Returns -1 or the failed v."""
     d = neighbors.shape[1]
@@ -263,13 +285,24 @@ def connect_stream_batch(vectors, neighbors, weights, metric, start, end, cand_i
     for v in range(start, end):
         q = v - start
         missing[0] = v
-        n_missing, slots = stream_candidates(vectors, neighbors, weights, metric, v, cand_i[q],
-                                             cand_d[q], found(cand_i, q), missing, np.int64(1),
-                                             d - 1)
+        n_missing, slots = stream_candidates(
+            vectors,
+            neighbors,
+            weights,
+            metric,
+            v,
+            cand_i[q],
+            cand_d[q],
+            found(cand_i, q),
+            missing,
+            np.int64(1),
+            d - 1,
+        )
         if slots > 0:  # candidates ran out: every connected vertex, nearest first
             order, dists = nearest_first(vectors, metric, v)
-            n_missing, slots = stream_candidates(vectors, neighbors, weights, metric, v, order,
-                                                 dists, v, missing, n_missing, slots)
+            n_missing, slots = stream_candidates(
+                vectors, neighbors, weights, metric, v, order, dists, v, missing, n_missing, slots
+            )
         if slots > 0:
             return v
         m = np.int64(0)
@@ -277,7 +310,22 @@ def connect_stream_batch(vectors, neighbors, weights, metric, start, end, cand_i
             if has_edge(neighbors, missing[i], missing[i]):
                 missing[m] = missing[i]
                 m += 1
-        if restore_graph(vectors, neighbors, weights, metric, missing, m, np.bool_(False), opt,
-                         scr, log, owner, touched) != 0:
+        if (
+            restore_graph(
+                vectors,
+                neighbors,
+                weights,
+                metric,
+                missing,
+                m,
+                np.bool_(False),
+                opt,
+                scr,
+                log,
+                owner,
+                touched,
+            )
+            != 0
+        ):
             return v
     return -1

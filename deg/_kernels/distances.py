@@ -63,8 +63,9 @@ def half_past(acc, bound):
     return half
 
 
-@jit("void(int64, float32[::1], float32[:, ::1], int32[::1], int64, float32, float32, "
-     "float32[::1])")
+@jit(
+    "void(int64, float32[::1], float32[:, ::1], int32[::1], int64, float32, float32, float32[::1])"
+)
 def distance_rows(metric, query, vectors, ids, count, bound, lead, out):
     """``distance(metric, query, vectors[ids[r]])`` into ``out[r]`` for ``r < count``.
 

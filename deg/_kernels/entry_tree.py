@@ -108,8 +108,10 @@ def grow(vectors, seed, members, pairs, planes, offsets):
         pairs[i, 1] = place[pairs[i, 1]]
 
 
-@jit("UniTuple(int64, 2)(float32[::1], float32[:, ::1], int32[::1], int32[:, ::1], "
-     "float32[:, ::1], float32[::1])")
+@jit(
+    "UniTuple(int64, 2)(float32[::1], float32[:, ::1], int32[::1], int32[:, ::1], "
+    "float32[:, ::1], float32[::1])"
+)
 def leaf_of(query, vectors, members, pairs, planes, offsets):
     """The range ``[lo, hi)`` of ``members`` in the leaf ``query`` descends to: at each node,
     the upper child when the query lies above the hyperplane."""

@@ -15,8 +15,17 @@ import numpy as np
 from deg._kernels._jit import jit
 from deg._kernels.distances import distance
 from deg._kernels.graph import change_edge, find_slot, has_edge, rng_check
-from deg._kernels.heap import (before, cand_id, cand_key, cand_pop, cand_push, max_drain_sorted,
-                               max_pop, max_push, max_replace_top)
+from deg._kernels.heap import (
+    before,
+    cand_id,
+    cand_key,
+    cand_pop,
+    cand_push,
+    max_drain_sorted,
+    max_pop,
+    max_push,
+    max_replace_top,
+)
 from deg._kernels.search import next_tag, search_one, stop_key
 
 
@@ -46,10 +55,32 @@ def search_sorted(vectors, neighbors, weights, metric, query, entries, k, eps, s
     # the optimiser searches the full graph (max_degree = d) with exact distances (they become
     # edge weights), entries included, no budget; typed flags rather than literals, so
     # search_one is not compiled twice
-    n_res, _, _ = search_one(vectors, neighbors, weights, metric, query, entries, k, eps,
-                             np.float32(1.0), np.bool_(True), np.bool_(True), np.bool_(False),
-                             np.int64(0), neighbors.shape[1], visited, tag, cand, res_d, res_i,
-                             fresh, group_i, group_d, fresh[:0], np.empty(0, dtype=np.float32))
+    n_res, _, _ = search_one(
+        vectors,
+        neighbors,
+        weights,
+        metric,
+        query,
+        entries,
+        k,
+        eps,
+        np.float32(1.0),
+        np.bool_(True),
+        np.bool_(True),
+        np.bool_(False),
+        np.int64(0),
+        neighbors.shape[1],
+        visited,
+        tag,
+        cand,
+        res_d,
+        res_i,
+        fresh,
+        group_i,
+        group_d,
+        fresh[:0],
+        np.empty(0, dtype=np.float32),
+    )
     while n_res > k:
         n_res = max_pop(res_d, res_i, n_res)
     return max_drain_sorted(res_d, res_i, n_res, out_d, out_i)
@@ -136,8 +167,9 @@ def close_double_gap(vectors, neighbors, weights, metric, v4, v2, v3, gain, opt,
     entries[0] = v2
     entries[1] = v3
     _, _, _, _, _, out_d, out_i, _, _, _ = scr
-    n = search_sorted(vectors, neighbors, weights, metric, vectors[v4], entries, k_opt, eps_opt,
-                      scr)
+    n = search_sorted(
+        vectors, neighbors, weights, metric, vectors[v4], entries, k_opt, eps_opt, scr
+    )
     best = 0.0
     bg = np.int64(-1)
     bs = np.int64(-1)
@@ -187,8 +219,9 @@ def improve_edge(vectors, neighbors, weights, metric, v1, v2, w12, opt, scr, log
         # 1) a new partner v3 for v2 among vertices reachable from {v3, v4}; v3 gives up v4
         entries[0] = v3
         entries[1] = v4
-        n = search_sorted(vectors, neighbors, weights, metric, vectors[v2], entries, k_opt,
-                          eps_opt, scr)
+        n = search_sorted(
+            vectors, neighbors, weights, metric, vectors[v2], entries, k_opt, eps_opt, scr
+        )
         best = gain
         nv3 = np.int64(-1)  # typed, not literal: numba would compile callees for the literal
         nv4 = np.int64(-1)
@@ -215,8 +248,9 @@ def improve_edge(vectors, neighbors, weights, metric, v1, v2, w12, opt, scr, log
         pos = logged_change(neighbors, weights, log, pos, v4, v3, v4, np.float32(0.0))
         # 2) try to close the path
         if v1 == v4:
-            closed = close_double_gap(vectors, neighbors, weights, metric, v4, v2, v3, gain,
-                                      opt, scr, log, pos)
+            closed = close_double_gap(
+                vectors, neighbors, weights, metric, v4, v2, v3, gain, opt, scr, log, pos
+            )
             if closed >= 0:
                 return True
         elif not has_edge(neighbors, v1, v4):
@@ -224,9 +258,9 @@ def improve_edge(vectors, neighbors, weights, metric, v1, v2, w12, opt, scr, log
             if gain - d14 > 0:
                 entries[0] = v2
                 entries[1] = v3
-                if (has_path(vectors, neighbors, metric, entries, v1, k_opt, eps_opt, scr)
-                        or has_path(vectors, neighbors, metric, entries, v4, k_opt, eps_opt,
-                                    scr)):
+                if has_path(
+                    vectors, neighbors, metric, entries, v1, k_opt, eps_opt, scr
+                ) or has_path(vectors, neighbors, metric, entries, v4, k_opt, eps_opt, scr):
                     pos = logged_change(neighbors, weights, log, pos, v1, v1, v4, d14)
                     pos = logged_change(neighbors, weights, log, pos, v4, v4, v1, d14)
                     return True
@@ -256,8 +290,18 @@ def improve_random(vectors, neighbors, weights, metric, n, opt, scr, log, rand_s
         if neighbors[v1, j] != v1 and (best < 0 or weights[v1, j] > weights[v1, best]):
             best = j
     if best >= 0:
-        if improve_edge(vectors, neighbors, weights, metric, v1, np.int64(neighbors[v1, best]),
-                        weights[v1, best], opt, scr, log):
+        if improve_edge(
+            vectors,
+            neighbors,
+            weights,
+            metric,
+            v1,
+            np.int64(neighbors[v1, best]),
+            weights[v1, best],
+            opt,
+            scr,
+            log,
+        ):
             success = True
     return success
 

@@ -16,8 +16,12 @@ def prefetch_head(typingctx, arr, row, nbytes):
     Random vector rows are the search's main cost (each is a cache miss); issuing the loads of
     all fresh neighbours before computing any distance overlaps their memory latency.
     """
-    if not isinstance(arr, types.Array) or arr.ndim != 2 or not isinstance(row, types.Integer) \
-            or not isinstance(nbytes, types.Integer):
+    if (
+        not isinstance(arr, types.Array)
+        or arr.ndim != 2
+        or not isinstance(row, types.Integer)
+        or not isinstance(nbytes, types.Integer)
+    ):
         return None
 
     def codegen(context, builder, signature, args):
@@ -30,8 +34,8 @@ def prefetch_head(typingctx, arr, row, nbytes):
         i8p = ir.IntType(8).as_pointer()
         i32 = ir.IntType(32)
         fn = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
-            "llvm.prefetch.p0")
+            builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]), "llvm.prefetch.p0"
+        )
         base = builder.bitcast(ptr, i8p)
         row_bytes = builder.extract_value(ary.strides, 0)
         end = builder.select(builder.icmp_signed("<", limit, row_bytes), limit, row_bytes)

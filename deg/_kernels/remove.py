@@ -177,8 +177,9 @@ def closest_pair(vectors, neighbors, metric, parent, missing, m, ga, gb):
 
 
 @jit
-def attach_isolated(vectors, neighbors, weights, metric, parent, members, missing, m,
-                    new_edges, new_w):
+def attach_isolated(
+    vectors, neighbors, weights, metric, parent, members, missing, m, new_edges, new_w
+):
     """Step 2.3: link every isolated missing vertex to the closest spare slot of a big group.
 
     Records the new edges in ``new_edges`` (x, y) and ``new_w``; returns their count, or -1.
@@ -334,8 +335,13 @@ def longest_first(edges, w, n):
         t = i
         while t > 0:
             p = order[t - 1]
-            if (w[p] > w[o] or (w[p] == w[o] and (edges[p, 0] < edges[o, 0] or (
-                    edges[p, 0] == edges[o, 0] and edges[p, 1] <= edges[o, 1])))):
+            if w[p] > w[o] or (
+                w[p] == w[o]
+                and (
+                    edges[p, 0] < edges[o, 0]
+                    or (edges[p, 0] == edges[o, 0] and edges[p, 1] <= edges[o, 1])
+                )
+            ):
                 break
             order[t] = p
             t -= 1
@@ -344,8 +350,9 @@ def longest_first(edges, w, n):
 
 
 @jit
-def restore_graph(vectors, neighbors, weights, metric, missing, m, improve, opt, scr, log,
-                  owner, touched):
+def restore_graph(
+    vectors, neighbors, weights, metric, missing, m, improve, opt, scr, log, owner, touched
+):
     """RESTORE_GRAPH (DEG_SPEC 6.2): give each of the m missing vertices its edge back.
 
     ``missing`` holds distinct vertices that each lack exactly one edge (m is even). With
@@ -362,8 +369,9 @@ def restore_graph(vectors, neighbors, weights, metric, missing, m, improve, opt,
         return status
     new_edges = np.empty((m, 2), dtype=np.int64)
     new_w = np.empty(m, dtype=np.float32)
-    n_new = attach_isolated(vectors, neighbors, weights, metric, parent, members, missing, m,
-                            new_edges, new_w)
+    n_new = attach_isolated(
+        vectors, neighbors, weights, metric, parent, members, missing, m, new_edges, new_w
+    )
     if n_new < 0:
         return ERR_BFS
     if not merge_groups(vectors, neighbors, weights, metric, parent, missing, m):

@@ -12,8 +12,7 @@ from deg._kernels._jit import jit
 from deg._kernels.distances import inner
 
 
-@jit("void(float32[:, ::1], float32[:, ::1], float32[:, ::1], float32[:, ::1], "
-     "float32[:, ::1])")
+@jit("void(float32[:, ::1], float32[:, ::1], float32[:, ::1], float32[:, ::1], float32[:, ::1])")
 def rotate_four(x, yt, tt, s, out):
     """``out[b] = Q^T x[b]`` for the four rows of ``x``; ``s`` is (4, >= r) scratch.
 
@@ -61,7 +60,7 @@ def rotate_four(x, yt, tt, s, out):
     for b in range(4):  # s = T^T s in place: row j reads s[:j+1], not yet overwritten
         sb = s[b]
         for j in range(r - 1, -1, -1):
-            sb[j] = inner(tt[j, :j + 1], sb[:j + 1])
+            sb[j] = inner(tt[j, : j + 1], sb[: j + 1])
     o0, o1, o2, o3 = out[0], out[1], out[2], out[3]
     for i in range(dim):  # not out[:] = x: its shape-check error path costs ~2.5 s of compile
         o0[i], o1[i], o2[i], o3[i] = x0[i], x1[i], x2[i], x3[i]
@@ -96,7 +95,7 @@ def rotate_rows(x, yt, tt, out):
     s = np.empty((4, max(yt.shape[0], 1)), dtype=np.float32)
     i = 0
     while i + 4 <= m:
-        rotate_four(x[i:i + 4], yt, tt, s, out[i:i + 4])
+        rotate_four(x[i : i + 4], yt, tt, s, out[i : i + 4])
         i += 4
     if i < m:
         pad = np.zeros((4, dim), dtype=np.float32)

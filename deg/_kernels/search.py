@@ -11,8 +11,17 @@ from deg._kernels._jit import jit
 from deg._kernels.atomic import fetch_add
 from deg._kernels.distances import IP, chunk_end, distance, distance_rows, distance_rows_by_four
 from deg._kernels.entry_tree import ENTRIES, leaf_of
-from deg._kernels.heap import (before, cand_id, cand_key, cand_pop, cand_push, max_drain_sorted,
-                               max_pop, max_push, max_replace_top)
+from deg._kernels.heap import (
+    before,
+    cand_id,
+    cand_key,
+    cand_pop,
+    cand_push,
+    max_drain_sorted,
+    max_pop,
+    max_push,
+    max_replace_top,
+)
 from deg._kernels.prefetch import prefetch_head
 from deg._kernels.rotation import rotate_rows
 
@@ -57,9 +66,32 @@ def stop_key(xr):
 
 
 @jit
-def search_one(vectors, neighbors, weights, metric, query, entries, k, eps, lead, exact,
-               include_entry, own_entry, max_dc, max_degree, visited, tag, cand, res_d, res_i,
-               fresh, group_i, group_d, log_i, log_d):
+def search_one(
+    vectors,
+    neighbors,
+    weights,
+    metric,
+    query,
+    entries,
+    k,
+    eps,
+    lead,
+    exact,
+    include_entry,
+    own_entry,
+    max_dc,
+    max_degree,
+    visited,
+    tag,
+    cand,
+    res_d,
+    res_i,
+    fresh,
+    group_i,
+    group_d,
+    log_i,
+    log_d,
+):
     """Best-first range search from ``entries`` towards ``query`` (DEG_SPEC 3.2).
 
     The result max-heap keeps k entries; the radius is the k-th distance only once a (k+1)-th
@@ -166,11 +198,13 @@ def search_one(vectors, neighbors, weights, metric, query, entries, k, eps, lead
                     for r in range(count):
                         group_i[r] = neighbors[c, fresh[f + r]]
                     if by_four:
-                        distance_rows_by_four(metric, query, vectors, group_i, count,
-                                              np.float32(xr), group_d)
+                        distance_rows_by_four(
+                            metric, query, vectors, group_i, count, np.float32(xr), group_d
+                        )
                     else:  # L2, COS: beyond xr only the rejection matters: rows stop early
-                        distance_rows(metric, query, vectors, group_i, count, np.float32(xr),
-                                      lead, group_d)
+                        distance_rows(
+                            metric, query, vectors, group_i, count, np.float32(xr), lead, group_d
+                        )
                 dn = group_d[g]  # exact, or (L2, COS) > the xr it was bounded by (xr only shrinks)
                 g += 1
                 if (dn <= xr or not bounded) and n_log < log_i.shape[0]:  # complete ones only
@@ -194,9 +228,36 @@ def search_one(vectors, neighbors, weights, metric, query, entries, k, eps, lead
 
 
 @jit
-def search_block(t, lo, hi, vectors, neighbors, weights, metric, queries, entries, tree, k,
-                 eps, lead, exact, include_entry, own_entry, max_dc, max_degree, visited, tags,
-                 cand, res_d, res_i, fresh, out_i, out_d, out_dc, log):
+def search_block(
+    t,
+    lo,
+    hi,
+    vectors,
+    neighbors,
+    weights,
+    metric,
+    queries,
+    entries,
+    tree,
+    k,
+    eps,
+    lead,
+    exact,
+    include_entry,
+    own_entry,
+    max_dc,
+    max_degree,
+    visited,
+    tags,
+    cand,
+    res_d,
+    res_i,
+    fresh,
+    out_i,
+    out_d,
+    out_dc,
+    log,
+):
     """Answer queries ``lo..hi-1`` with thread ``t``'s scratch; write sorted, padded rows.
 
     ``log = (log_i, log_d, log_n)``: with ``log_i.shape[1] > 0`` each query's exact distances
@@ -221,23 +282,51 @@ def search_block(t, lo, hi, vectors, neighbors, weights, metric, queries, entrie
     for q in range(leaf_lo.shape[0]):
         leaf_lo[q], _ = leaf_of(queries[lo + q], vectors, members, pairs, planes, offsets)
     # this thread's scratch rows, taken once: a view made per query is reference-counted
-    visited_t, tag_t, cand_t, res_d_t, res_i_t, fresh_t = (visited[t], tags[t], cand[t], res_d[t],
-                                                         res_i[t], fresh[t])
+    visited_t, tag_t, cand_t, res_d_t, res_i_t, fresh_t = (
+        visited[t],
+        tags[t],
+        cand[t],
+        res_d[t],
+        res_i[t],
+        fresh[t],
+    )
     log_i, log_d, log_n = log
     for q in range(lo, hi):
         tag = next_tag(visited_t, tag_t)
         n_descent = 0
         if use_tree:
             a = leaf_lo[q - lo]
-            erow = members[a:a + ENTRIES]
+            erow = members[a : a + ENTRIES]
             n_descent = levels
         else:
             erow = entries[0] if entries.shape[0] == 1 else entries[q]
         budget = max_dc - n_descent if max_dc > 0 else max_dc
-        n_res, n_dc, n_log = search_one(vectors, neighbors, weights, metric, queries[q],
-                                        erow, k, eps, lead, exact, include_entry, own_entry,
-                                        budget, max_degree, visited_t, tag, cand_t, res_d_t,
-                                        res_i_t, fresh_t, group_i, group_d, log_i[q], log_d[q])
+        n_res, n_dc, n_log = search_one(
+            vectors,
+            neighbors,
+            weights,
+            metric,
+            queries[q],
+            erow,
+            k,
+            eps,
+            lead,
+            exact,
+            include_entry,
+            own_entry,
+            budget,
+            max_degree,
+            visited_t,
+            tag,
+            cand_t,
+            res_d_t,
+            res_i_t,
+            fresh_t,
+            group_i,
+            group_d,
+            log_i[q],
+            log_d[q],
+        )
         if log_i.shape[1] > 0:
             log_n[q] = n_log
         n_dc += n_descent
@@ -251,9 +340,39 @@ def search_block(t, lo, hi, vectors, neighbors, weights, metric, queries, entrie
 
 
 @jit
-def search_shared(t, claim, done, chunk, vectors, neighbors, weights, metric, queries, basis,
-                  rotated, entries, tree, k, eps, lead, exact, include_entry, own_entry, max_dc,
-                  max_degree, visited, tags, cand, res_d, res_i, fresh, out_i, out_d, out_dc, log):
+def search_shared(
+    t,
+    claim,
+    done,
+    chunk,
+    vectors,
+    neighbors,
+    weights,
+    metric,
+    queries,
+    basis,
+    rotated,
+    entries,
+    tree,
+    k,
+    eps,
+    lead,
+    exact,
+    include_entry,
+    own_entry,
+    max_dc,
+    max_degree,
+    visited,
+    tags,
+    cand,
+    res_d,
+    res_i,
+    fresh,
+    out_i,
+    out_d,
+    out_dc,
+    log,
+):
     """Thread ``t``'s part of a batch: claim ``chunk`` queries at a time from ``claim`` (a
     shared int64[1] starting at 0) and answer them with scratch set ``t``, until none are left.
     Each chunk's queries are counted in ``done`` (int64[1]) once answered: whoever sees the
@@ -274,8 +393,35 @@ def search_shared(t, claim, done, chunk, vectors, neighbors, weights, metric, qu
         hi = min(lo + chunk, nq)
         if yt.shape[0] > 0:
             rotate_rows(queries[lo:hi], yt, tt, rotated[lo:hi])
-        search_block(t, lo, hi, vectors, neighbors, weights, metric, stored, entries, tree, k,
-                     eps, lead, exact, include_entry, own_entry, max_dc, max_degree, visited,
-                     tags, cand, res_d, res_i, fresh, out_i, out_d, out_dc, log)
+        search_block(
+            t,
+            lo,
+            hi,
+            vectors,
+            neighbors,
+            weights,
+            metric,
+            stored,
+            entries,
+            tree,
+            k,
+            eps,
+            lead,
+            exact,
+            include_entry,
+            own_entry,
+            max_dc,
+            max_degree,
+            visited,
+            tags,
+            cand,
+            res_d,
+            res_i,
+            fresh,
+            out_i,
+            out_d,
+            out_dc,
+            log,
+        )
         fetch_add(done, hi - lo)
         lo = fetch_add(claim, chunk)

@@ -10,7 +10,7 @@ as ``(code, row, slot)`` so that the loader can say where the file is wrong.
 import numpy as np
 
 from deg._kernels._jit import jit
-from deg._kernels.distances import IP, COS, distance
+from deg._kernels.distances import COS, IP, distance
 from deg._kernels.graph import find_slot
 
 OK = 0
@@ -120,8 +120,11 @@ def weight_fault(vectors, neighbors, weights, metric, lo, hi, norms):
             if v > u:
                 w = np.float64(weights[u, j])
                 exact = np.float64(distance(metric, vectors[u], vectors[v]))
-                scale = (norms[u] * norms[v] if metric == IP
-                         else norms[u] * norms[u] + norms[v] * norms[v])
+                scale = (
+                    norms[u] * norms[v]
+                    if metric == IP
+                    else norms[u] * norms[u] + norms[v] * norms[v]
+                )
                 if not abs(w - exact) <= RELATIVE * abs(exact) + ABSOLUTE * scale:
                     return WRONG_WEIGHT, u, j
     return OK, -1, -1
