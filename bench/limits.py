@@ -171,13 +171,15 @@ def main(argv=None):
     )
     print(
         f"{args.dataset}: {len(x)} x {x.shape[1]}, {len(q)} queries, k={k}, one thread, "
-        f"deg's search kernel (whole graph, entry tree of {mine._planes.shape[0]} "
-        f"hyperplanes); deg {'rotated' if mine._yt.shape[0] else 'in the input basis'}, "
+        f"deg's search kernel (whole graph, entry tree of {mine.internals().tree.planes.shape[0]} "
+        f"hyperplanes); deg {'rotated' if mine.rotated else 'in the input basis'}, "
         f"the two graphs below in the input basis"
     )
     rows = {}
     graphs = [("deg", mine)]
-    if mine._yt.shape[0]:  # rotated: its own graph in the input basis too, beside deglib's
+    if mine.internals().basis.yt.shape[
+        0
+    ]:  # rotated: its own graph in the input basis too, beside deglib's
         graphs.append(
             (
                 "deg graph",

@@ -113,3 +113,31 @@ def check(yt, tt, dim):
     if r and np.abs(compact_t(yt) - tt).max() > 1e-5 * max(1.0, float(np.abs(tt).max())):
         return "rotation factors do not match (the basis would not be orthogonal)"
     return None
+
+
+class Rotation:
+    """The basis an index stores its vectors in: ``yt`` (r, dim) and ``tt`` (r, r); no rows
+    until it is adopted (``rotated`` False: the input basis)."""
+
+    def __init__(self, dim: int):
+        self.yt = np.zeros((0, dim), dtype=np.float32)
+        self.tt = np.zeros((0, 0), dtype=np.float32)
+
+    @property
+    def rotated(self) -> bool:
+        return self.yt.shape[0] > 0
+
+    def pair(self, used: bool = True) -> tuple:
+        """The kernels' ``Basis`` as a plain tuple: the stored basis, or none (``used``
+        False, or not rotated: queries already in the stored basis)."""
+        if used and self.rotated:
+            return self.yt, self.tt
+        return self.yt[:0], self.tt[:0]
+
+    def back(self, z: np.ndarray) -> np.ndarray:
+        """Stored rows ``z`` in the input basis (a copy)."""
+        return unrotate(z, self.yt, self.tt) if self.rotated else z.copy()
+
+    @property
+    def nbytes(self) -> int:
+        return self.yt.nbytes + self.tt.nbytes

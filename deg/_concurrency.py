@@ -155,3 +155,15 @@ class _Taken:
         # by a helper thread's kernel: it is dropped rather than lent to the next search
         if exc_type is None:
             self.pool._release(self.scratch, self.capacity)
+
+
+def resolve_threads(threads) -> int:
+    """``None``: all cores (``NUMBA_NUM_THREADS``, which defaults to the core count and lets
+    users cap every library at once); more than that is capped."""
+    import numba
+
+    from deg import _validation as check
+
+    if threads is None:
+        return numba.config.NUMBA_NUM_THREADS
+    return min(check.check_int("threads", threads, minimum=1), numba.config.NUMBA_NUM_THREADS)

@@ -86,3 +86,45 @@ def renumber(members, removed, n_before):
     source = np.maximum.accumulate(np.where(out >= 0, np.arange(out.size), -1))
     source[source < 0] = alive[0]
     return out[source].astype(np.int32)
+
+
+TYPES = {"members": np.int32, "pairs": np.int32, "planes": np.float32, "offsets": np.float32}
+
+
+class EntryTree:
+    """The index's entry tree and the size of the graph it was drawn over (``drawn_at``)."""
+
+    def __init__(self, width: int):
+        self.members, self.pairs, self.planes, self.offsets = empty(width)
+        self.drawn_at = 0
+
+    def arrays(self) -> tuple:
+        """``(members, pairs, planes, offsets)``: the kernels' ``Tree``, the file's order."""
+        return self.members, self.pairs, self.planes, self.offsets
+
+    def adopt(self, arrays: dict, drawn_at: int) -> None:
+        """Take a saved tree (already checked), copied onto cache lines."""
+        self.members, self.pairs, self.planes, self.offsets = (
+            aligned.copy(arrays[name], dtype) for name, dtype in TYPES.items()
+        )
+        self.drawn_at = drawn_at
+
+    def redraw(self, vectors: np.ndarray, drawn_at: int, seed: int, width: int) -> None:
+        """Draw the tree over vertices ``0..drawn_at-1`` on their first ``width``
+        coordinates."""
+        self.drawn_at = drawn_at
+        self.members, self.pairs, self.planes, self.offsets = draw(vectors, drawn_at, seed, width)
+
+    def after_removals(self, removed: list, n_before: int, n: int) -> bool:
+        """Renumber the members after removals (``renumber``); False when the tree must be
+        drawn again instead (the graph shrank by half, or no member is left)."""
+        if stale(n, self.drawn_at):
+            return False
+        if len(removed) and self.members.size:
+            self.members = renumber(self.members, removed, n_before)
+            return self.members.size > 0
+        return True
+
+    @property
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in self.arrays())

@@ -9,12 +9,12 @@ import numpy as np
 from deg import fileformat
 from deg._kernels import view as kview
 from deg._kernels.distances import edge_distances
-from deg.index import _METRIC_CODE
 
 
 def _graph(index):
     n = len(index)
-    return n, index._vectors[:n], index._neighbors[:n], index._weights[:n]
+    store = index.internals().store
+    return n, store.vectors[:n], store.neighbors[:n], store.weights[:n]
 
 
 def check(index, gq_sample=1000, seed=0):
@@ -62,13 +62,14 @@ def check(index, gq_sample=1000, seed=0):
     # with exactly the expected empty slots, the other d - empty must be distinct ids
     out["regular"] = in_range and out["no_self_loops"] and not fileformat.repeats_a_neighbor(nb)
     out["undirected"] = in_range and _undirected(nb, w, self_slot, n)
-    recomputed = edge_distances(vectors, nb, _METRIC_CODE[index.metric], n) if in_range else w
+    store = index.internals().store
+    recomputed = edge_distances(vectors, nb, store.metric_code, n) if in_range else w
     err = np.abs(recomputed - w)
     out["max_weight_error"] = float(err.max())
     out["weights_exact"] = in_range and bool((err <= 1e-6 * np.maximum(1.0, np.abs(w))).all())
     out["connected"] = in_range and _connected(nb, n)
     out["view_current"] = in_range and _view_current(index, n)
-    out["view_pending"] = int(kview.pending(nb, n, index._sig, index._gen))
+    out["view_pending"] = int(kview.pending(nb, n, store.sig, store.gen))
     out["aew"] = float(w.mean(dtype=np.float64))
     out["gq"] = graph_quality(index, gq_sample, seed) if in_range and n > d else 1.0
     out["ok"] = all(
@@ -87,18 +88,8 @@ def check(index, gq_sample=1000, seed=0):
 
 def _view_current(index, n):
     """Every row its signature calls ordered, against its order computed afresh."""
-    return (
-        kview.misordered(
-            index._vectors,
-            index._neighbors,
-            index._weights,
-            _METRIC_CODE[index.metric],
-            n,
-            index._sig,
-            index._gen,
-        )
-        < 0
-    )
+    store = index.internals().store
+    return kview.misordered(store.graph(), n, store.sig, store.gen) < 0
 
 
 def _undirected(nb, w, self_slot, n):

@@ -428,7 +428,7 @@ def _value_fault(vectors, nb, w, code, n):
         )
 
     def weight_part(t, c):
-        faults[c] = kverify.weight_fault(vectors, nb, w, code, bounds[c], bounds[c + 1], norms)
+        faults[c] = kverify.weight_fault((vectors, nb, w, code), bounds[c], bounds[c + 1], norms)
 
     threads = numba.config.NUMBA_NUM_THREADS
     for part in (vector_part, weight_part):  # the weights need every norm

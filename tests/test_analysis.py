@@ -22,9 +22,9 @@ def test_healthy_graph_passes(index):
 
 def break_one_side(ix):
     """Replace an edge 0-v by a self loop in row 0 only: one-sided and degree-deficient."""
-    v = int(ix._neighbors[0, 0])
-    ix._neighbors[0, 0] = 0
-    ix._weights[0, 0] = 0.0
+    v = int(ix.internals().store.neighbors[0, 0])
+    ix.internals().store.neighbors[0, 0] = 0
+    ix.internals().store.weights[0, 0] = 0.0
     return v
 
 
@@ -33,11 +33,15 @@ def break_one_side(ix):
     [
         (break_one_side, {"regular", "no_self_loops", "undirected"}),
         (
-            lambda ix: ix._weights.__setitem__((5, 2), ix._weights[5, 2] * 1.01),
+            lambda ix: ix.internals().store.weights.__setitem__(
+                (5, 2), ix.internals().store.weights[5, 2] * 1.01
+            ),
             {"weights_exact", "undirected"},
         ),
         (
-            lambda ix: ix._neighbors.__setitem__((7, 1), ix._neighbors[7, 0]),  # a vertex twice
+            lambda ix: ix.internals().store.neighbors.__setitem__(
+                (7, 1), ix.internals().store.neighbors[7, 0]
+            ),  # a vertex twice
             {"regular", "undirected"},
         ),
     ],
@@ -60,13 +64,16 @@ def test_checker_detects_disconnection():
     a = deg.Index.build(x[:5], edges_per_vertex=4, progress=False)
     b = deg.Index.build(x[5:], edges_per_vertex=4, progress=False)
     merged = deg.Index(2, edges_per_vertex=4)
-    merged._reserve(10)
-    merged._vectors[:10] = x
-    merged._neighbors[:5] = a._neighbors[:5]
-    merged._neighbors[5:10] = b._neighbors[:5] + 5
-    merged._weights[:5], merged._weights[5:10] = a._weights[:5], b._weights[:5]
-    merged._labels[:10] = np.arange(10)
-    merged._n = 10
+    merged.internals().store.reserve(10)
+    merged.internals().store.vectors[:10] = x
+    merged.internals().store.neighbors[:5] = a.internals().store.neighbors[:5]
+    merged.internals().store.neighbors[5:10] = b.internals().store.neighbors[:5] + 5
+    merged.internals().store.weights[:5], merged.internals().store.weights[5:10] = (
+        a.internals().store.weights[:5],
+        b.internals().store.weights[:5],
+    )
+    merged.internals().store.labels[:10] = np.arange(10)
+    merged.internals().store.n = 10
     report = analysis.check(merged)
     assert report["regular"] and report["undirected"] and report["weights_exact"]
     assert not report["connected"] and not report["ok"]

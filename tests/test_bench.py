@@ -323,7 +323,9 @@ def test_limits_interpolates_and_imports_a_deglib_graph_faithfully():
     index = limits.deglib_as_index(graph, x, "l2")
     assert_graph_ok(index)
     for v in (0, 700, 1499):
-        assert sorted(np.asarray(graph.get_neighbors(v)).tolist()) == sorted(index._neighbors[v])
+        assert sorted(np.asarray(graph.get_neighbors(v)).tolist()) == sorted(
+            index.internals().store.neighbors[v]
+        )
     # internal ids are rows of x only if the imported graph is a good graph over those rows
     from tests.conftest import brute_force, recall
 

@@ -96,13 +96,17 @@ def test_large_build_invariants_and_quality():
 def test_reusing_search_distances_builds_the_same_graph(monkeypatch, metric):
     """The wiring takes d(v, m) from the candidate search's log when it is there: the graph
     must be bit-identical to one whose wiring computes every distance itself."""
-    from deg import index as dindex
+    from deg import _construction as construction
 
     x = np.random.default_rng(8).random((2500, 20), dtype=np.float32)
     if metric == "ip":
         x /= np.linalg.norm(x, axis=1, keepdims=True)
     with_log = deg.Index.build(x, metric=metric, edges_per_vertex=12, progress=False)
-    monkeypatch.setattr(dindex, "_EXTEND_LOG", 0)
+    monkeypatch.setattr(construction, "EXTEND_LOG", 0)
     without = deg.Index.build(x, metric=metric, edges_per_vertex=12, progress=False)
-    assert np.array_equal(with_log._neighbors[:2500], without._neighbors[:2500])
-    assert np.array_equal(with_log._weights[:2500], without._weights[:2500])
+    assert np.array_equal(
+        with_log.internals().store.neighbors[:2500], without.internals().store.neighbors[:2500]
+    )
+    assert np.array_equal(
+        with_log.internals().store.weights[:2500], without.internals().store.weights[:2500]
+    )

@@ -136,7 +136,7 @@ def saved(tmp_path_factory):
     """A rotated index with an entry tree (every region of the file is present)."""
     x = low_dim_data(1100, dim=16, seed=3)
     index = deg.Index.build(x, edges_per_vertex=8, rotate=True, progress=False)
-    assert index.rotated and index._pairs.size
+    assert index.rotated and index.internals().tree.pairs.size
     path = tmp_path_factory.mktemp("saved") / "i.deg"
     index.save(path)
     return index, path

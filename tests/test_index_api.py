@@ -191,9 +191,9 @@ def test_cosine_is_scale_invariant():
 
 
 def test_progress_bar_on_long_adds(monkeypatch, capsys):
-    import deg.index
+    from deg import _construction
 
-    monkeypatch.setattr(deg.index, "_PROGRESS_MIN", 100)  # "long" for this test
+    monkeypatch.setattr(_construction, "PROGRESS_MIN", 100)  # "long" for this test
     x = np.random.default_rng(2).random((300, 4), dtype=np.float32)
     index = deg.Index.build(x, edges_per_vertex=4, progress=True)
     assert "deg add" in capsys.readouterr().err and len(index) == 300

@@ -249,7 +249,7 @@ def test_least_distortion_equals_scoring_every_neighbour(kind, metric, seed, dat
     is checked against numpy up to that rounding."""
     import deg
     from deg._kernels.build import least_distortion
-    from deg.index import _METRIC_CODE
+    from deg._kernels.state import Graph
 
     rng = np.random.default_rng(seed)
     if kind == "grid":
@@ -257,15 +257,20 @@ def test_least_distortion_equals_scoring_every_neighbour(kind, metric, seed, dat
     else:
         x = rng.normal(size=(150, 40)).astype(np.float32) * 100
     index = deg.Index.build(x, metric=metric, edges_per_vertex=8, progress=False)
-    code = _METRIC_CODE[metric]
-    nb, w, vec = index._neighbors, index._weights, index._vectors
+    code = index.internals().store.metric_code
+    nb, w, vec = (
+        index.internals().store.neighbors,
+        index.internals().store.weights,
+        index.internals().store.vectors,
+    )
     for _ in range(20):
         v, c = (int(i) for i in rng.choice(150, size=2, replace=False))
         w_cv = distance(code, vec[v], vec[c])
         stamp = np.where(rng.random(150) < data.draw(st.floats(0, 1)), v, -1).astype(np.int64)
         known = np.array([distance(code, vec[v], vec[m]) for m in range(150)], np.float32)
-        every = least_distortion(vec, nb, w, code, v, c, w_cv, known, np.full(150, v, np.int64))
-        got = least_distortion(vec, nb, w, code, v, c, w_cv, known, stamp)
+        graph = Graph(vec, nb, w, code)
+        every = least_distortion(graph, v, c, w_cv, known, np.full(150, v, np.int64))
+        got = least_distortion(graph, v, c, w_cv, known, stamp)
         assert got[0] == every[0] and (got[0] < 0 or got[1] == every[1])
         scores = {
             j: float(w_cv) + float(known[m]) - float(w[c, j])

@@ -137,17 +137,17 @@ def test_row_listing_a_vertex_twice_is_refused(built, tmp_path):
     """The kernels trust a row to list d distinct vertices (or the vertex itself, empty)."""
     index = built[0]
     n = len(index)
-    neighbors = index._neighbors[:n].copy()
+    neighbors = index.internals().store.neighbors[:n].copy()
     neighbors[3, 1] = neighbors[3, 0]
     fileformat.write(
         tmp_path / "v.deg",
         index.metric,
-        index._params(),
-        index._vectors[:n],
+        index._saved_params(),
+        index.internals().store.vectors[:n],
         neighbors,
-        index._weights[:n],
-        index._labels[:n],
-        index._sig[:n],
+        index.internals().store.weights[:n],
+        index.internals().store.labels[:n],
+        index.internals().store.sig[:n],
     )
     with pytest.raises(ValueError, match=r"row 3 lists vertex .* twice"):
         deg.Index.load(tmp_path / "v.deg")
@@ -178,17 +178,22 @@ def test_entry_tree_that_cannot_be_searched_is_refused(built, tmp_path, change, 
     tree in the kernels: a file whose tree breaks either must never get there."""
     index = built[0]
     n = len(index)
-    assert index._planes.size  # there is a tree to break
-    tree = change(index._members, index._pairs, index._planes, index._offsets)
+    assert index.internals().tree.planes.size  # there is a tree to break
+    tree = change(
+        index.internals().tree.members,
+        index.internals().tree.pairs,
+        index.internals().tree.planes,
+        index.internals().tree.offsets,
+    )
     fileformat.write(
         tmp_path / "t.deg",
         index.metric,
-        index._params(),
-        index._vectors[:n],
-        index._neighbors[:n],
-        index._weights[:n],
-        index._labels[:n],
-        index._sig[:n],
+        index._saved_params(),
+        index.internals().store.vectors[:n],
+        index.internals().store.neighbors[:n],
+        index.internals().store.weights[:n],
+        index.internals().store.labels[:n],
+        index.internals().store.sig[:n],
         tree=tree,
     )
     with pytest.raises(ValueError, match=match):
@@ -258,11 +263,17 @@ def test_version_4_files_load_with_the_tree_drawn_again(built, tmp_path):
         assert fileformat._HEADER.unpack(f.read(fileformat._HEADER.size))[1] == 4
     old = deg.Index.load(tmp_path / "v4.deg")
     n = len(index)  # the sorted rows are put back in the view's order
-    assert np.array_equal(old._neighbors[:n], index._neighbors[:n])
-    assert np.array_equal(old._weights[:n], index._weights[:n])
-    assert np.array_equal(old._sig[:n], index._file_signatures())  # generations 0 on load
-    assert old._pairs.size and np.array_equal(old._pairs, index._pairs)
-    assert np.array_equal(old._members, index._members)
+    assert np.array_equal(
+        old.internals().store.neighbors[:n], index.internals().store.neighbors[:n]
+    )
+    assert np.array_equal(old.internals().store.weights[:n], index.internals().store.weights[:n])
+    assert np.array_equal(
+        old.internals().store.sig[:n], index.internals().store.file_signatures()
+    )  # generations 0 on load
+    assert old.internals().tree.pairs.size and np.array_equal(
+        old.internals().tree.pairs, index.internals().tree.pairs
+    )
+    assert np.array_equal(old.internals().tree.members, index.internals().tree.members)
     a, b = index.search(q, k=5), old.search(q, k=5)
     assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
 
@@ -273,8 +284,12 @@ def test_version_1_files_load_with_a_computed_view(built, tmp_path, mmap):
     index.save(tmp_path / "v2.deg")
     _as_version_1(tmp_path / "v2.deg", tmp_path / "v1.deg")
     old = deg.Index.load(tmp_path / "v1.deg", mmap=mmap)
-    assert np.array_equal(old._neighbors[: len(old)], index._neighbors[: len(index)])
-    assert np.array_equal(old._sig[: len(old)], index._file_signatures())
+    assert np.array_equal(
+        old.internals().store.neighbors[: len(old)], index.internals().store.neighbors[: len(index)]
+    )
+    assert np.array_equal(
+        old.internals().store.sig[: len(old)], index.internals().store.file_signatures()
+    )
     for m in (None, 6):
         a = index.search(q, k=5, max_degree=m)
         b = old.search(q, k=5, max_degree=m)
@@ -321,11 +336,16 @@ def test_copies_search_alike_after_small_changes(tmp_path):
 
     x = low_dim_data(3000, dim=16, seed=11)
     index = deg.Index.build(x, edges_per_vertex=10, progress=False)
-    drawn, pairs = index._entries_drawn_at, index._pairs.copy()
-    index.remove(np.concatenate([index._members[:3].astype(np.int64), [5, 77, 2999]]))
+    drawn, pairs = index.internals().tree.drawn_at, index.internals().tree.pairs.copy()
+    index.remove(
+        np.concatenate([index.internals().tree.members[:3].astype(np.int64), [5, 77, 2999]])
+    )
     index.add(low_dim_data(4, dim=16, seed=12))
-    assert index._entries_drawn_at == drawn and index._view_stale
-    assert np.array_equal(index._pairs, pairs) and index._members.max() < len(index) - 4
+    assert index.internals().tree.drawn_at == drawn and index.internals().view.stale
+    assert (
+        np.array_equal(index.internals().tree.pairs, pairs)
+        and index.internals().tree.members.max() < len(index) - 4
+    )
     q = low_dim_data(40, dim=16, seed=13)
     index.save(tmp_path / "s.deg")
     copies = [deg.Index.load(tmp_path / "s.deg"), pickle.loads(pickle.dumps(index))]
@@ -360,7 +380,7 @@ def test_entry_tree_stays_valid_through_adds_and_removes(large, tmp_path_factory
         else:
             labels = index.labels
             index.remove(rng.choice(labels, size=min(count, len(labels) - 20), replace=False))
-        members = index._members
+        members = index.internals().tree.members
         assert members.size == 0 or (members.min() >= 0 and members.max() < len(index))
     labels = index.labels
     probe = labels[rng.choice(len(labels), size=20, replace=False)]
@@ -386,5 +406,12 @@ def test_rows_start_on_cache_lines(built, tmp_path, mmap):
     grown = pickle.loads(pickle.dumps(index))
     grown.add(q)  # capacity doubles: new arrays
     for ix in (index, deg.Index.load(tmp_path / "a.deg", mmap=mmap), grown):
-        for name in ("_vectors", "_neighbors", "_weights", "_planes"):
-            assert getattr(ix, name).ctypes.data % 64 == 0, name
+        parts = ix.internals()
+        rows = {
+            "vectors": parts.store.vectors,
+            "neighbors": parts.store.neighbors,
+            "weights": parts.store.weights,
+            "planes": parts.tree.planes,
+        }
+        for name, a in rows.items():
+            assert a.ctypes.data % 64 == 0, name

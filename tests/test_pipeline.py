@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 import deg
+from deg import _construction as construction
 from deg import _pipeline
-from deg import index as dindex
 
 
 @pytest.mark.parametrize("threads", [1, 2, 3])
@@ -52,7 +52,7 @@ def test_wiring_changes_only_the_rows_the_search_copy_takes(monkeypatch):
     would run on a stale graph."""
     seen = {}
     checked = []
-    real = dindex._wired_rows
+    real = construction.wired_rows
 
     def checking(neighbors, lo, hi):
         rows = real(neighbors, lo, hi)
@@ -64,35 +64,36 @@ def test_wiring_changes_only_the_rows_the_search_copy_takes(monkeypatch):
         seen["before"].resize((neighbors.shape[0], neighbors.shape[1]), refcheck=False)
         return rows
 
-    monkeypatch.setattr(dindex, "_wired_rows", checking)
+    monkeypatch.setattr(construction, "wired_rows", checking)
     x = np.random.default_rng(5).normal(size=(2500, 16)).astype(np.float32)
     index = deg.Index.build(x, edges_per_vertex=10, progress=False, threads=2)
     assert len(checked) > 20 and sum(checked) > 2500
     assert np.array_equal(index.labels, np.arange(2500))
 
 
-def test_pipelined_batches_see_the_graph_before_the_previous_batch():
+def test_pipelined_batches_see_the_graph_before_the_previous_batch(monkeypatch):
     """A batch searched beside the previous batch's wiring cannot reach that batch's vertices:
     its candidates are all older, which is what makes the build independent of timing. A
     short batch is searched after the previous wiring, on the current graph."""
     x = np.random.default_rng(6).normal(size=(2986, 8)).astype(np.float32)
     index = deg.Index.build(x[:2000], edges_per_vertex=8, progress=False)
-    batches = index._batches(2000, 2986)
-    assert batches[-1][1] - batches[-1][0] < dindex._OVERLAP_MIN <= batches[0][1] - batches[0][0]
+    batches = construction.batches(2000, 2986)
+    low, high = batches[-1][1] - batches[-1][0], batches[0][1] - batches[0][0]
+    assert low < construction.OVERLAP_MIN <= high
     seen = []
-    real = index._candidates
+    real = construction.Builder.candidates
 
-    def spy(lo, hi, graph, visible, threads, first=None):
-        out = real(lo, hi, graph, visible, threads, first)
+    def spy(self, lo, hi, graph, visible, threads, first=None):
+        out = real(self, lo, hi, graph, visible, threads, first)
         seen.append((lo, hi, visible, int(out[0].max()), first is not None))
         return out
 
-    index._candidates = spy
+    monkeypatch.setattr(construction.Builder, "candidates", spy)
     index.add(x[2000:], threads=2)
     assert [s[:2] for s in seen] == batches
     assert seen[0][2] == 2000
     for (lo, hi, visible, top, beside), (prev_lo, prev_hi) in zip(seen[1:], batches):
-        overlapped = hi - lo >= dindex._OVERLAP_MIN
+        overlapped = hi - lo >= construction.OVERLAP_MIN
         assert beside == overlapped
         assert visible == (prev_lo if overlapped else prev_hi) and top < visible
 

@@ -109,8 +109,10 @@ def test_rotated_build_and_search_do_not_depend_on_threads():
     x = low_dim_data(1200, dim=20, seed=6)
     a = deg.Index.build(x, edges_per_vertex=8, rotate=True, progress=False, threads=1)
     b = deg.Index.build(x, edges_per_vertex=8, rotate=True, progress=False, threads=2)
-    assert np.array_equal(a._neighbors[:1200], b._neighbors[:1200])
-    assert np.array_equal(a._vectors[:1200], b._vectors[:1200])
+    assert np.array_equal(
+        a.internals().store.neighbors[:1200], b.internals().store.neighbors[:1200]
+    )
+    assert np.array_equal(a.internals().store.vectors[:1200], b.internals().store.vectors[:1200])
     # each thread rotates the chunks of queries it claims: the answers cannot tell
     q = low_dim_data(70, dim=20, seed=8)
     one = a.search(q, k=5, threads=1)
@@ -153,13 +155,13 @@ def test_a_file_with_a_broken_basis_is_refused(grown, tmp_path, spoil, match):
     fileformat.write(
         tmp_path / "b.deg",
         index.metric,
-        index._params(),
-        index._vectors[:n],
-        index._neighbors[:n],
-        index._weights[:n],
-        index._labels[:n],
-        index._sig[:n],
-        spoil(index._yt.copy(), index._tt.copy()),
+        index._saved_params(),
+        index.internals().store.vectors[:n],
+        index.internals().store.neighbors[:n],
+        index.internals().store.weights[:n],
+        index.internals().store.labels[:n],
+        index.internals().store.sig[:n],
+        spoil(index.internals().basis.yt.copy(), index.internals().basis.tt.copy()),
     )
     with pytest.raises(ValueError, match=match):
         deg.Index.load(tmp_path / "b.deg")

@@ -6,7 +6,10 @@ import numpy as np
 import pytest
 
 import deg
+from deg._concurrency import ScratchPool
 from deg._kernels import view as kview
+from deg._kernels.state import SearchSpec
+from deg._searching import Searcher
 from tests.conftest import brute_force, low_dim_data, recall
 
 
@@ -124,13 +127,19 @@ def test_explore_takes_the_entry_distances_from_its_edge_weights(data, metric):
     index = deg.Index.build(x[:1500], metric=metric, edges_per_vertex=12, progress=False)
     vids = np.arange(0, 1500, 7)
     entries = vids.astype(np.int32).reshape(-1, 1)
+    parts = index.internals()
+    searcher = Searcher(parts.store, parts.tree, parts.basis, ScratchPool())
     for eps, include in ((0.0, False), (0.1, True)):
-        own_i, own_d, own_dc, _ = index._run_search(
-            index._vectors[vids], entries, 10, eps, include, 0, 1, own_entry=True
-        )
-        ref_i, ref_d, ref_dc, _ = index._run_search(
-            index._vectors[vids], entries, 10, eps, include, 0, 1
-        )
+        runs = [
+            searcher.run(
+                parts.store.vectors[vids],
+                entries,
+                SearchSpec(10, eps, np.float32(1.0), True, include, own, 0, 12),
+                1,
+            )
+            for own in (True, False)
+        ]
+        (own_i, own_d, own_dc, _), (ref_i, ref_d, ref_dc, _) = runs
         assert np.array_equal(own_i, ref_i) and np.array_equal(own_d, ref_d)
         assert (own_dc == ref_dc - 12).all()
         labels, dists, stats = index.explore(
@@ -140,7 +149,7 @@ def test_explore_takes_the_entry_distances_from_its_edge_weights(data, metric):
         np.testing.assert_allclose(dists, ref_d, rtol=1e-6, atol=1e-6)
         assert (stats["distance_computations"] == ref_dc - 12).all()
     _, dists = index.explore(vids, k=10, eps=0.0, max_degree=2)
-    kth_edge = np.sort(index._weights[vids], axis=1)[:, 9]
+    kth_edge = np.sort(index.internals().store.weights[vids], axis=1)[:, 9]
     assert (dists[:, 9] <= kth_edge).all()
 
 
@@ -172,7 +181,11 @@ def test_max_degree_prunes_the_view_not_the_results(index, data):
 def reference_view_row(index, u):
     """The search view of row u, written out plainly: diversified edges by weight, then the
     other real edges by weight, then empty slots (ties by slot)."""
-    nb, w, x = index._neighbors[u], index._weights[u], index._vectors
+    nb, w, x = (
+        index.internals().store.neighbors[u],
+        index.internals().store.weights[u],
+        index.internals().store.vectors,
+    )
     real = sorted((j for j in range(len(nb)) if nb[j] != u), key=lambda j: (w[j], j))
     kept, rest = [], []
     for j in real:
@@ -188,7 +201,7 @@ def test_rows_are_in_the_order_of_a_plain_reference(index):
     for u in range(0, len(index), 97):
         assert reference_view_row(index, u) == list(range(d)), u
     # the first edge of each row is its shortest
-    w = index._weights[: len(index)]
+    w = index.internals().store.weights[: len(index)]
     assert np.array_equal(w[:, 0], w.min(axis=1))
 
 
@@ -206,10 +219,14 @@ def test_search_view_follows_edits(data):
     index.search(x[:2], k=5, max_degree=4)  # the view, brought up to date for a pruned search
     report = deg.analysis.check(index, gq_sample=0)
     assert report["view_current"] and report["view_pending"] == 0
-    index._neighbors[5] = index._neighbors[5, ::-1].copy()  # a row out of order is detected
-    index._weights[5] = index._weights[5, ::-1].copy()
+    index.internals().store.neighbors[5] = (
+        index.internals().store.neighbors[5, ::-1].copy()
+    )  # a row out of order is detected
+    index.internals().store.weights[5] = index.internals().store.weights[5, ::-1].copy()
     assert deg.analysis.check(index, gq_sample=0)["view_pending"] == 1
-    index._sig[5] = kview.row_signature(index._neighbors, index._gen, 5)  # and claimed in order
+    index.internals().store.sig[5] = kview.row_signature(
+        index.internals().store.neighbors, index.internals().store.gen, 5
+    )  # and claimed in order
     assert not deg.analysis.check(index, gq_sample=0)["view_current"]
 
 
@@ -219,12 +236,17 @@ def test_entry_tree_is_a_balanced_median_split(index):
     hyperplane tests count as distance computations."""
     from deg._kernels.entry_tree import leaf_of
 
-    members, pairs, stored, offsets = index._members, index._pairs, index._planes, index._offsets
+    members, pairs, stored, offsets = (
+        index.internals().tree.members,
+        index.internals().tree.pairs,
+        index.internals().tree.planes,
+        index.internals().tree.offsets,
+    )
     n = len(index)
     levels = int(np.log2(pairs.shape[0] + 1))
     assert pairs.shape == (2**levels - 1, 2) and 2**levels * 4 <= n <= 2**levels * 8
     np.testing.assert_array_equal(np.sort(members), np.arange(n))
-    x = index._vectors[:n]
+    x = index.internals().store.vectors[:n]
     planes = x[members[pairs[:, 0]]] - x[members[pairs[:, 1]]]
     top = stored.shape[0]  # the upper levels' hyperplanes, stored: 1% of the vectors' bytes
     assert 0 < top < pairs.shape[0] and (top + 1) * 2 * 32 > 0.01 * n * 32 >= top * 32
@@ -264,11 +286,14 @@ def test_entry_tree_appears_once_the_graph_is_large_enough():
     assert not _entries.stale(1100, 1050) and not _entries.stale(1500, 1050)
     assert _entries.stale(1000, 1050) and not _entries.stale(1400, 2000)
     index = deg.Index.build(low_dim_data(1000, dim=8, seed=2), edges_per_vertex=8, progress=False)
-    assert index._members.size == 0 and index._pairs.shape == (0, 2)
+    assert index.internals().tree.members.size == 0 and index.internals().tree.pairs.shape == (0, 2)
     for i in range(4):
         index.add(low_dim_data(30, dim=8, seed=10 + i))
-    assert len(index) == 1120 and index._entries_drawn_at == 1030
-    assert index._members.size == 1030 and index._pairs.shape == (255, 2)  # leaves of 4-5
+    assert len(index) == 1120 and index.internals().tree.drawn_at == 1030
+    assert index.internals().tree.members.size == 1030 and index.internals().tree.pairs.shape == (
+        255,
+        2,
+    )  # leaves of 4-5
 
 
 @pytest.mark.parametrize("seed", range(3))

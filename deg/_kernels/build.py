@@ -13,6 +13,7 @@ from deg._kernels.distances import IP, chunk_end, distance, distance_within
 from deg._kernels.graph import change_edge, has_edge, rng_check
 from deg._kernels.prefetch import prefetch_head
 from deg._kernels.remove import restore_graph
+from deg._kernels.state import DistanceLog, EditLog, Graph, OptScratch, OptSpec
 
 SCHEME_D = 0  # "low LID": cut the neighbour that distorts least (w_cv + d_vn - w_cn)
 SCHEME_C = 1  # "high LID": cut the candidate's longest edge
@@ -29,8 +30,11 @@ def reset_rows(neighbors, weights, start, end):
 
 
 @jit
-def bootstrap(vectors, neighbors, weights, metric, v):
-    """Connect vertex ``v`` to every existing vertex (the graph holds fewer than d+1)."""
+def bootstrap(graph, v):
+    """Connect vertex ``v`` to every existing vertex (the graph holds fewer than d+1);
+    ``graph``: a plain tuple of ``Graph``'s fields (see ``state``)."""
+    graph = Graph(*graph)
+    vectors, neighbors, weights, metric = graph
     for i in range(v):
         w = distance(metric, vectors[i], vectors[v])
         change_edge(neighbors, weights, i, i, v, w)
@@ -38,12 +42,13 @@ def bootstrap(vectors, neighbors, weights, metric, v):
 
 
 @jit
-def choose_cut(vectors, neighbors, weights, metric, v, c, w_cv, scheme, known, stamp):
+def choose_cut(graph, v, c, w_cv, scheme, known, stamp):
     """Pick the neighbour n of candidate c whose edge c-n is cut for v (scheme C or D).
 
     Only neighbours not yet adjacent to v qualify. Returns ``(slot, dist(v, n))``, slot -1 when
     none qualifies. First best wins on ties (strict comparisons, DEG_SPEC 5.4).
     """
+    vectors, neighbors, weights, metric = graph
     if scheme == SCHEME_C:
         best = -1
         for j in range(neighbors.shape[1]):
@@ -57,11 +62,11 @@ def choose_cut(vectors, neighbors, weights, metric, v, c, w_cv, scheme, known, s
         if best < 0:
             return best, np.float32(0.0)
         return best, distance(metric, vectors[v], vectors[neighbors[c, best]])
-    return least_distortion(vectors, neighbors, weights, metric, v, c, w_cv, known, stamp)
+    return least_distortion(graph, v, c, w_cv, known, stamp)
 
 
 @jit
-def least_distortion(vectors, neighbors, weights, metric, v, c, w_cv, known, stamp):
+def least_distortion(graph, v, c, w_cv, known, stamp):
     """Scheme D: the neighbour n minimising w_cv + d(v, n) - w_cn, lowest slot on ties.
 
     Distances v's candidate search already computed (``stamp[m] == v``: ``known[m]``, the bits
@@ -71,6 +76,7 @@ def least_distortion(vectors, neighbors, weights, metric, v, c, w_cv, known, sta
     needs are not in the log. The bound carries a margin of 1e-5 of the terms' size, far above
     float32 rounding, so the choice is exactly that of scoring every neighbour in slot order.
     """
+    vectors, neighbors, weights, metric = graph
     d = neighbors.shape[1]
     best = -1
     best_score = np.float32(0.0)
@@ -134,14 +140,13 @@ def found(cand_i, q):
 
 
 @jit
-def connect_candidates(
-    vectors, neighbors, weights, metric, v, cand_i, cand_d, n_cand, scheme, filled, known, stamp
-):
+def connect_candidates(graph, v, cand_i, cand_d, n_cand, scheme, filled, known, stamp):
     """Fill v's empty slots from its ascending candidate list; returns the filled slot count.
 
     Pass 1 takes only RNG-conform candidates, pass 2 any. Each accepted candidate c gives v two
     edges: c itself and the neighbour n cut off from c (edge c-n becomes c-v and v-n).
     """
+    neighbors, weights = graph.neighbors, graph.weights
     d = neighbors.shape[1]
     for p in range(2):
         for r in range(n_cand):
@@ -151,9 +156,7 @@ def connect_candidates(
             w_cv = cand_d[r]
             if not candidate_ok(neighbors, weights, v, c, w_cv, p == 0):
                 continue
-            j, d_vn = choose_cut(
-                vectors, neighbors, weights, metric, v, c, w_cv, scheme, known, stamp
-            )
+            j, d_vn = choose_cut(graph, v, c, w_cv, scheme, known, stamp)
             if j < 0:
                 continue
             n = neighbors[c, j]
@@ -166,17 +169,16 @@ def connect_candidates(
 
 
 @jit
-def connect_exhaustive(vectors, neighbors, weights, metric, v, scheme, filled, known, stamp):
+def connect_exhaustive(graph, v, scheme, filled, known, stamp):
     """Fallback when the searched candidates ran out: every connected vertex, nearest first.
 
     Vertices ``0..v-1`` are connected and have full rows; v has fewer than d edges and there are
     at least d+1 of them, so some non-adjacent c has a neighbour not adjacent to v: this always
     completes v. Rarely needed (duplicates, tiny graphs), so it may allocate.
     """
+    vectors, metric = graph.vectors, graph.metric
     order, dists = nearest_first(vectors, metric, v)
-    return connect_candidates(
-        vectors, neighbors, weights, metric, v, order, dists, v, scheme, filled, known, stamp
-    )
+    return connect_candidates(graph, v, order, dists, v, scheme, filled, known, stamp)
 
 
 @jit
@@ -190,16 +192,19 @@ def nearest_first(vectors, metric, v):
 
 
 @jit
-def connect_batch(vectors, neighbors, weights, metric, start, end, cand_i, cand_d, scheme, log):
+def connect_batch(graph, start, end, cand_i, cand_d, scheme, log):
     """Wire vertices ``start..end-1`` into the graph, candidates in ``cand_i/cand_d`` rows.
 
-    Candidate rows are ascending and padded with -1; ``log = (log_i, log_d, log_n)`` holds each
+    Candidate rows are ascending and padded with -1; ``log`` (a ``DistanceLog``) holds each
     candidate search's exact distances (see ``search_block``): before v is wired they are
     spread into ``known`` (float32, one per vertex) and stamped with v in ``stamp`` (int64,
     initially -1), so ``choose_cut`` finds them in O(1). Returns -1 on success, else the vertex
     that could not be completed (cannot happen in a healthy graph; the caller raises).
+    ``graph`` and ``log`` are plain tuples of the fields of ``Graph`` and ``DistanceLog``.
     """
-    log_i, log_d, log_n = log
+    graph = Graph(*graph)
+    neighbors = graph.neighbors
+    log_i, log_d, log_n = DistanceLog(*log)
     known = np.empty(end, dtype=np.float32)
     stamp = np.full(end, -1, dtype=np.int64)
     d = neighbors.shape[1]
@@ -209,10 +214,7 @@ def connect_batch(vectors, neighbors, weights, metric, start, end, cand_i, cand_
             known[log_i[q, r]] = log_d[q, r]
             stamp[log_i[q, r]] = v
         filled = connect_candidates(
-            vectors,
-            neighbors,
-            weights,
-            metric,
+            graph,
             v,
             cand_i[q],
             cand_d[q],
@@ -223,24 +225,21 @@ def connect_batch(vectors, neighbors, weights, metric, start, end, cand_i, cand_
             stamp,
         )
         if filled < d:
-            filled = connect_exhaustive(
-                vectors, neighbors, weights, metric, v, scheme, filled, known, stamp
-            )
+            filled = connect_exhaustive(graph, v, scheme, filled, known, stamp)
         if filled < d:
             return v
     return -1
 
 
 @jit
-def stream_candidates(
-    vectors, neighbors, weights, metric, v, cand_i, cand_d, n_cand, missing, n_missing, slots
-):
+def stream_candidates(graph, v, cand_i, cand_d, n_cand, missing, n_missing, slots):
     """Link v to up to ``slots`` candidates, cutting each one's longest edge (scheme C).
 
     The cut-off neighbour is not linked to v; it is appended to ``missing`` (it now lacks an
     edge), and a candidate that already lacks one is linked to v directly. Returns
     ``(n_missing, slots)`` left (DEG_SPEC 5.5).
     """
+    neighbors, weights = graph.neighbors, graph.weights
     d = neighbors.shape[1]
     for p in range(2):
         for r in range(n_cand):
@@ -275,21 +274,20 @@ def stream_candidates(
 
 
 @jit
-def connect_stream_batch(
-    vectors, neighbors, weights, metric, start, end, cand_i, cand_d, opt, scr, log, owner, touched
-):
+def connect_stream_batch(graph, start, end, cand_i, cand_d, opt, scr, log, owner, touched):
     """Streaming insertion of ``start..end-1`` (DEG_SPEC 5.5): d-1 links to candidates, then
-    RESTORE_GRAPH pairs up v's last slot and the cut-off vertices. Returns -1 or the failed v."""
+    RESTORE_GRAPH pairs up v's last slot and the cut-off vertices. Returns -1 or the failed v.
+    ``graph``, ``opt``, ``scr`` and ``log`` are plain tuples of the fields of ``Graph``,
+    ``OptSpec``, ``OptScratch`` and ``EditLog`` (see ``state``)."""
+    graph, opt, scr, log = Graph(*graph), OptSpec(*opt), OptScratch(*scr), EditLog(*log)
+    vectors, neighbors, metric = graph.vectors, graph.neighbors, graph.metric
     d = neighbors.shape[1]
     missing = np.empty(2 * d + 2, dtype=np.int64)
     for v in range(start, end):
         q = v - start
         missing[0] = v
         n_missing, slots = stream_candidates(
-            vectors,
-            neighbors,
-            weights,
-            metric,
+            graph,
             v,
             cand_i[q],
             cand_d[q],
@@ -301,7 +299,7 @@ def connect_stream_batch(
         if slots > 0:  # candidates ran out: every connected vertex, nearest first
             order, dists = nearest_first(vectors, metric, v)
             n_missing, slots = stream_candidates(
-                vectors, neighbors, weights, metric, v, order, dists, v, missing, n_missing, slots
+                graph, v, order, dists, v, missing, n_missing, slots
             )
         if slots > 0:
             return v
@@ -312,10 +310,7 @@ def connect_stream_batch(
                 m += 1
         if (
             restore_graph(
-                vectors,
-                neighbors,
-                weights,
-                metric,
+                graph,
                 missing,
                 m,
                 np.bool_(False),

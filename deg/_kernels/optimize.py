@@ -5,9 +5,9 @@ edge swaps, each found by a small search. It is kept only when the total edge we
 and the graph provably stays connected (``has_path``); otherwise every change is undone from
 the log, so a failed try leaves the graph bit-identical.
 
-``scr`` is the scratch tuple ``(visited, tags, cand, res_d, res_i, out_d, out_i, fresh, group_i,
-group_d)`` of one thread (see ``Index._optimizer``); ``opt`` is ``(k_opt, eps_opt, i_opt)``;
-``log`` is ``(log_u, log_old, log_new, log_w)`` with room for ``log_capacity(i_opt)`` records.
+``graph`` is a ``state.Graph``, ``scr`` one thread's ``state.OptScratch``, ``opt`` the
+``state.OptSpec`` ``(k_opt, eps_opt, i_opt)`` and ``log`` a ``state.EditLog`` with room for
+``log_capacity(i_opt)`` records.
 """
 
 import numpy as np
@@ -27,6 +27,7 @@ from deg._kernels.heap import (
     max_replace_top,
 )
 from deg._kernels.search import next_tag, search_one, stop_key
+from deg._kernels.state import EditLog, Graph, OptScratch, OptSpec, SearchSpec
 
 
 @jit
@@ -47,21 +48,15 @@ def rand_below(state, n):
 
 
 @jit
-def search_sorted(vectors, neighbors, weights, metric, query, entries, k, eps, scr):
-    """Range search with include_entry; results ascending in ``scr[5], scr[6]`` (out_d, out_i);
+def search_sorted(graph, query, entries, k, eps, scr):
+    """Range search with include_entry; results ascending in ``scr.out_d, scr.out_i``;
     returns the count."""
     visited, tags, cand, res_d, res_i, out_d, out_i, fresh, group_i, group_d = scr
     tag = next_tag(visited, tags)
     # the optimiser searches the full graph (max_degree = d) with exact distances (they become
     # edge weights), entries included, no budget; typed flags rather than literals, so
     # search_one is not compiled twice
-    n_res, _, _ = search_one(
-        vectors,
-        neighbors,
-        weights,
-        metric,
-        query,
-        entries,
+    spec = SearchSpec(
         k,
         eps,
         np.float32(1.0),
@@ -69,7 +64,13 @@ def search_sorted(vectors, neighbors, weights, metric, query, entries, k, eps, s
         np.bool_(True),
         np.bool_(False),
         np.int64(0),
-        neighbors.shape[1],
+        graph.neighbors.shape[1],
+    )
+    n_res, _, _ = search_one(
+        graph,
+        query,
+        entries,
+        spec,
         visited,
         tag,
         cand,
@@ -87,13 +88,14 @@ def search_sorted(vectors, neighbors, weights, metric, query, entries, k, eps, s
 
 
 @jit
-def has_path(vectors, neighbors, metric, entries, target, k, eps, scr):
+def has_path(graph, entries, target, k, eps, scr):
     """Does a search from ``entries`` towards ``target`` reach a vertex adjacent to it?
 
     DEG_SPEC 3.5: the same best-first loop; True as soon as an expanded vertex lists
     ``target``. False is not a proof of disconnection, so callers treat it as "unsafe".
     """
-    visited, tags, cand, res_d, res_i, _, _, _, _, _ = scr
+    vectors, neighbors, _, metric = graph
+    visited, tags, cand, res_d, res_i = scr.visited, scr.tags, scr.cand, scr.res_d, scr.res_i
     tag16 = np.uint16(next_tag(visited, tags))
     query = vectors[target]
     n_cand = 0
@@ -157,19 +159,17 @@ def undo(neighbors, weights, log, pos):
 
 
 @jit
-def close_double_gap(vectors, neighbors, weights, metric, v4, v2, v3, gain, opt, scr, log, pos):
+def close_double_gap(graph, v4, v2, v3, gain, opt, scr, log, pos):
     """Case v1 == v4 (it lacks two edges): insert it like an extension, cutting one edge g-s.
 
     Returns the new log end, or -1 when no cut gains (nothing changed then).
     """
-    k_opt, eps_opt, _ = opt
+    vectors, neighbors, weights, metric = graph
     entries = np.empty(2, dtype=np.int32)
     entries[0] = v2
     entries[1] = v3
-    _, _, _, _, _, out_d, out_i, _, _, _ = scr
-    n = search_sorted(
-        vectors, neighbors, weights, metric, vectors[v4], entries, k_opt, eps_opt, scr
-    )
+    out_d, out_i = scr.out_d, scr.out_i
+    n = search_sorted(graph, vectors[v4], entries, opt.k, opt.eps, scr)
     best = 0.0
     bg = np.int64(-1)
     bs = np.int64(-1)
@@ -199,16 +199,17 @@ def close_double_gap(vectors, neighbors, weights, metric, v4, v2, v3, gain, opt,
 
 
 @jit
-def improve_edge(vectors, neighbors, weights, metric, v1, v2, w12, opt, scr, log):
+def improve_edge(graph, v1, v2, w12, opt, scr, log):
     """Try to replace edge v1-v2 by a swap path of total weight gain (DEG_SPEC 7.2, Alg. 4).
 
     Written as a loop over path steps (the reference recurses). Returns True when the graph
     changed: lower total weight, still even-regular and connected.
     """
+    vectors, neighbors, weights, metric = graph
     k_opt, eps_opt, i_opt = opt
     if k_opt == 0:
         return False
-    _, _, _, _, _, out_d, out_i, _, _, _ = scr
+    out_d, out_i = scr.out_d, scr.out_i
     entries = np.empty(2, dtype=np.int32)
     pos = logged_change(neighbors, weights, log, np.int64(0), v1, v2, v1, np.float32(0.0))
     pos = logged_change(neighbors, weights, log, pos, v2, v1, v2, np.float32(0.0))
@@ -219,9 +220,7 @@ def improve_edge(vectors, neighbors, weights, metric, v1, v2, w12, opt, scr, log
         # 1) a new partner v3 for v2 among vertices reachable from {v3, v4}; v3 gives up v4
         entries[0] = v3
         entries[1] = v4
-        n = search_sorted(
-            vectors, neighbors, weights, metric, vectors[v2], entries, k_opt, eps_opt, scr
-        )
+        n = search_sorted(graph, vectors[v2], entries, k_opt, eps_opt, scr)
         best = gain
         nv3 = np.int64(-1)  # typed, not literal: numba would compile callees for the literal
         nv4 = np.int64(-1)
@@ -248,9 +247,7 @@ def improve_edge(vectors, neighbors, weights, metric, v1, v2, w12, opt, scr, log
         pos = logged_change(neighbors, weights, log, pos, v4, v3, v4, np.float32(0.0))
         # 2) try to close the path
         if v1 == v4:
-            closed = close_double_gap(
-                vectors, neighbors, weights, metric, v4, v2, v3, gain, opt, scr, log, pos
-            )
+            closed = close_double_gap(graph, v4, v2, v3, gain, opt, scr, log, pos)
             if closed >= 0:
                 return True
         elif not has_edge(neighbors, v1, v4):
@@ -258,9 +255,9 @@ def improve_edge(vectors, neighbors, weights, metric, v1, v2, w12, opt, scr, log
             if gain - d14 > 0:
                 entries[0] = v2
                 entries[1] = v3
-                if has_path(
-                    vectors, neighbors, metric, entries, v1, k_opt, eps_opt, scr
-                ) or has_path(vectors, neighbors, metric, entries, v4, k_opt, eps_opt, scr):
+                if has_path(graph, entries, v1, k_opt, eps_opt, scr) or has_path(
+                    graph, entries, v4, k_opt, eps_opt, scr
+                ):
                     pos = logged_change(neighbors, weights, log, pos, v1, v1, v4, d14)
                     pos = logged_change(neighbors, weights, log, pos, v4, v4, v1, d14)
                     return True
@@ -273,9 +270,10 @@ def improve_edge(vectors, neighbors, weights, metric, v1, v2, w12, opt, scr, log
 
 
 @jit
-def improve_random(vectors, neighbors, weights, metric, n, opt, scr, log, rand_state):
+def improve_random(graph, n, opt, scr, log, rand_state):
     """One random improvement try (DEG_SPEC 7.1, Alg. 5): every non-RNG edge of a random
     vertex, then its longest edge. Returns True if any improvement was kept."""
+    neighbors, weights = graph.neighbors, graph.weights
     v1 = rand_below(rand_state, n)
     success = False
     d = neighbors.shape[1]
@@ -283,34 +281,26 @@ def improve_random(vectors, neighbors, weights, metric, n, opt, scr, log, rand_s
         v2 = np.int64(neighbors[v1, j])
         w = weights[v1, j]
         if v2 != v1 and not rng_check(neighbors, weights, v2, v1, w):
-            if improve_edge(vectors, neighbors, weights, metric, v1, v2, w, opt, scr, log):
+            if improve_edge(graph, v1, v2, w, opt, scr, log):
                 success = True
     best = -1
     for j in range(d):
         if neighbors[v1, j] != v1 and (best < 0 or weights[v1, j] > weights[v1, best]):
             best = j
     if best >= 0:
-        if improve_edge(
-            vectors,
-            neighbors,
-            weights,
-            metric,
-            v1,
-            np.int64(neighbors[v1, best]),
-            weights[v1, best],
-            opt,
-            scr,
-            log,
-        ):
+        if improve_edge(graph, v1, np.int64(neighbors[v1, best]), weights[v1, best], opt, scr, log):
             success = True
     return success
 
 
 @jit
-def improve_many(vectors, neighbors, weights, metric, n, tries, opt, scr, log, rand_state):
-    """``tries`` random improvement tries; returns how many changed the graph."""
+def improve_many(graph, n, tries, opt, scr, log, rand_state):
+    """``tries`` random improvement tries; returns how many changed the graph. ``graph``,
+    ``opt``, ``scr`` and ``log`` are plain tuples of the fields of ``Graph``, ``OptSpec``,
+    ``OptScratch`` and ``EditLog`` (see ``state``)."""
+    graph, opt, scr, log = Graph(*graph), OptSpec(*opt), OptScratch(*scr), EditLog(*log)
     improved = 0
     for _ in range(tries):
-        if improve_random(vectors, neighbors, weights, metric, n, opt, scr, log, rand_state):
+        if improve_random(graph, n, opt, scr, log, rand_state):
             improved += 1
     return improved

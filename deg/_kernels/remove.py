@@ -13,6 +13,7 @@ from deg._kernels._jit import jit
 from deg._kernels.distances import distance
 from deg._kernels.graph import change_edge, has_edge
 from deg._kernels.optimize import improve_edge
+from deg._kernels.state import EditLog, Graph, OptScratch, OptSpec
 
 OK = 0
 ERR_BFS = 1  # the BFS ran out of vertices while groups were still isolated: disconnected input
@@ -20,13 +21,14 @@ ERR_LEFTOVER = 2  # a missing vertex could not be paired (no 2-hop rewiring exis
 
 
 @jit
-def remove_vertex(vectors, neighbors, weights, labels, n, x, involved):
+def remove_vertex(graph, labels, n, x, involved):
     """Drop vertex x (of ``n``) and move the last vertex L into slot x (DEG_SPEC 6.1).
 
     Writes x's former neighbours, in their new ids, into ``involved`` (length d) and returns
     how many there are; each now lacks one edge (has one empty slot). If x and L were adjacent,
     that edge is dropped first and L, at its new id x, is among them.
     """
+    vectors, neighbors, weights, _ = graph
     last = n - 1
     d = neighbors.shape[1]
     count = 0
@@ -57,8 +59,9 @@ def remove_vertex(vectors, neighbors, weights, labels, n, x, involved):
 
 
 @jit
-def connect(vectors, neighbors, weights, metric, a, b):
+def connect(graph, a, b):
     """Fill one empty slot of a and of b with the edge a-b; returns its weight."""
+    vectors, neighbors, weights, metric = graph
     w = distance(metric, vectors[a], vectors[b])
     change_edge(neighbors, weights, a, a, b, w)
     change_edge(neighbors, weights, b, b, a, w)
@@ -153,8 +156,9 @@ def open_count(neighbors, parent, missing, m, g):
 
 
 @jit
-def closest_pair(vectors, neighbors, metric, parent, missing, m, ga, gb):
+def closest_pair(graph, parent, missing, m, ga, gb):
     """Closest (a, b) with a open in group ga, b open in group gb (strict <: first wins)."""
+    vectors, neighbors, _, metric = graph
     best = np.inf
     ba = np.int64(-1)
     bb = np.int64(-1)
@@ -177,13 +181,13 @@ def closest_pair(vectors, neighbors, metric, parent, missing, m, ga, gb):
 
 
 @jit
-def attach_isolated(
-    vectors, neighbors, weights, metric, parent, members, missing, m, new_edges, new_w
-):
+def attach_isolated(graph, parent, members, missing, m, new_edges, new_w):
     """Step 2.3: link every isolated missing vertex to the closest spare slot of a big group.
 
     Records the new edges in ``new_edges`` (x, y) and ``new_w``; returns their count, or -1.
     """
+    neighbors = graph.neighbors
+    vectors, metric = graph.vectors, graph.metric
     n_new = 0
     for i in range(m):
         if find_group(parent, i) != i or members[i] != 1:
@@ -202,7 +206,7 @@ def attach_isolated(
                 bt = t
         if bt < 0:
             return -1
-        w = connect(vectors, neighbors, weights, metric, missing[i], missing[bt])
+        w = connect(graph, missing[i], missing[bt])
         new_edges[n_new, 0] = missing[i]
         new_edges[n_new, 1] = missing[bt]
         new_w[n_new] = w
@@ -214,8 +218,9 @@ def attach_isolated(
 
 
 @jit
-def merge_groups(vectors, neighbors, weights, metric, parent, missing, m):
+def merge_groups(graph, parent, missing, m):
     """Step 3: link the remaining groups, largest first, through their closest open pair."""
+    neighbors = graph.neighbors
     roots = np.empty(m, dtype=np.int64)
     keys = np.empty(m, dtype=np.int64)
     r = 0
@@ -238,18 +243,19 @@ def merge_groups(vectors, neighbors, weights, metric, parent, missing, m):
     while r >= 2:
         ga = groups[r - 1]
         gb = groups[r - 2]
-        a, b = closest_pair(vectors, neighbors, metric, parent, missing, m, ga, gb)
+        a, b = closest_pair(graph, parent, missing, m, ga, gb)
         if a < 0:
             return False
-        connect(vectors, neighbors, weights, metric, a, b)
+        connect(graph, a, b)
         parent[ga] = gb
         r -= 1
     return True
 
 
 @jit
-def pair_remaining(vectors, neighbors, weights, metric, missing, m):
+def pair_remaining(graph, missing, m):
     """Step 3.4: pair the still-open missing vertices greedily, closest partner first."""
+    vectors, neighbors, _, metric = graph
     for i in range(m):
         a = missing[i]
         if not has_edge(neighbors, a, a):
@@ -264,16 +270,17 @@ def pair_remaining(vectors, neighbors, weights, metric, missing, m):
                     best = dab
                     bb = b
         if bb >= 0:
-            connect(vectors, neighbors, weights, metric, a, bb)
+            connect(graph, a, bb)
 
 
 @jit
-def rewire_leftovers(vectors, neighbors, weights, metric, missing, m):
+def rewire_leftovers(graph, missing, m):
     """Step 3.5: a is adjacent to every other open vertex c: cut a 2-hop edge B-D into a-B, c-D.
 
     Tries the 2-hop vertices B nearest first until one has a usable D (the reference takes only
     the nearest and can fail). Returns False if some open vertex could not be completed.
     """
+    vectors, neighbors, weights, metric = graph
     d = neighbors.shape[1]
     for i in range(m):
         a = missing[i]
@@ -350,16 +357,15 @@ def longest_first(edges, w, n):
 
 
 @jit
-def restore_graph(
-    vectors, neighbors, weights, metric, missing, m, improve, opt, scr, log, owner, touched
-):
+def restore_graph(graph, missing, m, improve, opt, scr, log, owner, touched):
     """RESTORE_GRAPH (DEG_SPEC 6.2): give each of the m missing vertices its edge back.
 
     ``missing`` holds distinct vertices that each lack exactly one edge (m is even). With
-    ``improve`` and ``opt[0] > 0`` the edges made for isolated vertices are then optimised
+    ``improve`` and ``opt.k > 0`` the edges made for isolated vertices are then optimised
     (Alg. 4). ``owner`` (int64, all -1) and ``touched`` (int64) have one slot per vertex.
     Returns OK or an error code; on error the graph still has empty slots.
     """
+    neighbors = graph.neighbors
     if m == 0:
         return OK
     parent = np.empty(m, dtype=np.int64)
@@ -369,20 +375,33 @@ def restore_graph(
         return status
     new_edges = np.empty((m, 2), dtype=np.int64)
     new_w = np.empty(m, dtype=np.float32)
-    n_new = attach_isolated(
-        vectors, neighbors, weights, metric, parent, members, missing, m, new_edges, new_w
-    )
+    n_new = attach_isolated(graph, parent, members, missing, m, new_edges, new_w)
     if n_new < 0:
         return ERR_BFS
-    if not merge_groups(vectors, neighbors, weights, metric, parent, missing, m):
+    if not merge_groups(graph, parent, missing, m):
         return ERR_LEFTOVER
-    pair_remaining(vectors, neighbors, weights, metric, missing, m)
-    if not rewire_leftovers(vectors, neighbors, weights, metric, missing, m):
+    pair_remaining(graph, missing, m)
+    if not rewire_leftovers(graph, missing, m):
         return ERR_LEFTOVER
-    if improve and opt[0] > 0 and n_new > 0:
+    if improve and opt.k > 0 and n_new > 0:
         for o in longest_first(new_edges, new_w, n_new):
             x = new_edges[o, 0]
             y = new_edges[o, 1]
             if has_edge(neighbors, x, y):
-                improve_edge(vectors, neighbors, weights, metric, x, y, new_w[o], opt, scr, log)
+                improve_edge(graph, x, y, new_w[o], opt, scr, log)
     return OK
+
+
+@jit
+def remove_and_repair(graph, labels, n, x, opt, scr, log, owner, touched):
+    """Remove vertex x of ``n`` (``remove_vertex``) and, while more than d vertices remain,
+    repair the graph (``restore_graph``, the new edges optimised). Returns OK or the repair's
+    error code. ``graph``, ``opt``, ``scr`` and ``log`` are plain tuples of the fields of
+    ``Graph``, ``OptSpec``, ``OptScratch`` and ``EditLog`` (see ``state``)."""
+    graph, opt, scr, log = Graph(*graph), OptSpec(*opt), OptScratch(*scr), EditLog(*log)
+    d = graph.neighbors.shape[1]
+    involved = np.empty(d, dtype=np.int64)
+    count = remove_vertex(graph, labels, n, x, involved)
+    if n - 1 <= d:  # the complete graph on n - 1 vertices: empty slots are expected
+        return OK
+    return restore_graph(graph, involved, count, np.bool_(True), opt, scr, log, owner, touched)

@@ -24,6 +24,7 @@ from deg._kernels.heap import (
 )
 from deg._kernels.prefetch import prefetch_head
 from deg._kernels.rotation import rotate_rows
+from deg._kernels.state import Basis, DistanceLog, Graph, Results, Scratch, SearchSpec, Tree
 
 # L2 rows are prefetched only as far as their first chunk (distances.chunk_end): a candidate
 # beyond the radius is usually rejected there (distance_rows), and the hardware prefetcher
@@ -67,20 +68,10 @@ def stop_key(xr):
 
 @jit
 def search_one(
-    vectors,
-    neighbors,
-    weights,
-    metric,
+    graph,
     query,
     entries,
-    k,
-    eps,
-    lead,
-    exact,
-    include_entry,
-    own_entry,
-    max_dc,
-    max_degree,
+    spec,
     visited,
     tag,
     cand,
@@ -129,6 +120,8 @@ def search_one(
     Returns ``(n_res, n_dc, n_log)``: the number of results left in ``res_d/res_i`` (a
     max-heap), the distance computations made and the distances logged.
     """
+    vectors, neighbors, weights, metric = graph
+    k, eps, lead, exact, include_entry, own_entry, max_dc, max_degree = spec
     tag16 = np.uint16(tag)
     d = neighbors.shape[1]
     bounded = metric != IP  # L2 and COS distances are abandoned past the radius
@@ -228,47 +221,20 @@ def search_one(
 
 
 @jit
-def search_block(
-    t,
-    lo,
-    hi,
-    vectors,
-    neighbors,
-    weights,
-    metric,
-    queries,
-    entries,
-    tree,
-    k,
-    eps,
-    lead,
-    exact,
-    include_entry,
-    own_entry,
-    max_dc,
-    max_degree,
-    visited,
-    tags,
-    cand,
-    res_d,
-    res_i,
-    fresh,
-    out_i,
-    out_d,
-    out_dc,
-    log,
-):
-    """Answer queries ``lo..hi-1`` with thread ``t``'s scratch; write sorted, padded rows.
+def search_block(t, lo, hi, graph, queries, entries, tree, spec, scratch, out, log):
+    """Answer queries ``lo..hi-1`` with thread ``t``'s rows of ``scratch``; write sorted,
+    padded rows into ``out``.
 
-    ``log = (log_i, log_d, log_n)``: with ``log_i.shape[1] > 0`` each query's exact distances
-    (up to that many) are kept in its row, their count in ``log_n``.
+    With ``log.ids.shape[1] > 0`` each query's exact distances (up to that many) are kept in
+    its row of ``log``, their count in ``log.counts``.
 
-    With an entry tree (``tree = (members, pairs, planes, offsets)`` with members, see
-    ``entry_tree``) each query starts at the first ``ENTRIES`` members of the leaf it
-    descends to; its hyperplane tests (one per level) count towards the budget and the
-    reported distance computations. Otherwise it starts at ``entries`` (one row for all
-    queries, or one row per query).
+    With an entry tree (``tree.members`` not empty, see ``entry_tree``) each query starts at
+    the first ``ENTRIES`` members of the leaf it descends to; its hyperplane tests (one per
+    level) count towards the budget and the reported distance computations. Otherwise it
+    starts at ``entries`` (one row for all queries, or one row per query).
     """
+    vectors = graph.vectors
+    k, eps, lead, exact, include_entry, own_entry, max_dc, max_degree = spec
     members, pairs, planes, offsets = tree
     levels = 0
     while (1 << levels) - 1 < pairs.shape[0]:
@@ -283,14 +249,15 @@ def search_block(
         leaf_lo[q], _ = leaf_of(queries[lo + q], vectors, members, pairs, planes, offsets)
     # this thread's scratch rows, taken once: a view made per query is reference-counted
     visited_t, tag_t, cand_t, res_d_t, res_i_t, fresh_t = (
-        visited[t],
-        tags[t],
-        cand[t],
-        res_d[t],
-        res_i[t],
-        fresh[t],
+        scratch.visited[t],
+        scratch.tags[t],
+        scratch.cand[t],
+        scratch.res_d[t],
+        scratch.res_i[t],
+        scratch.fresh[t],
     )
     log_i, log_d, log_n = log
+    out_i, out_d, out_dc = out
     for q in range(lo, hi):
         tag = next_tag(visited_t, tag_t)
         n_descent = 0
@@ -301,21 +268,12 @@ def search_block(
         else:
             erow = entries[0] if entries.shape[0] == 1 else entries[q]
         budget = max_dc - n_descent if max_dc > 0 else max_dc
+        one = SearchSpec(k, eps, lead, exact, include_entry, own_entry, budget, max_degree)
         n_res, n_dc, n_log = search_one(
-            vectors,
-            neighbors,
-            weights,
-            metric,
+            graph,
             queries[q],
             erow,
-            k,
-            eps,
-            lead,
-            exact,
-            include_entry,
-            own_entry,
-            budget,
-            max_degree,
+            one,
             visited_t,
             tag,
             cand_t,
@@ -341,50 +299,25 @@ def search_block(
 
 @jit
 def search_shared(
-    t,
-    claim,
-    done,
-    chunk,
-    vectors,
-    neighbors,
-    weights,
-    metric,
-    queries,
-    basis,
-    rotated,
-    entries,
-    tree,
-    k,
-    eps,
-    lead,
-    exact,
-    include_entry,
-    own_entry,
-    max_dc,
-    max_degree,
-    visited,
-    tags,
-    cand,
-    res_d,
-    res_i,
-    fresh,
-    out_i,
-    out_d,
-    out_dc,
-    log,
+    t, claim, done, chunk, graph, queries, basis, rotated, entries, tree, spec, scratch, out, log
 ):
     """Thread ``t``'s part of a batch: claim ``chunk`` queries at a time from ``claim`` (a
-    shared int64[1] starting at 0) and answer them with scratch set ``t``, until none are left.
-    Each chunk's queries are counted in ``done`` (int64[1]) once answered: whoever sees the
-    count reach the number of queries sees every answer.
+    shared int64[1] starting at 0) and answer them with scratch rows ``t``, until none are
+    left. Each chunk's queries are counted in ``done`` (int64[1]) once answered: whoever sees
+    the count reach the number of queries sees every answer. ``graph``, ``basis``, ``tree``,
+    ``spec``, ``scratch``, ``out`` and ``log`` are plain tuples of the fields of ``Graph``,
+    ``Basis``, ``Tree``, ``SearchSpec``, ``Scratch``, ``Results`` and ``DistanceLog``
+    (``state``: a plain tuple costs numba less to type on each call).
 
     Every thread of a batch runs this over the same arguments (the kernel releases the GIL),
     so a thread that starts late or draws slow queries simply claims fewer: the threads finish
     together without a Python call per chunk. A query's answer does not depend on the thread
-    or chunk it fell to. ``basis = (yt, tt)`` with rows: the queries are in the input basis,
-    and each chunk is rotated into ``rotated`` (same shape) before it is searched
+    or chunk it fell to. With rows in ``basis``, the queries are in the input basis, and each
+    chunk is rotated into ``rotated`` (same shape) before it is searched
     (``rotation.rotate_rows``, whose rows do not depend on their block-mates).
     """
+    graph, basis, tree, spec = Graph(*graph), Basis(*basis), Tree(*tree), SearchSpec(*spec)
+    scratch, out, log = Scratch(*scratch), Results(*out), DistanceLog(*log)
     yt, tt = basis
     nq = queries.shape[0]
     stored = rotated if yt.shape[0] > 0 else queries
@@ -393,35 +326,6 @@ def search_shared(
         hi = min(lo + chunk, nq)
         if yt.shape[0] > 0:
             rotate_rows(queries[lo:hi], yt, tt, rotated[lo:hi])
-        search_block(
-            t,
-            lo,
-            hi,
-            vectors,
-            neighbors,
-            weights,
-            metric,
-            stored,
-            entries,
-            tree,
-            k,
-            eps,
-            lead,
-            exact,
-            include_entry,
-            own_entry,
-            max_dc,
-            max_degree,
-            visited,
-            tags,
-            cand,
-            res_d,
-            res_i,
-            fresh,
-            out_i,
-            out_d,
-            out_dc,
-            log,
-        )
+        search_block(t, lo, hi, graph, stored, entries, tree, spec, scratch, out, log)
         fetch_add(done, hi - lo)
         lo = fetch_add(claim, chunk)

@@ -12,6 +12,7 @@ import numpy as np
 from deg._kernels._jit import jit
 from deg._kernels.distances import COS, IP, distance
 from deg._kernels.graph import find_slot
+from deg._kernels.state import Graph
 
 OK = 0
 OUT_OF_RANGE = 1  # a neighbour id outside 0..n-1
@@ -111,9 +112,11 @@ def vector_fault(vectors, metric, lo, hi, max_sq_norm, norms):
 
 
 @jit
-def weight_fault(vectors, neighbors, weights, metric, lo, hi, norms):
+def weight_fault(graph, lo, hi, norms):
     """Each edge u-v with u in ``lo..hi-1`` and u < v (the other end holds the same weight:
     ``structure_fault``) carries the distance of its vectors, within float32 rounding."""
+    graph = Graph(*graph)
+    vectors, neighbors, weights, metric = graph
     for u in range(lo, hi):
         for j in range(neighbors.shape[1]):
             v = neighbors[u, j]

@@ -37,6 +37,7 @@ import numpy as np
 
 from deg._kernels._jit import jit
 from deg._kernels.distances import distance
+from deg._kernels.state import Graph
 
 EMPTY_SIG = np.uint32(0)  # never produced by row_signature (see below)
 
@@ -55,11 +56,12 @@ def row_signature(neighbors, gen, u):
 
 
 @jit
-def order_row(vectors, neighbors, weights, metric, u, by_weight, kept, out):
+def order_row(graph, u, by_weight, kept, out):
     """Write row u's search order into ``out`` (int32, length d).
 
     ``by_weight`` and ``kept`` are int64 scratch of length d. Empty slots (u itself) go last.
     """
+    vectors, neighbors, weights, metric = graph
     d = neighbors.shape[1]
     n_full = 0
     for j in range(d):  # insertion sort of the real edges by (weight, slot)
@@ -102,10 +104,12 @@ def order_row(vectors, neighbors, weights, metric, u, by_weight, kept, out):
 
 
 @jit
-def refresh_view(vectors, neighbors, weights, metric, lo, hi, sig, gen):
+def refresh_view(graph, lo, hi, sig, gen):
     """Put every row among ``lo..hi-1`` whose signature changed back in search order; returns
     the rows reordered. Serial: callers split the rows over Python threads (a parallel loop
     here cost two seconds of compile time)."""
+    graph = Graph(*graph)
+    neighbors, weights = graph.neighbors, graph.weights
     d = neighbors.shape[1]
     by_weight = np.empty(d, dtype=np.int64)
     kept = np.empty(d, dtype=np.int64)
@@ -115,7 +119,7 @@ def refresh_view(vectors, neighbors, weights, metric, lo, hi, sig, gen):
     count = 0
     for u in range(lo, hi):
         if row_signature(neighbors, gen, u) != sig[u]:
-            order_row(vectors, neighbors, weights, metric, u, by_weight, kept, order)
+            order_row(graph, u, by_weight, kept, order)
             for j in range(d):
                 row_i[j] = neighbors[u, order[j]]
                 row_w[j] = weights[u, order[j]]
@@ -128,10 +132,12 @@ def refresh_view(vectors, neighbors, weights, metric, lo, hi, sig, gen):
 
 
 @jit
-def misordered(vectors, neighbors, weights, metric, n, sig, gen):
+def misordered(graph, n, sig, gen):
     """The first row of ``0..n-1`` that its signature claims to be in search order but is not,
     or -1 (a check that trusts no signature; rows changed since their last ordering, whose
     signature no longer matches, are due to be reordered and do not count)."""
+    graph = Graph(*graph)
+    neighbors = graph.neighbors
     d = neighbors.shape[1]
     by_weight = np.empty(d, dtype=np.int64)
     kept = np.empty(d, dtype=np.int64)
@@ -139,7 +145,7 @@ def misordered(vectors, neighbors, weights, metric, n, sig, gen):
     for u in range(n):
         if row_signature(neighbors, gen, u) != sig[u]:
             continue
-        order_row(vectors, neighbors, weights, metric, u, by_weight, kept, order)
+        order_row(graph, u, by_weight, kept, order)
         for j in range(d):
             if order[j] != j:
                 return u

@@ -1,0 +1,126 @@
+"""Removal with repair and continuous edge optimisation (docs/algorithm.md, "Removal" and
+"Optimisation"): what keeps a changing graph even-regular, connected and short-edged."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+
+import numpy as np
+
+from deg import _construction as construction
+from deg._kernels import optimize as kopt
+from deg._kernels import remove as kremove
+from deg._kernels import search as ksearch
+
+OPTIMIZE_CHUNK = 500  # improvement tries per kernel call (between time/progress checks)
+
+
+class Maintainer:
+    """Removes vertices from and optimises an index's parts; owns the random stream of the
+    improvement tries (saved with the index). The caller holds the write lock."""
+
+    def __init__(self, params, store, tree, basis_, view, pool):
+        self.params, self.store, self.tree, self.basis = params, store, tree, basis_
+        self.view, self.pool = view, pool
+        # splitmix64 stream for the random improvement tries; saved with the index
+        self.rand_state = np.array([params.seed & (2**64 - 1)], dtype=np.uint64)
+
+    def remove(self, arr) -> None:
+        """Remove the labels ``arr`` (present, distinct), one at a time."""
+        removed = []  # ids removed, in order; the last vertex takes each one's id
+        n_before = self.store.n
+        try:
+            for label in arr.tolist():
+                removed.append(self.remove_one(label))
+        finally:
+            # a small remove keeps the tree, its members renumbered; a large one redraws it
+            if not self.tree.after_removals(removed, n_before, self.store.n):
+                construction.redraw_tree(self.tree, self.store, self.basis, self.params.seed)
+            self.view.changed(self.store, arr.size)
+
+    def remove_one(self, label) -> int:
+        """Remove one label: its vertex goes, the last vertex takes its id, the graph is
+        repaired. Returns the freed id."""
+        store = self.store
+        vid = store.vid_of.pop(label, store.labels)
+        n = store.n
+        with self.scratch() as (opt, scr, log, owner, touched):
+            status = kremove.remove_and_repair(
+                store.graph(), store.labels, n, vid, opt, scr, log, owner, touched
+            )
+        if vid != n - 1:  # another vector behind id vid: rows listing it are ordered again
+            store.vid_of.move(n - 1, vid, store.labels)
+            store.gen[vid] = store.next_generation()
+        store.labels[n - 1] = -1
+        store.n = n - 1
+        if status != kremove.OK:
+            raise RuntimeError(
+                f"internal error: graph repair after removing label {label} failed (code {status})"
+            )
+        return vid
+
+    def optimize(self, tries, seconds, progress) -> dict:
+        """Improvement tries until ``tries`` are made or ``seconds`` have passed."""
+        store = self.store
+        before = store.aew()
+        done = improved = 0
+        deadline = None if seconds is None else time.monotonic() + seconds
+        bar = None
+        if progress and tries:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=tries, desc="deg optimize", unit="try")
+        try:
+            while store.n > store.d + 1:
+                if tries is not None and done >= tries:
+                    break
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
+                step = OPTIMIZE_CHUNK if tries is None else min(OPTIMIZE_CHUNK, tries - done)
+                improved += self.improve(step)
+                done += step
+                if bar is not None:
+                    bar.update(step)
+        finally:
+            self.view.changed(store, done)
+            if bar is not None:
+                bar.close()
+        return {"tries": done, "improved": improved, "aew_before": before, "aew_after": store.aew()}
+
+    def improve(self, tries) -> int:
+        """``tries`` random improvement tries; how many changed the graph."""
+        with self.scratch() as (opt, scr, log, _, _):
+            return kopt.improve_many(
+                self.store.graph(), self.store.n, tries, opt, scr, log, self.rand_state
+            )
+
+    @contextlib.contextmanager
+    def scratch(self):
+        """Single-thread scratch for the optimisation and repair kernels: the plain tuples of
+        ``OptSpec``, ``OptScratch`` and ``EditLog``, and the repair's owner and touched
+        arrays."""
+        p = self.params
+        k = max(p.improve_k, 1)
+        opt = (p.improve_k, p.improve_eps, p.max_path_length)
+        size = kopt.log_capacity(p.max_path_length)
+        log = (
+            np.empty(size, np.int32),
+            np.empty(size, np.int32),
+            np.empty(size, np.int32),
+            np.empty(size, np.float32),
+        )
+        with self.pool.take(self.store.capacity, 1) as s:
+            scr = (
+                s.visited[0],
+                s.tags[0],
+                s.cand[0],
+                np.empty(k + 4, np.float32),
+                np.empty(k + 4, np.int32),
+                np.empty(k + 4, np.float32),
+                np.empty(k + 4, np.int32),
+                np.empty(self.store.d, np.int32),
+                np.empty(ksearch.GROUP_MAX, np.int32),
+                np.empty(ksearch.GROUP_MAX, np.float32),
+            )
+            yield opt, scr, log, s.owner, s.touched

@@ -1,0 +1,115 @@
+"""An index's construction parameters: validated once, kept in files and pickles by name."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from deg import _validation as check
+from deg._kernels import build as kbuild
+from deg._kernels.distances import COS, IP, L2
+
+METRIC_CODE = {"l2": L2, "ip": IP, "cosine": COS}
+SCHEME_CODE = {
+    "low-lid": kbuild.SCHEME_D,
+    "high-lid": kbuild.SCHEME_C,
+    "stream": kbuild.SCHEME_STREAM,
+}
+# what a file or pickle keeps (dim, metric and d are in its header or arrays)
+SAVED = (
+    "extend_k",
+    "extend_eps",
+    "scheme",
+    "seed",
+    "improve_k",
+    "improve_eps",
+    "max_path_length",
+    "improve_tries",
+    "rotate",
+)
+
+
+@dataclass(frozen=True)
+class Params:
+    """Everything that shapes an index besides its data (see ``Index`` for each)."""
+
+    dim: int
+    metric: str
+    d: int
+    extend_k: int
+    extend_eps: float
+    scheme: str
+    seed: int
+    improve_k: int
+    improve_eps: float
+    max_path_length: int
+    improve_tries: int
+    rotate: bool | None
+
+    @classmethod
+    def make(
+        cls,
+        dim,
+        metric="l2",
+        edges_per_vertex=30,
+        extend_k=None,
+        extend_eps=0.1,
+        scheme="low-lid",
+        seed=0,
+        improve_k=None,
+        improve_eps=0.001,
+        max_path_length=5,
+        improve_tries=0,
+        rotate=None,
+    ) -> Params:
+        """Validated parameters (``ValueError``/``TypeError`` naming the first bad one)."""
+        dim = check.check_int("dim", dim, minimum=1, maximum=check.MAX_DIM)
+        metric = check.check_choice("metric", metric, check.METRICS)
+        d = check.check_edges_per_vertex(edges_per_vertex)
+        extend_k = 4 * d // 3 if extend_k is None else extend_k
+        extend_k = check.check_int("extend_k", extend_k, minimum=1, maximum=check.MAX_EXTEND_K)
+        extend_eps = check.check_float("extend_eps", extend_eps, minimum=0.0, maximum=check.MAX_EPS)
+        scheme = check.check_choice("scheme", scheme, check.SCHEMES)
+        seed = check.check_int("seed", seed, minimum=0, maximum=check.MAX_SEED)
+        improve_k = d if improve_k is None else improve_k
+        improve_k = check.check_int("improve_k", improve_k, minimum=0, maximum=check.MAX_IMPROVE_K)
+        improve_eps = check.check_float(
+            "improve_eps", improve_eps, minimum=0.0, maximum=check.MAX_EPS
+        )
+        max_path_length = check.check_int(
+            "max_path_length", max_path_length, minimum=0, maximum=check.MAX_PATH_LENGTH
+        )
+        improve_tries = check.check_int(
+            "improve_tries", improve_tries, minimum=0, maximum=check.MAX_IMPROVE_TRIES
+        )
+        if rotate is not None and not isinstance(rotate, (bool, np.bool_)):
+            raise TypeError(f"rotate must be True, False or None, got {rotate!r}")
+        rotate = None if rotate is None else bool(rotate)
+        return cls(
+            dim,
+            metric,
+            d,
+            extend_k,
+            extend_eps,
+            scheme,
+            seed,
+            improve_k,
+            improve_eps,
+            max_path_length,
+            improve_tries,
+            rotate,
+        )
+
+    @property
+    def metric_code(self) -> int:
+        return METRIC_CODE[self.metric]
+
+    @property
+    def scheme_code(self) -> int:
+        return SCHEME_CODE[self.scheme]
+
+    def saved(self) -> dict:
+        """The parameters a file or pickle keeps, by name."""
+        values = asdict(self)
+        return {key: values[key] for key in SAVED}

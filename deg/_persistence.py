@@ -1,0 +1,111 @@
+"""An index's parts to and from a file or a pickle (``deg.fileformat`` reads and checks the
+bytes), and the upgrades of files written by earlier versions."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from deg import _construction as construction
+from deg import _params
+from deg import _validation as check
+from deg._entries import TYPES
+from deg._kernels import view as kview
+
+
+class Saved(NamedTuple):
+    """What a file keeps beside the construction parameters."""
+
+    next_label: int
+    drawn_at: int  # the size of the graph the entry tree was drawn over
+    rand_state: int  # the improvement tries' random stream
+
+
+def to_dict(params, store, tree, rand_state) -> dict:
+    """Everything besides the arrays that a saved or pickled index needs."""
+    out = params.saved()
+    out.update(
+        next_label=store.next_label, rand_state=int(rand_state[0]), entries_drawn_at=tree.drawn_at
+    )
+    return out
+
+
+def from_dict(params: dict, n: int, source: str) -> tuple:
+    """The ``Index`` keyword arguments and the ``Saved`` values of a file's parameter block,
+    checked (``ValueError`` naming what is missing or out of bounds)."""
+    try:
+        kwargs = {key: params[key] for key in _params.SAVED if key != "rotate"}
+        kwargs["rotate"] = params.get("rotate", False)  # files before rotate: False
+        saved = Saved(
+            check.check_int(
+                "next_label", params["next_label"], minimum=0, maximum=check.MAX_LABEL + 1
+            ),
+            check.check_int(  # named pivots_drawn_at before the entry tree
+                "entries_drawn_at",
+                params.get("entries_drawn_at", params.get("pivots_drawn_at", n)),
+                minimum=0,
+                maximum=check.MAX_VERTICES,
+            ),
+            check.check_int("rand_state", params["rand_state"], minimum=0, maximum=2**64 - 1),
+        )
+    except KeyError as e:
+        raise ValueError(f"{source} has invalid parameters: {e.args[0]!r} is missing") from None
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{source} has invalid parameters: {e}") from None
+    return kwargs, saved
+
+
+def pickled_arrays(store, basis_, tree) -> dict:
+    """Copies of the arrays a pickle carries (as a file holds them)."""
+    n = store.n
+    arrays = {
+        name: np.array(a[:n])
+        for name, a in zip(("vectors", "neighbors", "weights", "labels"), store.arrays())
+    }
+    arrays["sig"] = store.file_signatures()
+    arrays.update(rotation=basis_.yt.copy(), rotation_t=basis_.tt.copy())
+    arrays.update(zip(TYPES, (a.copy() for a in tree.arrays())))
+    return arrays
+
+
+def restore(store, basis_, tree, seed, a: dict, read_only: bool, saved: Saved) -> None:
+    """Fill new parts with validated arrays ``a`` (a file's or a pickle's); with
+    ``read_only`` the storage keeps ``a``'s arrays (a copy-on-write map) instead of copying."""
+    n = a["vectors"].shape[0]
+    nb, w, sig = _view_rows(a, n)
+    if read_only:  # a copy-on-write map: the view refresh may still reorder rows
+        store.vectors, store.neighbors, store.weights = a["vectors"], nb, w
+        store.labels, store.sig = a["labels"], sig
+        store.gen = np.zeros(n, dtype=np.uint32)  # generations start again at 0
+        store.read_only = True
+    else:
+        store.allocate(n)
+        for dst, src in zip(store.arrays(), (a["vectors"], nb, w, a["labels"], sig)):
+            dst[:n] = src
+    if "rotation" in a:
+        basis_.yt = np.array(a["rotation"], dtype=np.float32)
+        basis_.tt = np.array(a["rotation_t"], dtype=np.float32)
+    store.capacity = n
+    store.n = n
+    store.vid_of.rebuild(a["labels"])
+    store.next_label = max(saved.next_label, int(a["labels"].max()) + 1 if n else 0)
+    if "pairs" in a:  # the saved tree, renumbered by removals as it was
+        tree.adopt(a, saved.drawn_at)
+    else:  # files before the tree or before its pairs (version 4): draw it
+        construction.redraw_tree(tree, store, basis_, seed, min(saved.drawn_at, n))
+
+
+def _view_rows(a: dict, n: int) -> tuple:
+    """Neighbour and weight rows in search-view order, and their signatures: versions 2-5
+    stored sorted rows and their order, version 1 no order (every row is ordered on load)."""
+    nb, w, sig = a["neighbors"], a["weights"], a.get("sig")
+    if "order" in a:
+        order = a["order"].astype(np.intp)
+        nb = np.take_along_axis(nb, order, axis=1)
+        w = np.take_along_axis(w, order, axis=1)
+        sig = np.empty(n, dtype=np.uint32)
+        kview.sign_rows(nb, n, sig)
+    elif sig is None:
+        sig = np.full(n, kview.EMPTY_SIG, dtype=np.uint32)
+    return nb, w, sig

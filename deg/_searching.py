@@ -1,0 +1,144 @@
+"""Running the search kernel over a batch of queries (docs/algorithm.md, "Search"): scratch,
+threads, the entry tree, the rotated basis, and the results as labels."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from deg import _pipeline
+from deg import _validation as check
+from deg._concurrency import resolve_threads
+from deg._kernels import labels as klabels
+from deg._kernels import search as ksearch
+from deg._kernels.entry_tree import ENTRIES
+from deg._kernels.state import SearchSpec
+
+SERIAL_BELOW = 4  # queries per thread below which one thread is faster than a launch
+# The threads of a batch claim its queries in chunks as they go (search.search_shared): each
+# thread makes at least CLAIMS claims, of at most MAX_CHUNK queries, so that they finish within
+# a few queries of each other (bench/RESULTS.md: chunk sizes on SIFT-small, 2 threads).
+CLAIMS = 4
+MAX_CHUNK = 16
+# Queries and explorations of a rotated index reject a candidate once its first distance chunk
+# (the 64 leading directions) alone passes this fraction of the search bound: on Fashion-MNIST
+# those directions hold 88% of the variance, so such a row is almost surely past the bound, and
+# its remaining 90% of bytes are not read (bench/RESULTS.md: 0.6-0.8 measured; 0.7 keeps the
+# high-recall end).
+LEAD = 0.7
+
+
+class Searcher:
+    """Searches over an index's parts: its storage, entry tree, basis and scratch pool. The
+    caller holds the index's lock (reading for queries, writing for construction)."""
+
+    def __init__(self, store, tree, basis, pool):
+        self.store, self.tree, self.basis, self.pool = store, tree, basis, pool
+
+    def query(self, queries, entries, spec: SearchSpec, threads, *, use_tree=False, rotate=False):
+        """Labels, distances and distance counts of a user search or exploration: ``spec``
+        as given (validated here), at most n results searched, the rest of each row padded."""
+        store = self.store
+        k = check.check_int("k", spec.k, minimum=1, maximum=check.MAX_K)
+        max_degree = store.d if spec.max_degree is None else spec.max_degree
+        max_degree = check.check_int("max_degree", max_degree, minimum=1, maximum=store.d)
+        eps = check.check_float("eps", spec.eps, minimum=0.0)
+        max_dc = check.check_int("max_distance_computations", spec.max_dc, minimum=0)
+        lead = np.float32(LEAD if self.basis.rotated else 1.0)
+        # at most n results are searched: the same ones for any k >= n
+        spec = spec._replace(
+            k=min(k, store.n), eps=eps, lead=lead, max_dc=max_dc, max_degree=max_degree
+        )
+        threads = resolve_threads(threads)
+        nq = queries.shape[0]
+        if store.n == 0:
+            return (
+                np.full((nq, k), -1, np.int64),
+                np.full((nq, k), np.inf, np.float32),
+                np.zeros(nq, np.int64),
+            )
+        vids, dists, n_dc, _ = self.run(
+            queries, entries, spec, threads, use_tree=use_tree, rotate=rotate
+        )
+        labels = klabels.labels_of(vids, store.labels)
+        if spec.k < k:
+            labels = np.pad(labels, ((0, 0), (0, k - spec.k)), constant_values=-1)
+            dists = np.pad(dists, ((0, 0), (0, k - spec.k)), constant_values=np.inf)
+        return labels, dists, n_dc
+
+    def run(
+        self,
+        queries,
+        entries,
+        spec,
+        threads,
+        *,
+        use_tree=False,
+        rotate=False,
+        log_capacity=0,
+        neighbors=None,
+        first=None,
+        chunk=None,
+    ):
+        """Run the search kernel over ``queries``; returns vids, distances, distance counts
+        and the distance log ``(ids, dists, counts)`` (up to ``log_capacity`` per query).
+
+        With ``use_tree`` each query enters the graph at the members of its leaf of the entry
+        tree instead of ``entries`` (query search, construction); exploration and the
+        streaming scheme pass their own entries (one row for all queries, or one per query).
+        ``neighbors`` replaces the neighbour rows (construction's copy). With several
+        threads, each runs the kernel with its own scratch rows, and they claim the queries
+        ``chunk`` at a time (default: see ``CLAIMS``) until none are left; ``first`` runs on
+        the calling thread before it joins in (see ``deg._pipeline.side_by_side``).
+        ``rotate``: the queries are in the input basis (``search``); each chunk is rotated into
+        the stored basis by the kernel that rotated the stored vectors, so a stored vector
+        given as a query is found at distance 0 (by the same machine code: a file moved to
+        another CPU may round a few vectors differently). ``spec.lead`` < 1 rejects a
+        candidate on its first distance chunk (``LEAD``; 1 = exact, as construction and
+        optimisation search); ``spec.exact`` False lets the kernel sum rows four at a time,
+        equal to ``distance`` up to float32 rounding (construction's distances become edge
+        weights and stay exact).
+        """
+        store, tree = self.store, self.tree
+        k, nq = spec.k, queries.shape[0]
+        blocks = min(threads, max(1, nq // SERIAL_BELOW))
+        if chunk is None:
+            chunk = nq if blocks == 1 else min(MAX_CHUNK, max(1, nq // (CLAIMS * blocks)))
+        out = (np.empty((nq, k), np.int32), np.empty((nq, k), np.float32), np.empty(nq, np.int64))
+        log = (
+            np.empty((nq, log_capacity), np.int32),
+            np.empty((nq, log_capacity), np.float32),
+            np.zeros(nq, np.int64),
+        )
+        members = tree.members if use_tree else tree.members[:0]
+        kernel_tree = (members, tree.pairs, tree.planes, tree.offsets)
+        rotate = rotate and self.basis.rotated
+        basis = self.basis.pair(rotate)
+        rotated = np.empty_like(queries) if rotate else queries[:0]
+        graph = store.graph(neighbors)
+        sync = np.zeros(16, dtype=np.int64)  # the claim and done counters, a cache line apart
+        claim, done = sync[:1], sync[8:9]
+        # every entry enters the result heap (include_entry): a row of entries, or a leaf's
+        heap = k + max(entries.shape[1], ENTRIES if use_tree else 0) + 1
+        with self.pool.take(store.capacity, blocks) as s:
+            scratch = (s.visited, s.tags, s.cand, *s.rows(heap, store.d))
+
+            def work(t):
+                ksearch.search_shared(
+                    t,
+                    claim,
+                    done,
+                    chunk,
+                    graph,
+                    queries,
+                    basis,
+                    rotated,
+                    entries,
+                    kernel_tree,
+                    tuple(spec),
+                    scratch,
+                    out,
+                    log,
+                )
+
+            _pipeline.side_by_side(first, work, blocks, done, nq)
+        return (*out, log)

@@ -1,0 +1,91 @@
+"""The per-vertex arrays of an index, their growth, and the label map over them.
+
+Struct of arrays over dense internal ids (``vid``): vectors, neighbour ids and weights (the
+graph, ``state.Graph``), labels, each row's search-view signature and each id's vector
+generation (``deg._kernels.view``). Capacity doubles as the index grows; rows start on cache
+lines (``deg._aligned``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from deg import _aligned as aligned
+from deg._kernels import view as kview
+from deg._labelmap import LabelMap
+
+
+class Storage:
+    """The arrays, ``n`` vertices in use, the next default label and the label map. Callers
+    hold the index's lock."""
+
+    def __init__(self, dim: int, d: int, metric_code: int):
+        self.dim, self.d, self.metric_code = dim, d, metric_code
+        self.n = 0
+        self.next_label = 0
+        self.epoch = 1  # the next vector generation (deg._kernels.view); 0 is a loaded one's
+        self.read_only = False
+        self.vid_of = LabelMap()
+        self.allocate(0)
+
+    def allocate(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.vectors = aligned.zeros((capacity, self.dim), np.float32)
+        self.neighbors = aligned.zeros((capacity, self.d), np.int32)
+        self.weights = aligned.zeros((capacity, self.d), np.float32)
+        self.labels = np.full(capacity, -1, dtype=np.int64)
+        self.sig = np.full(capacity, kview.EMPTY_SIG, dtype=np.uint32)
+        self.gen = np.zeros(capacity, dtype=np.uint32)
+
+    def arrays(self) -> tuple:
+        """Every per-vertex array, in one fixed order."""
+        return self.vectors, self.neighbors, self.weights, self.labels, self.sig, self.gen
+
+    def reserve(self, needed: int) -> bool:
+        """Grow capacity by doubling so that ``needed`` vertices fit; True if it grew."""
+        if needed <= self.capacity:
+            return False
+        old = self.arrays()
+        self.allocate(max(needed, 2 * self.capacity, 64))
+        for new, prev in zip(self.arrays(), old):
+            new[: self.n] = prev[: self.n]
+        return True
+
+    def graph(self, neighbors: np.ndarray | None = None) -> tuple:
+        """The kernels' ``Graph`` as a plain tuple (see ``state``), optionally over other
+        neighbour rows (construction's copy)."""
+        nb = self.neighbors if neighbors is None else neighbors
+        return self.vectors, nb, self.weights, self.metric_code
+
+    def next_generation(self) -> np.uint32:
+        """A vector generation not given before (wraps after 2**32 - 1)."""
+        gen = self.epoch
+        self.epoch = gen % 0xFFFFFFFF + 1
+        return np.uint32(gen)
+
+    def commit(self, start: int, stop: int) -> None:
+        """Make vertices ``start..stop-1`` visible: count them and register their labels."""
+        self.vid_of.add(start, stop, self.labels)
+        self.n = stop
+        self.next_label = max(self.next_label, int(self.labels[start:stop].max()) + 1)
+
+    def vids(self, labels) -> np.ndarray:
+        """Internal ids of ``labels`` (integers); ``KeyError`` naming the first unknown."""
+        arr = np.asarray(labels).reshape(-1)
+        if arr.size and not np.issubdtype(arr.dtype, np.integer):
+            raise TypeError(f"labels must be integers, got dtype {arr.dtype}")
+        return self.vid_of.find(arr, self.labels)
+
+    def file_signatures(self) -> np.ndarray:
+        """The row signatures as a file stores them (generations 0; see ``kview``)."""
+        out = np.empty(self.n, dtype=np.uint32)
+        kview.plain_signatures(self.neighbors, self.n, self.sig, self.gen, out)
+        return out
+
+    def aew(self) -> float:
+        """Average edge weight over all n*d slots."""
+        return float(self.weights[: self.n].mean(dtype=np.float64)) if self.n else 0.0
+
+    @property
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in self.arrays()) + self.vid_of.nbytes

@@ -1,0 +1,48 @@
+"""When the search view is brought up to date (``deg._kernels.view``; docs/algorithm.md)."""
+
+from __future__ import annotations
+
+from deg import _pipeline
+from deg._concurrency import resolve_threads
+from deg._kernels import view as kview
+
+PARTS = 16  # row ranges of a refresh, handed out to threads as they free up
+
+
+class SearchView:
+    """Whether rows may be out of search-view order (``stale``), and their refresh.
+
+    After a change to at least 1/8 of the graph the rows are put back in order at once; after
+    a smaller one, before the view is next read (a pruned search, a save, a pickle), so a
+    stream of single adds and removes does not pay a pass over all rows each time."""
+
+    def __init__(self):
+        self.stale = False
+
+    def changed(self, store, amount: int, threads=None) -> None:
+        """After a mutation of ``amount`` vertices (or tries). The caller holds the write
+        lock."""
+        self.stale = True
+        if 8 * amount >= store.n:
+            self.refresh(store, threads)
+
+    def ensure(self, lock, store) -> None:
+        """Refresh a stale view before it is read; takes the write lock (call without one)."""
+        if self.stale:
+            with lock.writing():
+                if self.stale:
+                    self.refresh(store)
+
+    def refresh(self, store, threads=None) -> None:
+        """Put every row whose signature changed back in order. The caller holds the write
+        lock."""
+        self.stale = False
+        n = store.n
+        threads = resolve_threads(threads) if n >= PARTS * 64 else 1
+        bounds = [n * c // PARTS for c in range(PARTS + 1)]
+        graph = store.graph()
+
+        def part(t, c):
+            kview.refresh_view(graph, bounds[c], bounds[c + 1], store.sig, store.gen)
+
+        _pipeline.overlap(None, part, PARTS, threads)
