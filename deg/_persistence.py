@@ -37,6 +37,8 @@ def from_dict(params: dict, n: int, source: str) -> tuple:
     try:
         kwargs = {key: params[key] for key in _params.SAVED if key != "rotate"}
         kwargs["rotate"] = params.get("rotate", False)  # files before rotate: False
+        if type(kwargs["seed"]) is int:  # before seeds were bounded, -1 meant what 2**64-1 does
+            kwargs["seed"] %= 2**64
         saved = Saved(
             check.check_int(
                 "next_label", params["next_label"], minimum=0, maximum=check.MAX_LABEL + 1

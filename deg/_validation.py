@@ -180,19 +180,19 @@ def label_values(arr, name="labels"):
         return np.zeros(arr.shape, dtype=np.int64)
     if arr.dtype == object:  # Python ints beyond int64 come as objects
         values = arr.tolist()
-        bad = next((v for v in values if label_key(v) is None), None)
-        if bad is not None:
-            raise TypeError(f"{name} must be integers, got {bad!r} ({type(bad).__name__})")
+        bad = [v for v in values if label_key(v) is None]
+        if bad:
+            raise TypeError(f"{name} must be integers, got {bad[0]!r} ({type(bad[0]).__name__})")
         arr = np.array([label_key(v) for v in values], dtype=object)
         low, high = min(values), max(values)
     elif np.issubdtype(arr.dtype, np.integer):
         low, high = arr.min(), arr.max()
     elif np.issubdtype(arr.dtype, np.floating):
-        if not np.all(arr == np.round(arr)):  # NaN too
+        if not (np.isfinite(arr).all() and np.all(arr == np.round(arr))):
             raise TypeError(
                 f"{name} must be integers, got dtype {arr.dtype} with non-integral values"
             )
-        low, high = arr.min(), arr.max()
+        low, high = int(arr.min()), int(arr.max())  # exact: 2.0**63 > MAX_LABEL as floats fails
     else:
         raise TypeError(f"{name} must be integers, got dtype {arr.dtype}")
     if low < 0:

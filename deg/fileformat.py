@@ -38,9 +38,10 @@ end-4    4s      ``b"DEND"``
 
 Each array starts at the next multiple of 64 bytes after the previous one (zero padding), so a
 memory map gives aligned views. Writing is atomic: a temporary file in the same folder
-(``.NAME.*.deg-tmp``, locked while it is written) is written, fsynced and renamed over the
-target, which keeps the mode the target had (a new file: 0666 less the umask); temporary
-files that a killed writer left (unlocked) are removed by the next save to the same target.
+(``.deg-HASH-XXXXXXXX.tmp``, HASH from the target's name; locked while it is written) is
+written, fsynced and renamed over the target, which keeps the mode the target had (a new
+file: 0666 less the umask); temporary files that a killed writer left (unlocked) are removed
+by the next save to the same target.
 Reading checks magic, version, header values, the exact file size, the checksum and the array
 contents, the graph itself included (``check_arrays``); it never unpickles anything.
 """
@@ -74,7 +75,7 @@ _TRAILER = struct.Struct("<I4s")
 _END = b"DEND"
 ALIGN = 64
 _MAX_PARAMS = 1 << 20
-_TMP = ".deg-tmp"
+_TMP = ".tmp"
 _CHECK_PARTS = 16  # row ranges of the value checks, handed out to threads as they free up
 
 
@@ -146,12 +147,11 @@ def write(path, metric, params, vectors, neighbors, weights, labels, sig, rotati
     }
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
-    prefix = f".{os.path.basename(path)}."
+    prefix = temp_prefix(path)
     remove_leftovers(folder, prefix)
     mode = _mode_for(path)
     fd, tmp = _locked_temp(folder, prefix)
     try:
-        os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as f:
             crc = 0
             pos = 0
@@ -174,8 +174,9 @@ def write(path, metric, params, vectors, neighbors, weights, labels, sig, rotati
             put(bytes(total - _TRAILER.size - pos))
             f.write(_TRAILER.pack(crc, _END))
             f.flush()
+            os.fchmod(f.fileno(), mode)  # last: a killed save leaves a file we can open
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+            os.replace(tmp, path)  # while the lock is held: no cleaner takes it first
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -185,6 +186,15 @@ def write(path, metric, params, vectors, neighbors, weights, labels, sig, rotati
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def temp_prefix(path):
+    """The start of a save's temporary file names: a hash of the target's name, so that the
+    name has a fixed length and no other target's files match it."""
+    import hashlib
+
+    digest = hashlib.sha256(os.path.basename(os.fspath(path)).encode()).hexdigest()[:16]
+    return f".deg-{digest}-"
 
 
 def _locked_temp(folder, prefix):
@@ -205,7 +215,7 @@ def _mode_for(path):
     """The mode a saved file gets: the one of the file it replaces, else 0666 less the umask
     (as ``open`` would create it; ``mkstemp`` makes 0600)."""
     try:
-        return stat.S_IMODE(os.stat(path).st_mode)
+        return stat.S_IMODE(os.stat(path).st_mode) & 0o777  # not setuid, setgid, sticky
     except FileNotFoundError:
         return 0o666 & ~_umask()
 
@@ -229,12 +239,15 @@ def remove_leftovers(folder, prefix):
     cannot be opened or removed stays."""
     if fcntl is None:
         return
-    for name in glob.glob(os.path.join(glob.escape(folder), glob.escape(prefix) + "*" + _TMP)):
-        try:
-            fd = os.open(name, os.O_RDONLY)
+    pattern = glob.escape(prefix) + "?" * 8 + _TMP  # mkstemp's 8 random characters
+    for name in glob.glob(os.path.join(glob.escape(folder), pattern)):
+        try:  # not a FIFO (opening one would block) or a link to follow
+            fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
         except OSError:
             continue
         try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                continue
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             os.unlink(name)  # still locked by us: no writer can have taken it in between
         except OSError:
@@ -320,8 +333,8 @@ def _parse_params(raw):
     """The parameter block as a dict, and why not (or None)."""
     try:
         params = json.loads(bytes(raw).decode())
-    except ValueError as e:  # UnicodeDecodeError too
-        return None, f"parameter block is not JSON ({e})"
+    except (ValueError, RecursionError) as e:  # UnicodeDecodeError too; nesting too deep
+        return None, f"parameter block is not JSON ({type(e).__name__}: {e})"
     if not isinstance(params, dict):
         return None, f"parameter block is a JSON {type(params).__name__}, not an object"
     return params, None
@@ -333,8 +346,8 @@ def _tree_shapes(params, version, n, dim):
         tree = tuple(int(v) for v in params["entry_tree"])
     except KeyError:
         return None, "parameter block has no entry_tree shapes"
-    except (ValueError, TypeError):
-        return None, f"entry_tree shapes {params['entry_tree']!r} are not integers"
+    except (ValueError, TypeError, OverflowError):
+        return None, f"entry_tree shapes {params['entry_tree']!r:.80} are not integers"
     if version == 4 and len(tree) == 3:
         tree = tree + tree[1:2]  # every node's hyperplane stored
     if (
@@ -367,6 +380,7 @@ _STRUCTURE = {
     kverify.ASYMMETRIC: "edge {u}-{v} is listed by vertex {u} but not by vertex {v} (the graph "
     "must be undirected)",
     kverify.UNEQUAL: "edge {u}-{v} has weight {w} at {u} and another at {v}",
+    kverify.WEIGHT_NOT_FINITE: "row {u} slot {j}: weight {w} is not finite",
 }
 _VALUES = {
     kverify.NOT_FINITE: "vector {u} has a NaN or infinite coordinate",

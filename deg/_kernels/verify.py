@@ -25,12 +25,14 @@ NOT_FINITE = 7  # a vector coordinate is NaN or infinite
 TOO_LONG = 8  # a vector's squared norm passes the bound that add enforces
 NOT_UNIT = 9  # a cosine index's vector is not of unit length
 WRONG_WEIGHT = 10  # a weight is not the distance of its two vectors
+WEIGHT_NOT_FINITE = 11  # a weight is NaN or infinite
 # Stored weights are the kernels' own distances of the stored vectors, equal bit for bit on
-# the machine that wrote them; another CPU may sum them in another order. A float32 sum of
-# dim terms differs by at most ~dim * 6e-8 of the sum of their magnitudes between two orders;
-# these bounds leave room for dim up to ~1000 and refuse any wrong metric, row or weight.
-RELATIVE = 1e-4
-ABSOLUTE = 1e-6  # of the vectors' scale (|a|^2 + |b|^2, or |a| |b| for "ip")
+# the machine that wrote them; another CPU may sum them in another order. L2 and cosine
+# distances are sums of squares, so two orders differ relative to the distance itself (by
+# ~sqrt(dim) * 6e-8 in practice, 2e-6 at dim 1000); "ip" ones (1 - <a, b>) relative to
+# |a| |b|. 1e-5 leaves room for that and refuses any wrong metric, row or weight beyond it.
+RELATIVE = 1e-5
+ABSOLUTE = 1e-5  # of |a| |b| ("ip" only)
 UNIT = 1e-3  # allowed |norm^2 - 1| of a cosine index's (normalised, maybe rotated) vectors
 
 
@@ -48,6 +50,8 @@ def structure_fault(neighbors, weights, n, seen):
             v = neighbors[u, j]
             if v < 0 or v >= n:
                 return OUT_OF_RANGE, u, j
+            if not np.isfinite(weights[u, j]):
+                return WEIGHT_NOT_FINITE, u, j
             if v == u:
                 n_empty += 1
                 if weights[u, j] != 0:
@@ -123,11 +127,7 @@ def weight_fault(graph, lo, hi, norms):
             if v > u:
                 w = np.float64(weights[u, j])
                 exact = np.float64(distance(metric, vectors[u], vectors[v]))
-                scale = (
-                    norms[u] * norms[v]
-                    if metric == IP
-                    else norms[u] * norms[u] + norms[v] * norms[v]
-                )
-                if not abs(w - exact) <= RELATIVE * abs(exact) + ABSOLUTE * scale:
+                scale = norms[u] * norms[v] if metric == IP else 0.0
+                if not abs(w - exact) <= RELATIVE * abs(exact) + ABSOLUTE * scale + 1e-30:
                     return WRONG_WEIGHT, u, j
     return OK, -1, -1
