@@ -1,4 +1,4 @@
-"""The dynamic benchmark of DEG_SPEC 13.4: does a graph that saw adds and removals search as
+"""The dynamic benchmark of algorithm.md §13.4: does a graph that saw adds and removals search as
 well as one that only saw the surviving vectors?
 
 Three streams over the train set (N vectors, first half H1, second half H2), all ending with

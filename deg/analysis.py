@@ -1,4 +1,4 @@
-"""Graph checks and quality measures (DEG_SPEC 12): the invariants every test asserts.
+"""Graph checks and quality measures (algorithm.md §12): the invariants every test asserts.
 
 ``check(index)`` never raises on a broken graph; it reports what holds, so a failing test can
 say which invariant broke.
@@ -32,7 +32,7 @@ def check(index, gq_sample=1000, seed=0):
         signature matches) is in the order computed afresh; rows changed since their last
         ordering are due to be reordered before a pruned search reads them, and do not count
         (``view_pending`` says how many there are);
-        ``ok``: all of these. ``aew``: average edge weight over all n*d slots (DEG_SPEC 12).
+        ``ok``: all of these. ``aew``: average edge weight over all n*d slots (algorithm.md §12).
         ``gq``: graph quality, the fraction of edges of ``gq_sample`` sampled vertices that lead
         to one of the vertex's exact d nearest other vertices.
     """

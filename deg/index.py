@@ -250,7 +250,7 @@ class Index:
     # ------------------------------------------------------------------ dynamics
 
     def remove(self, labels) -> None:
-        """Remove vectors by label; the graph stays even-regular and connected (DEG_SPEC 6).
+        """Remove vectors by label; the graph stays even-regular and connected (algorithm.md §6).
 
         Each removal reconnects the d former neighbours of the vertex with d/2 short edges,
         keeping every component linked, then optimises the new edges. Unknown labels raise
@@ -273,7 +273,7 @@ class Index:
     def optimize(
         self, tries: int | None = None, seconds: float | None = None, progress: bool = False
     ) -> dict:
-        """Continuous edge optimisation on demand (DEG_SPEC 7): replace long edges by shorter
+        """Continuous edge optimisation on demand (algorithm.md §7): replace long edges by shorter
         swap paths, keeping the graph even-regular and connected.
 
         Runs until ``tries`` random improvement tries are made or ``seconds`` have passed,

@@ -1,4 +1,4 @@
-"""Construction: complete-graph bootstrap and the d/2 edge-swap extension (DEG_SPEC 1.4, 5.2-5.4).
+"""Construction: complete-graph bootstrap and the d/2 edge-swap extension (algorithm.md §1.4, 5.2-5.4).
 
 New vertices are placed with all-self-loop rows (unreachable: nobody points at them), their
 candidates are found by ``search`` on the graph as it was before the batch (that phase is
@@ -46,7 +46,7 @@ def choose_cut(graph, v, c, w_cv, scheme, known, stamp):
     """Pick the neighbour n of candidate c whose edge c-n is cut for v (scheme C or D).
 
     Only neighbours not yet adjacent to v qualify. Returns ``(slot, dist(v, n))``, slot -1 when
-    none qualifies. First best wins on ties (strict comparisons, DEG_SPEC 5.4).
+    none qualifies. First best wins on ties (strict comparisons, algorithm.md §5.4).
     """
     vectors, neighbors, weights, metric = graph
     if scheme == SCHEME_C:
@@ -124,7 +124,7 @@ def least_distortion(graph, v, c, w_cv, known, stamp):
 @jit
 def candidate_ok(neighbors, weights, v, c, w_cv, rng_pass):
     """May candidate c take part in v's insertion? Not v, not yet adjacent to v, and in the
-    first pass conform to the relative neighbourhood graph (DEG_SPEC 5.3-5.5)."""
+    first pass conform to the relative neighbourhood graph (algorithm.md §5.3-5.5)."""
     if c == v or has_edge(neighbors, c, v):
         return False
     return not rng_pass or rng_check(neighbors, weights, c, v, w_cv)
@@ -237,7 +237,7 @@ def stream_candidates(graph, v, cand_i, cand_d, n_cand, missing, n_missing, slot
 
     The cut-off neighbour is not linked to v; it is appended to ``missing`` (it now lacks an
     edge), and a candidate that already lacks one is linked to v directly. Returns
-    ``(n_missing, slots)`` left (DEG_SPEC 5.5).
+    ``(n_missing, slots)`` left (algorithm.md §5.5).
     """
     neighbors, weights = graph.neighbors, graph.weights
     d = neighbors.shape[1]
@@ -275,7 +275,7 @@ def stream_candidates(graph, v, cand_i, cand_d, n_cand, missing, n_missing, slot
 
 @jit
 def connect_stream_batch(graph, start, end, cand_i, cand_d, opt, scr, log, owner, touched):
-    """Streaming insertion of ``start..end-1`` (DEG_SPEC 5.5): d-1 links to candidates, then
+    """Streaming insertion of ``start..end-1`` (algorithm.md §5.5): d-1 links to candidates, then
     RESTORE_GRAPH pairs up v's last slot and the cut-off vertices. Returns -1 or the failed v.
     ``graph``, ``opt``, ``scr`` and ``log`` are plain tuples of the fields of ``Graph``,
     ``OptSpec``, ``OptScratch`` and ``EditLog`` (see ``state``)."""

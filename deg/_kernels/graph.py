@@ -1,4 +1,4 @@
-"""Edge primitives on the neighbour rows (DEG_SPEC 1.2, 5.3).
+"""Edge primitives on the neighbour rows (algorithm.md §1.2, 5.3).
 
 These leaves carry explicit signatures: callers pass ids as int32 or int64 and constants, and
 without a fixed signature numba would compile a copy for every such combination.
@@ -55,7 +55,7 @@ def rng_check(neighbors, weights, c, v, w_cv):
     """Is edge c-v conform to the relative neighbourhood graph, given the current graph?
 
     False when a common neighbour m of c and v is closer to both than they are to each other
-    (strict >, DEG_SPEC 5.3). Absence is tested by slot search, not by a -1 weight, so negative
+    (strict >, algorithm.md §5.3). Absence is tested by slot search, not by a -1 weight, so negative
     inner-product weights are handled (the reference's -1 sentinel is not copied).
     """
     conform = True

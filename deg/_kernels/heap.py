@@ -2,7 +2,7 @@
 
 The result heap is a binary max-heap over parallel arrays ``(dist float32[], id int32[])``;
 the candidate heap is a binary min-heap of single ``uint64`` keys that pack ``(dist, id)``
-(``cand_key``). Both order lexicographically on ``(dist, id)`` (DEG_SPEC 3.1): equal distances
+(``cand_key``). Both order lexicographically on ``(dist, id)`` (algorithm.md §3.1): equal distances
 pop the smaller id first from the min-heap and the larger id first from the max-heap, which
 makes every search deterministic. Each function takes the current size and returns the new
 size; the caller reads the top at index 0 before popping. Explicit signatures: one compiled

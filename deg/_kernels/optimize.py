@@ -1,4 +1,4 @@
-"""Continuous edge optimisation (DEG_SPEC 7): swap paths that replace long edges by shorter ones.
+"""Continuous edge optimisation (algorithm.md §7): swap paths that replace long edges by shorter ones.
 
 An improvement removes one edge, then repairs the two degree deficits through a short chain of
 edge swaps, each found by a small search. It is kept only when the total edge weight went down
@@ -91,7 +91,7 @@ def search_sorted(graph, query, entries, k, eps, scr):
 def has_path(graph, entries, target, k, eps, scr):
     """Does a search from ``entries`` towards ``target`` reach a vertex adjacent to it?
 
-    DEG_SPEC 3.5: the same best-first loop; True as soon as an expanded vertex lists
+    algorithm.md §3.5: the same best-first loop; True as soon as an expanded vertex lists
     ``target``. False is not a proof of disconnection, so callers treat it as "unsafe".
     """
     vectors, neighbors, _, metric = graph
@@ -200,7 +200,7 @@ def close_double_gap(graph, v4, v2, v3, gain, opt, scr, log, pos):
 
 @jit
 def improve_edge(graph, v1, v2, w12, opt, scr, log):
-    """Try to replace edge v1-v2 by a swap path of total weight gain (DEG_SPEC 7.2, Alg. 4).
+    """Try to replace edge v1-v2 by a swap path of total weight gain (algorithm.md §7.2, Alg. 4).
 
     Written as a loop over path steps (the reference recurses). Returns True when the graph
     changed: lower total weight, still even-regular and connected.
@@ -271,7 +271,7 @@ def improve_edge(graph, v1, v2, w12, opt, scr, log):
 
 @jit
 def improve_random(graph, n, opt, scr, log, rand_state):
-    """One random improvement try (DEG_SPEC 7.1, Alg. 5): every non-RNG edge of a random
+    """One random improvement try (algorithm.md §7.1, Alg. 5): every non-RNG edge of a random
     vertex, then its longest edge. Returns True if any improvement was kept."""
     neighbors, weights = graph.neighbors, graph.weights
     v1 = rand_below(rand_state, n)

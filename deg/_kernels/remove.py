@@ -1,4 +1,4 @@
-"""Vertex removal with repair (DEG_SPEC 6): the graph stays even-regular and connected.
+"""Vertex removal with repair (algorithm.md §6): the graph stays even-regular and connected.
 
 Removing x leaves its d former neighbours one edge short each ("missing" vertices).
 ``restore_graph`` pairs them up again with d/2 short edges: first it finds, by a bounded
@@ -22,7 +22,7 @@ ERR_LEFTOVER = 2  # a missing vertex could not be paired (no 2-hop rewiring exis
 
 @jit
 def remove_vertex(graph, labels, n, x, involved):
-    """Drop vertex x (of ``n``) and move the last vertex L into slot x (DEG_SPEC 6.1).
+    """Drop vertex x (of ``n``) and move the last vertex L into slot x (algorithm.md §6.1).
 
     Writes x's former neighbours, in their new ids, into ``involved`` (length d) and returns
     how many there are; each now lacks one edge (has one empty slot). If x and L were adjacent,
@@ -78,7 +78,7 @@ def find_group(parent, g):
 
 @jit
 def bfs_groups(neighbors, missing, m, owner, touched, parent, members):
-    """Union missing vertices whose BFS regions touch (DEG_SPEC 6.2 step 2).
+    """Union missing vertices whose BFS regions touch (algorithm.md §6.2: the groups).
 
     ``owner[v]`` (all -1 on entry, reset on exit) is the group that claimed v. Returns OK or
     ERR_BFS when the frontier dies out while isolated groups remain.
@@ -335,7 +335,7 @@ def rewire_leftovers(graph, missing, m):
 
 @jit
 def longest_first(edges, w, n):
-    """Order of edges by weight descending, then endpoint ids ascending (DEG_SPEC 6.2 step 4)."""
+    """Order of edges by weight descending, then endpoint ids ascending (algorithm.md §6.2: the new edges, longest first)."""
     order = np.arange(n)
     for i in range(1, n):
         o = order[i]
@@ -358,7 +358,7 @@ def longest_first(edges, w, n):
 
 @jit
 def restore_graph(graph, missing, m, improve, opt, scr, log, owner, touched):
-    """RESTORE_GRAPH (DEG_SPEC 6.2): give each of the m missing vertices its edge back.
+    """RESTORE_GRAPH (algorithm.md §6.2): give each of the m missing vertices its edge back.
 
     ``missing`` holds distinct vertices that each lack exactly one edge (m is even). With
     ``improve`` and ``opt.k > 0`` the edges made for isolated vertices are then optimised

@@ -1,4 +1,4 @@
-"""Range search (DEG_SPEC 3.2) and its batch drivers.
+"""Range search (algorithm.md §3.2) and its batch drivers.
 
 One routine serves query search, exploration and construction. Per-thread scratch (visited
 tags, candidate and result heaps) is allocated by the caller once per scratch set and indexed
@@ -83,7 +83,7 @@ def search_one(
     log_i,
     log_d,
 ):
-    """Best-first range search from ``entries`` towards ``query`` (DEG_SPEC 3.2).
+    """Best-first range search from ``entries`` towards ``query`` (algorithm.md §3.2).
 
     The result max-heap keeps k entries; the radius is the k-th distance only once a (k+1)-th
     result arrived ("lagging radius"). Stops when the closest open candidate is farther than
