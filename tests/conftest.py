@@ -82,7 +82,7 @@ def recall(found, truth):
 
 
 def low_dim_data(n, dim=32, latent=6, seed=0):
-    """Vectors of low intrinsic dimension embedded in ``dim`` dimensions (algorithm.md §13.7 recipe)."""
+    """Vectors of low intrinsic dimension in ``dim`` dimensions (algorithm.md §13.7 recipe)."""
     rng = np.random.default_rng(seed)
     proj = rng.standard_normal((latent, dim)).astype(np.float32)
     z = rng.random((n, latent), dtype=np.float32)

@@ -1,4 +1,4 @@
-"""Construction: complete-graph bootstrap and the d/2 edge-swap extension (algorithm.md §1.4, 5.2-5.4).
+"""Construction: the complete-graph bootstrap and the d/2 edge-swap extension (algorithm.md §5).
 
 New vertices are placed with all-self-loop rows (unreachable: nobody points at them), their
 candidates are found by ``search`` on the graph as it was before the batch (that phase is

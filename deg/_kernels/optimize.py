@@ -1,4 +1,4 @@
-"""Continuous edge optimisation (algorithm.md §7): swap paths that replace long edges by shorter ones.
+"""Continuous edge optimisation (algorithm.md §7): swap paths that replace long edges.
 
 An improvement removes one edge, then repairs the two degree deficits through a short chain of
 edge swaps, each found by a small search. It is kept only when the total edge weight went down

@@ -335,7 +335,7 @@ def rewire_leftovers(graph, missing, m):
 
 @jit
 def longest_first(edges, w, n):
-    """Order of edges by weight descending, then endpoint ids ascending (algorithm.md §6.2: the new edges, longest first)."""
+    """Order of edges by weight descending, then endpoint ids ascending (algorithm.md §6.2)."""
     order = np.arange(n)
     for i in range(1, n):
         o = order[i]
