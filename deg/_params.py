@@ -8,9 +8,8 @@ import numpy as np
 
 from deg import _validation as check
 from deg._kernels import build as kbuild
-from deg._kernels.distances import COS, IP, L2
+from deg._kernels.distances import METRIC_CODES
 
-METRIC_CODE = {"l2": L2, "ip": IP, "cosine": COS}
 SCHEME_CODE = {
     "low-lid": kbuild.SCHEME_D,
     "high-lid": kbuild.SCHEME_C,
@@ -103,7 +102,7 @@ class Params:
 
     @property
     def metric_code(self) -> int:
-        return METRIC_CODE[self.metric]
+        return METRIC_CODES[self.metric]
 
     @property
     def scheme_code(self) -> int:

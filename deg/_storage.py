@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from deg import _aligned as aligned
+from deg import _validation as check
 from deg._kernels import view as kview
 from deg._labelmap import LabelMap
 
@@ -69,12 +70,31 @@ class Storage:
         self.n = stop
         self.next_label = max(self.next_label, int(self.labels[start:stop].max()) + 1)
 
+    def default_labels(self, m: int) -> np.ndarray:
+        """Labels for ``m`` vectors added without any: after the largest label so far."""
+        if self.next_label + m - 1 > check.MAX_LABEL:
+            raise ValueError(
+                f"default labels would pass {check.MAX_LABEL} (they continue after the largest "
+                f"label added, {self.next_label - 1}); pass labels explicitly"
+            )
+        return np.arange(self.next_label, self.next_label + m, dtype=np.int64)
+
+    def check_room(self, new_labels: np.ndarray, given: bool) -> None:
+        """Refuse an add whose labels (``given`` by the caller; default ones start above every
+        label ever added) are in the index already, or that would pass the size bound."""
+        if given:
+            clash = self.vid_of.first_present(new_labels, self.labels)
+            if clash is not None:
+                raise ValueError(f"label {clash} is already in the index")
+        if self.n + len(new_labels) > check.MAX_VERTICES:
+            raise ValueError(
+                f"an index holds at most {check.MAX_VERTICES} vectors; it holds {self.n}, and "
+                f"{len(new_labels)} more came"
+            )
+
     def vids(self, labels) -> np.ndarray:
         """Internal ids of ``labels`` (integers); ``KeyError`` naming the first unknown."""
-        arr = np.asarray(labels).reshape(-1)
-        if arr.size and not np.issubdtype(arr.dtype, np.integer):
-            raise TypeError(f"labels must be integers, got dtype {arr.dtype}")
-        return self.vid_of.find(arr, self.labels)
+        return self.vid_of.find(check.lookup_labels(labels), self.labels)
 
     def file_signatures(self) -> np.ndarray:
         """The row signatures as a file stores them (generations 0; see ``kview``)."""

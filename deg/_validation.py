@@ -9,9 +9,9 @@ import numbers
 
 import numpy as np
 
-from deg._kernels.distances import all_within, unit_rows
+from deg._kernels.distances import METRIC_CODES, all_within, unit_rows
 
-METRICS = ("l2", "ip", "cosine")
+METRICS = tuple(METRIC_CODES)  # "l2", "ip", "cosine"
 SCHEMES = ("low-lid", "high-lid", "stream")
 
 # The bounds of every parameter (constructor, file, pickle, search): beyond them an index would
@@ -143,6 +143,26 @@ def _norms_within(arr):
     with np.errstate(over="ignore", invalid="ignore"):
         sq = np.einsum("ij,ij->i", arr, arr)  # float32: NaN for NaN, inf for inf or too long
     return sq <= MAX_SQ_NORM
+
+
+def prepared(x, dim, metric, name="data"):
+    """``x`` as the kernels take it (``as_vectors``), unit-normalised for the cosine metric."""
+    cosine = metric == "cosine"
+    arr = as_vectors(x, dim, name, not cosine)
+    return normalize_rows(arr, name) if cosine else arr
+
+
+def lookup_labels(labels, name="labels", flat=True):
+    """Labels to look up (``remove``, ``explore``, ``get_vectors``...) as a 1-D array of
+    integers (any shape is flattened unless ``flat`` is False: then one label or a 1-D
+    array); a label not in the index is the lookup's to report."""
+    arr = np.asarray(labels)
+    if not flat and arr.ndim > 1:
+        raise ValueError(f"{name} must be a label or a 1-D array, got shape {arr.shape}")
+    arr = arr.reshape(-1)
+    if arr.size and not np.issubdtype(arr.dtype, np.integer):
+        raise TypeError(f"{name} must be integers, got dtype {arr.dtype}")
+    return arr
 
 
 def normalize_rows(arr, name="data"):

@@ -8,6 +8,8 @@ pass over everything then loads the other half from it (and compiles whatever is
 e.g. when the second process could not start).
 """
 
+from __future__ import annotations
+
 import os
 import subprocess
 import sys
@@ -26,7 +28,7 @@ _HELPER_TIMEOUT = 600  # seconds; its share takes ~20 s on a slow machine
 _warmed = False  # this process ran warmup: every kernel is compiled or loaded
 
 
-def warmup(verbose=False, processes=2):
+def warmup(verbose: bool = False, processes: int = 2) -> float:
     """Compile or load every numba kernel; returns the seconds it took.
 
     The first call in a fresh environment compiles (tens of seconds; in two processes when

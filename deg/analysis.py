@@ -4,11 +4,18 @@
 say which invariant broke.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from deg import fileformat
 from deg._kernels import view as kview
 from deg._kernels.distances import edge_distances
+
+if TYPE_CHECKING:
+    from deg.index import Index
 
 
 def _graph(index):
@@ -17,7 +24,7 @@ def _graph(index):
     return n, store.vectors[:n], store.neighbors[:n], store.weights[:n]
 
 
-def check(index, gq_sample=1000, seed=0):
+def check(index: Index, gq_sample: int = 1000, seed: int = 0) -> dict:
     """Check the DEG invariants and measure the graph.
 
     Returns
@@ -116,13 +123,13 @@ def _connected(nb, n):
     return bool(seen.all())
 
 
-def average_edge_weight(index):
+def average_edge_weight(index: Index) -> float:
     """AEW: mean stored weight over all n*d slots (the quantity edge optimisation lowers)."""
     n, _, _, w = _graph(index)
     return float(w.mean(dtype=np.float64)) if n else 0.0
 
 
-def graph_quality(index, sample=1000, seed=0):
+def graph_quality(index: Index, sample: int = 1000, seed: int = 0) -> float:
     """GQ: share of the sampled vertices' edges that lead to one of their exact d-NN (self
     excluded); NaN when nothing is sampled (``sample=0``)."""
     n, vectors, nb, _ = _graph(index)

@@ -29,6 +29,8 @@ Examples
 True
 """
 
+from __future__ import annotations
+
 import dataclasses
 import gzip
 import os
@@ -233,8 +235,15 @@ class Dataset:
 
 
 def ground_truth(
-    train, queries, k=GT_K, metric="euclidean", *, exclude=None, block=None, progress=False
-):
+    train,
+    queries,
+    k: int = GT_K,
+    metric: str = "euclidean",
+    *,
+    exclude=None,
+    block: int | None = None,
+    progress: bool = False,
+) -> tuple:
     """Exact k nearest neighbours of ``queries`` in ``train``, computed blockwise with BLAS.
 
     A float32 matrix product ranks each block of queries against all of ``train``; a rigorous
@@ -385,7 +394,9 @@ def _top_k(rows, cols, dist, b, k):
 # ---------------------------------------------------------------------------- synthetic
 
 
-def synthetic(n, nq, dim, *, intrinsic_dim=8, metric="euclidean", seed=0):
+def synthetic(
+    n: int, nq: int, dim: int, *, intrinsic_dim: int = 8, metric: str = "euclidean", seed: int = 0
+) -> Dataset:
     """Seeded vectors of low intrinsic dimension in ``dim`` dimensions, with exact ground truth.
 
     A uniform latent point in ``intrinsic_dim`` dimensions goes through a fixed random
@@ -435,7 +446,7 @@ def _read_vecs(path, dtype):
     return np.ascontiguousarray(raw.reshape(-1, dim + 1)[:, 1:].view(dtype), dtype=dtype[1:])
 
 
-def read_fvecs(path):
+def read_fvecs(path) -> np.ndarray:
     """Read a texmex ``.fvecs`` file: per record a little-endian int32 d, then d float32.
 
     Returns
@@ -445,7 +456,7 @@ def read_fvecs(path):
     return _read_vecs(path, "<f4")
 
 
-def read_ivecs(path):
+def read_ivecs(path) -> np.ndarray:
     """Read a texmex ``.ivecs`` file: per record a little-endian int32 d, then d int32.
 
     Returns
@@ -465,12 +476,12 @@ def _write_vecs(path, a, dtype):
     rec.tofile(path)
 
 
-def write_fvecs(path, a):
+def write_fvecs(path, a: np.ndarray) -> None:
     """Write a 2-D array as a texmex ``.fvecs`` file (float32)."""
     _write_vecs(path, a, "<f4")
 
 
-def write_ivecs(path, a):
+def write_ivecs(path, a: np.ndarray) -> None:
     """Write a 2-D array as a texmex ``.ivecs`` file (int32)."""
     _write_vecs(path, a, "<i4")
 
@@ -478,7 +489,7 @@ def write_ivecs(path, a):
 _IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
-def read_idx(path):
+def read_idx(path) -> np.ndarray:
     """Read an IDX file (MNIST family: big-endian header and data), gzipped or plain.
 
     Returns
@@ -503,7 +514,7 @@ def read_idx(path):
     return data.astype(dtype.newbyteorder("="))
 
 
-def write_hdf5(path, ds):
+def write_hdf5(path, ds: Dataset) -> None:
     """Write a :class:`Dataset` in the ANN-Benchmarks layout, atomically.
 
     The file is written under a temporary name in the same folder, fsynced, then renamed, so
@@ -535,7 +546,7 @@ def write_hdf5(path, ds):
     return path
 
 
-def read_hdf5(path, name=None):
+def read_hdf5(path, name: str | None = None) -> Dataset:
     """Read an ANN-Benchmarks HDF5 file into a :class:`Dataset` (fully into memory).
 
     Parameters
@@ -572,7 +583,7 @@ def read_hdf5(path, name=None):
 # ---------------------------------------------------------------------------- resolution
 
 
-def cache_dir(data_dir=None):
+def cache_dir(data_dir=None) -> Path:
     """The folder holding ``<name>.hdf5`` files.
 
     The ``data_dir`` argument, else ``$DEG_DATASETS_DIR``, else the ``datasets/`` folder of a
@@ -590,7 +601,7 @@ def cache_dir(data_dir=None):
     return Path.home() / ".cache" / "deg" / "datasets"
 
 
-def raw_dirs(source):
+def raw_dirs(source: str) -> list:
     """Folders searched, in order, for the raw files of ``source`` (e.g. ``"siftsmall"``)."""
     out = []
     if os.environ.get("DEG_DATA_DIR"):
@@ -620,7 +631,7 @@ def _build(entry, progress):
     return Dataset(train, test, ids, dists, entry.metric, entry.name)
 
 
-def load(name, *, data_dir=None, download=True, progress=True):
+def load(name: str, *, data_dir=None, download: bool = True, progress: bool = True) -> Dataset:
     """Load a registered dataset: cached file, else local build, else download.
 
     Parameters

@@ -60,6 +60,7 @@ from deg import _basis as basis
 from deg import _pipeline
 from deg import _validation as check
 from deg._kernels import verify as kverify
+from deg._kernels.distances import METRIC_CODES
 
 try:
     import fcntl
@@ -69,7 +70,6 @@ except ImportError:  # not on Windows: leftover temporary files stay there
 MAGIC = b"DEGINDEX"
 VERSION = 6
 READABLE = (1, 2, 3, 4, 5, 6)
-METRIC_CODES = {"l2": 0, "ip": 1, "cosine": 2}
 _HEADER = struct.Struct("<8sIIIIQII")
 _TRAILER = struct.Struct("<I4s")
 _END = b"DEND"

@@ -214,32 +214,13 @@ class Index:
         raises before anything changes; an interrupted add keeps the vectors inserted so far.
         """
         self._check_writable()
-        store, cosine = self._store, self._params.metric == "cosine"
-        x = check.as_vectors(data, self._params.dim, "data", not cosine)
-        if cosine:
-            x = check.normalize_rows(x, "data")
+        store = self._store
+        x = check.prepared(data, self._params.dim, self._params.metric, "data")
         m = x.shape[0]
-        if labels is None:
-            if store.next_label + m - 1 > check.MAX_LABEL:
-                raise ValueError(
-                    f"default labels would pass {check.MAX_LABEL} (they continue "
-                    f"after the largest label added, {store.next_label - 1}); "
-                    f"pass labels explicitly"
-                )
-            new_labels = np.arange(store.next_label, store.next_label + m, dtype=np.int64)
-        else:
-            new_labels = check.as_labels(labels, m)
+        new_labels = store.default_labels(m) if labels is None else check.as_labels(labels, m)
         threads = resolve_threads(threads)
         with self._lock.writing():
-            if labels is not None:  # default labels start above every label ever added
-                clash = store.vid_of.first_present(new_labels, store.labels)
-                if clash is not None:
-                    raise ValueError(f"label {clash} is already in the index")
-            if store.n + m > check.MAX_VERTICES:
-                raise ValueError(
-                    f"an index holds at most {check.MAX_VERTICES} vectors; it "
-                    f"holds {store.n}, and {m} more came"
-                )
+            store.check_room(new_labels, labels is not None)
             if m:
                 self._builder.adopt_basis(x)
                 self._builder.insert(
@@ -258,9 +239,7 @@ class Index:
         never comes back from search or explore and may be added again later.
         """
         self._check_writable()
-        arr = np.asarray(labels).reshape(-1)
-        if arr.size and not np.issubdtype(arr.dtype, np.integer):
-            raise TypeError(f"labels must be integers, got dtype {arr.dtype}")
+        arr = check.lookup_labels(labels)
         uniq, counts = np.unique(arr, return_counts=True)
         if (counts > 1).any():
             raise ValueError(
@@ -335,10 +314,7 @@ class Index:
             the search kernel's own order: a value may differ from another computation of the
             same distance in its last bits (float32 rounding).
         """
-        cosine = self._params.metric == "cosine"
-        q = check.as_vectors(queries, self._params.dim, "queries", not cosine)
-        if cosine:
-            q = check.normalize_rows(q, "queries")
+        q = check.prepared(queries, self._params.dim, self._params.metric, "queries")
         spec = SearchSpec(k, eps, None, False, True, False, max_distance_computations, max_degree)
         if max_degree is not None:
             self._view.ensure(self._lock, self._store)
@@ -366,18 +342,14 @@ class Index:
         identical vector are. ``entry_labels`` is one label or a 1-D array of labels; unknown
         labels raise ``KeyError``. Other parameters and the return value as in :meth:`search`.
         """
-        arr = np.asarray(entry_labels)
-        if arr.ndim > 1:
-            raise ValueError(f"entry_labels must be a label or a 1-D array, got shape {arr.shape}")
-        if arr.size and not np.issubdtype(arr.dtype, np.integer):
-            raise TypeError(f"entry_labels must be integers, got dtype {arr.dtype}")
+        arr = check.lookup_labels(entry_labels, "entry_labels", flat=False)
         spec = SearchSpec(
             k, eps, None, False, bool(include_entry), True, max_distance_computations, max_degree
         )
         if max_degree is not None:
             self._view.ensure(self._lock, self._store)
         with self._lock.reading():
-            vids = self._store.vids(arr.reshape(-1))
+            vids = self._store.vids(arr)
             found = self._searcher.query(
                 self._store.vectors[vids], vids.astype(np.int32).reshape(-1, 1), spec, threads
             )

@@ -16,19 +16,7 @@ import numpy as np
 import pytest
 
 from deg import datasets
-
-SHARED = Path(
-    os.environ.get("DEG_SHARED_DIR", Path(__file__).resolve().parents[2] / "shared"), "datasets"
-)
-
-
-def shared(*parts):
-    path = SHARED.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(
-            f"real-data test: {path} is absent (set DEG_SHARED_DIR to the folder holding datasets/)"
-        )
-    return path
+from tests.conftest import shared_file
 
 
 @pytest.fixture(autouse=True)
@@ -411,7 +399,7 @@ def test_load_downloads_once_then_uses_the_cache(server, tmp_path, monkeypatch):
 
 
 def test_siftsmall_build_agrees_with_the_shipped_ground_truth():
-    shipped = datasets.read_ivecs(shared("siftsmall", "siftsmall_groundtruth.ivecs"))
+    shipped = datasets.read_ivecs(shared_file("siftsmall", "siftsmall_groundtruth.ivecs"))
     ds = datasets.load("siftsmall-128-euclidean", download=False, progress=False)
     assert ds.train.shape == (10000, 128) and ds.test.shape == (100, 128)
     assert ds.neighbors.shape == ds.distances.shape == (100, 100) and ds.metric == "euclidean"
@@ -431,8 +419,8 @@ def test_siftsmall_angular_build():
 
 
 def test_fashion_mnist_idx_reader_on_the_real_t10k_file():
-    images = datasets.read_idx(shared("fashion-mnist", "t10k-images-idx3-ubyte.gz"))
-    labels = datasets.read_idx(shared("fashion-mnist", "t10k-labels-idx1-ubyte.gz"))
+    images = datasets.read_idx(shared_file("fashion-mnist", "t10k-images-idx3-ubyte.gz"))
+    labels = datasets.read_idx(shared_file("fashion-mnist", "t10k-labels-idx1-ubyte.gz"))
     assert images.shape == (10000, 28, 28) and images.dtype == np.uint8
     assert labels.shape == (10000,) and set(np.unique(labels)) == set(range(10))
 
@@ -440,7 +428,7 @@ def test_fashion_mnist_idx_reader_on_the_real_t10k_file():
 @pytest.mark.slow
 def test_fashion_mnist_full_build():
     """About 10 s of ground truth on 2 cores: 10 000 queries x 60 000 x 784."""
-    shared("fashion-mnist", "train-images-idx3-ubyte.gz")
+    shared_file("fashion-mnist", "train-images-idx3-ubyte.gz")
     ds = datasets.load("fashion-mnist-784-euclidean", download=False, progress=False)
     assert ds.train.shape == (60000, 784) and ds.test.shape == (10000, 784)
     rows = np.arange(0, 10000, 500)

@@ -14,6 +14,8 @@ from deg._kernels._jit import jit
 L2 = 0
 IP = 1
 COS = 2
+# the one metric table: names to kernel codes (files store the code: never renumber)
+METRIC_CODES = {"l2": L2, "ip": IP, "cosine": COS}
 
 
 @jit

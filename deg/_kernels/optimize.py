@@ -16,7 +16,6 @@ from deg._kernels._jit import jit
 from deg._kernels.distances import distance
 from deg._kernels.graph import change_edge, find_slot, has_edge, rng_check
 from deg._kernels.heap import (
-    before,
     cand_id,
     cand_key,
     cand_pop,
@@ -24,9 +23,8 @@ from deg._kernels.heap import (
     max_drain_sorted,
     max_pop,
     max_push,
-    max_replace_top,
 )
-from deg._kernels.search import next_tag, search_one, stop_key
+from deg._kernels.search import admit, next_tag, search_one, stop_key
 from deg._kernels.state import EditLog, Graph, OptScratch, OptSpec, SearchSpec
 
 
@@ -125,16 +123,9 @@ def has_path(graph, entries, target, k, eps, scr):
             visited[nb] = tag16
             dn = distance(metric, query, vectors[nb])
             if dn <= xr:
-                n_cand = cand_push(cand, n_cand, cand_key(dn, nb))
-                if dn < radius:
-                    if n_res < k:
-                        n_res = max_push(res_d, res_i, n_res, dn, nb)
-                    else:  # as in search_one
-                        if before(dn, nb, res_d[0], res_i[0]):
-                            max_replace_top(res_d, res_i, n_res, dn, nb)
-                        radius = res_d[0]
-                        xr = radius * (1.0 + eps) if radius >= 0 else radius * (1.0 - eps)
-                        xr_key = stop_key(xr)
+                n_cand, n_res, radius, xr, xr_key = admit(
+                    cand, n_cand, res_d, res_i, n_res, k, eps, dn, nb, radius, xr, xr_key
+                )
     return False
 
 

@@ -67,6 +67,25 @@ def stop_key(xr):
 
 
 @jit
+def admit(cand, n_cand, res_d, res_i, n_res, k, eps, dn, nb, radius, xr, xr_key):
+    """A neighbour ``nb`` at distance ``dn`` within the bound ``xr``: it becomes a candidate,
+    and a result when closer than the radius (the k-th distance once a (k+1)-th result
+    arrived: then the farthest of the k+1 leaves and the radius and bound shrink, algorithm.md
+    §3.2). Returns the new ``(n_cand, n_res, radius, xr, xr_key)``."""
+    n_cand = cand_push(cand, n_cand, cand_key(dn, nb))
+    if dn < radius:
+        if n_res < k:
+            n_res = max_push(res_d, res_i, n_res, dn, nb)
+        else:
+            if before(dn, nb, res_d[0], res_i[0]):
+                max_replace_top(res_d, res_i, n_res, dn, nb)
+            radius = res_d[0]
+            xr = radius * (1.0 + eps) if radius >= 0 else radius * (1.0 - eps)
+            xr_key = stop_key(xr)
+    return n_cand, n_res, radius, xr, xr_key
+
+
+@jit
 def search_one(
     graph,
     query,
@@ -205,16 +224,9 @@ def search_one(
                     log_d[n_log] = dn
                     n_log += 1
             if dn <= xr:
-                n_cand = cand_push(cand, n_cand, cand_key(dn, nb))
-                if dn < radius:
-                    if n_res < k:
-                        n_res = max_push(res_d, res_i, n_res, dn, nb)
-                    else:  # a (k+1)-th result: the farthest of the k+1 leaves, the radius forms
-                        if before(dn, nb, res_d[0], res_i[0]):
-                            max_replace_top(res_d, res_i, n_res, dn, nb)
-                        radius = res_d[0]
-                        xr = radius * (1.0 + eps) if radius >= 0 else radius * (1.0 - eps)
-                        xr_key = stop_key(xr)
+                n_cand, n_res, radius, xr, xr_key = admit(
+                    cand, n_cand, res_d, res_i, n_res, k, eps, dn, nb, radius, xr, xr_key
+                )
         if max_dc > 0 and n_dc >= max_dc:
             break
     return n_res, n_dc, n_log
