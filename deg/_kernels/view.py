@@ -25,7 +25,7 @@ index) the hash is that of the ids alone, which is what files store (``plain_sig
 The hash is 32 bits: one changed row in ~4e9 may keep an older order until it changes again
 (a question of speed for a ``max_degree`` search, never of correctness).
 
-When rows are put back (``Index._view_changed``: at once after a change to 1/8 of the graph,
+When rows are put back (``deg._view.SearchView``: at once after a change to 1/8 of the graph,
 else at the first search or explore with ``max_degree < d``, save or pickling), a
 whole-graph search and later edits see them in the order the edits left. That order decides
 which fresh neighbours a search evaluates first and the construction's ties, so results stay
