@@ -177,9 +177,7 @@ def main(argv=None):
     )
     rows = {}
     graphs = [("deg", mine)]
-    if mine.internals().basis.yt.shape[
-        0
-    ]:  # rotated: its own graph in the input basis too, beside deglib's
+    if mine.rotated:  # rotated: its own graph in the input basis too, beside deglib's
         graphs.append(
             (
                 "deg graph",

@@ -123,6 +123,11 @@ class Rotation:
         self.yt = np.zeros((0, dim), dtype=np.float32)
         self.tt = np.zeros((0, 0), dtype=np.float32)
 
+    def adopt(self, yt: np.ndarray, tt: np.ndarray) -> None:
+        """Take a basis (fitted, or checked by ``check``)."""
+        self.yt = np.array(yt, dtype=np.float32)
+        self.tt = np.array(tt, dtype=np.float32)
+
     @property
     def rotated(self) -> bool:
         return self.yt.shape[0] > 0

@@ -9,8 +9,10 @@ allocated per query.
 import contextlib
 import threading
 
+import numba
 import numpy as np
 
+from deg import _validation as check
 from deg._aligned import CACHE_LINE
 
 
@@ -160,10 +162,6 @@ class _Taken:
 def resolve_threads(threads) -> int:
     """``None``: all cores (``NUMBA_NUM_THREADS``, which defaults to the core count and lets
     users cap every library at once); more than that is capped."""
-    import numba
-
-    from deg import _validation as check
-
     if threads is None:
         return numba.config.NUMBA_NUM_THREADS
     return min(check.check_int("threads", threads, minimum=1), numba.config.NUMBA_NUM_THREADS)

@@ -15,7 +15,7 @@ from deg._kernels import build as kbuild
 from deg._kernels import optimize as kopt
 from deg._kernels import rotation as krot
 from deg._kernels import view as kview
-from deg._kernels.distances import CHUNK, FIRST_CHUNK, edge_distances
+from deg._kernels.distances import edge_distances
 from deg._kernels.state import SearchSpec
 
 MAX_BATCH = 256  # vertices whose candidate searches run together
@@ -58,13 +58,19 @@ def wired_rows(neighbors, lo, hi):
     return np.unique(np.concatenate([np.arange(lo, hi), neighbors[lo:hi].ravel()]))
 
 
-def redraw_tree(tree, store, basis_, seed, drawn_at=None) -> None:
-    """Draw the entry tree over vertices ``0..drawn_at-1`` (default: all). In a rotated index
-    it splits on the first distance chunk, which holds most of each distance; otherwise on
-    the first ``CHUNK`` coordinates at most."""
-    dim = store.dim
-    width = FIRST_CHUNK if basis_.rotated and dim > CHUNK else min(dim, CHUNK)
-    tree.redraw(store.vectors, store.n if drawn_at is None else drawn_at, seed, width)
+def insertion_search(k: int, eps: float, d: int) -> SearchSpec:
+    """The settings of a new vertex's candidate search: exact distances (they become edge
+    weights), entries among the results, the whole graph, no budget."""
+    return SearchSpec(
+        k=k,
+        eps=eps,
+        lead=np.float32(1.0),
+        exact=True,
+        include_entry=True,
+        own_entry=False,
+        max_dc=0,
+        max_degree=d,
+    )
 
 
 class Builder:
@@ -77,7 +83,7 @@ class Builder:
         self.view, self.searcher, self.maintainer, self.pool = view, searcher, maintainer, pool
 
     def redraw_tree(self, drawn_at=None) -> None:
-        redraw_tree(self.tree, self.store, self.basis, self.params.seed, drawn_at)
+        self.tree.redraw_for(self.store, self.basis, self.params.seed, drawn_at)
 
     def adopt_basis(self, x) -> None:
         """Adopt the rotated basis (``deg._basis``) when this add first brings the index to
@@ -94,19 +100,15 @@ class Builder:
         rows = basis.sample_rows(n + x.shape[0])
         yt, tt = basis.fit(np.concatenate([store.vectors[rows[rows < n]], x[rows[rows >= n] - n]]))
         if not n:
-            self.basis.yt, self.basis.tt = yt, tt
+            self.basis.adopt(yt, tt)
             return
         rotated = np.empty((n, p.dim), dtype=np.float32)
         krot.rotate_rows(store.vectors[:n], yt, tt, rotated)
         # empty slots (self-loops) keep weight 0, which is what edge_distances gives them
         weights = edge_distances(rotated, store.neighbors[:n], p.metric_code, n)
         # the switch: vectors, weights and basis together (nothing that can fail in between)
-        store.vectors[:n], store.weights[:n], self.basis.yt, self.basis.tt = (
-            rotated,
-            weights,
-            yt,
-            tt,
-        )
+        store.vectors[:n], store.weights[:n] = rotated, weights
+        self.basis.adopt(yt, tt)
         store.sig[:n] = kview.EMPTY_SIG  # every view row is computed again
         self.redraw_tree(min(self.tree.drawn_at, n))  # removals may have shrunk n
         self.view.changed(store, n)
@@ -208,9 +210,7 @@ class Builder:
         if BUILD_TREE and visible >= 2 * self.tree.drawn_at:  # a fresh tree as n grows
             self.redraw_tree(visible)
         p = self.params
-        spec = SearchSpec(
-            max(p.extend_k, p.d), p.extend_eps, np.float32(1.0), True, True, False, 0, p.d
-        )
+        spec = insertion_search(max(p.extend_k, p.d), p.extend_eps, p.d)
         cand_i, cand_d, _, log = self.searcher.run(
             self.store.vectors[lo:hi],
             np.zeros((1, 1), dtype=np.int32),
@@ -239,9 +239,7 @@ class Builder:
         deletion repair."""
         store, p = self.store, self.params
         for lo, hi in batches(start, end):
-            spec = SearchSpec(
-                max(p.extend_k, 2 * p.d), p.extend_eps, np.float32(1.0), True, True, False, 0, p.d
-            )
+            spec = insertion_search(max(p.extend_k, 2 * p.d), p.extend_eps, p.d)
             rand = self.maintainer.rand_state
             picks = [kopt.rand_below(rand, lo) for _ in range(lo, hi)]
             starts = np.array(picks, dtype=np.int32).reshape(-1, 1)

@@ -8,6 +8,7 @@ import numpy as np
 
 from deg import _aligned as aligned
 from deg._kernels import entry_tree as ktree
+from deg._kernels.distances import CHUNK, FIRST_CHUNK
 
 MIN_VERTICES = 1024  # below this no tree: vertex 0 is close to everything in a small graph
 LEAF = 8  # members per leaf at most (a leaf holds LEAF/2 to LEAF): 4-8 entries per query
@@ -59,8 +60,8 @@ def draw(vectors, n, seed, width):
 
 def stale(n, drawn_at):
     """Must the tree drawn over ``drawn_at`` vertices be drawn again for n? When the graph grew
-    or shrank by half, or crossed ``MIN_VERTICES`` (a draw per call would cost a pass over all
-    vectors on every small add or remove)."""
+    by half, shrank by a third (1.5 n <= drawn_at) or crossed ``MIN_VERTICES`` (a draw per
+    call would cost a pass over all vectors on every small add or remove)."""
     return n >= 1.5 * drawn_at or 1.5 * n <= drawn_at or (depth(n) > 0) != (depth(drawn_at) > 0)
 
 
@@ -115,9 +116,17 @@ class EntryTree:
         self.drawn_at = drawn_at
         self.members, self.pairs, self.planes, self.offsets = draw(vectors, drawn_at, seed, width)
 
+    def redraw_for(self, store, basis_, seed: int, drawn_at: int | None = None) -> None:
+        """Draw the tree over vertices ``0..drawn_at-1`` of ``store`` (default: all). In a
+        rotated index it splits on the first distance chunk, which holds most of each
+        distance; otherwise on the first ``CHUNK`` coordinates at most."""
+        dim = store.dim
+        width = FIRST_CHUNK if basis_.rotated and dim > CHUNK else min(dim, CHUNK)
+        self.redraw(store.vectors, store.n if drawn_at is None else drawn_at, seed, width)
+
     def after_removals(self, removed: list, n_before: int, n: int) -> bool:
         """Renumber the members after removals (``renumber``); False when the tree must be
-        drawn again instead (the graph shrank by half, or no member is left)."""
+        drawn again instead (the graph shrank by a third, or no member is left)."""
         if stale(n, self.drawn_at):
             return False
         if len(removed) and self.members.size:

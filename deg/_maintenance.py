@@ -8,7 +8,6 @@ import time
 
 import numpy as np
 
-from deg import _construction as construction
 from deg._kernels import optimize as kopt
 from deg._kernels import remove as kremove
 from deg._kernels import search as ksearch
@@ -36,7 +35,7 @@ class Maintainer:
         finally:
             # a small remove keeps the tree, its members renumbered; a large one redraws it
             if not self.tree.after_removals(removed, n_before, self.store.n):
-                construction.redraw_tree(self.tree, self.store, self.basis, self.params.seed)
+                self.tree.redraw_for(self.store, self.basis, self.params.seed)
             self.view.changed(self.store, arr.size)
 
     def remove_one(self, label) -> int:

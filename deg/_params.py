@@ -50,26 +50,27 @@ class Params:
     def make(
         cls,
         dim,
-        metric="l2",
-        edges_per_vertex=30,
-        extend_k=None,
-        extend_eps=0.1,
-        scheme="low-lid",
-        seed=0,
-        improve_k=None,
-        improve_eps=0.001,
-        max_path_length=5,
-        improve_tries=0,
-        rotate=None,
+        metric,
+        edges_per_vertex,
+        extend_k,
+        extend_eps,
+        scheme,
+        seed,
+        improve_k,
+        improve_eps,
+        max_path_length,
+        improve_tries,
+        rotate,
     ) -> Params:
-        """Validated parameters (``ValueError``/``TypeError`` naming the first bad one)."""
+        """Validated parameters (``ValueError``/``TypeError`` naming the first bad one); the
+        defaults are ``Index``'s."""
         dim = check.check_int("dim", dim, minimum=1, maximum=check.MAX_DIM)
         metric = check.check_choice("metric", metric, check.METRICS)
         d = check.check_edges_per_vertex(edges_per_vertex)
         extend_k = 4 * d // 3 if extend_k is None else extend_k
         extend_k = check.check_int("extend_k", extend_k, minimum=1, maximum=check.MAX_EXTEND_K)
         extend_eps = check.check_float("extend_eps", extend_eps, minimum=0.0, maximum=check.MAX_EPS)
-        scheme = check.check_choice("scheme", scheme, check.SCHEMES)
+        scheme = check.check_choice("scheme", scheme, tuple(SCHEME_CODE))
         seed = check.check_int("seed", seed, minimum=0, maximum=check.MAX_SEED)
         improve_k = d if improve_k is None else improve_k
         improve_k = check.check_int("improve_k", improve_k, minimum=0, maximum=check.MAX_IMPROVE_K)

@@ -7,7 +7,6 @@ from typing import NamedTuple
 
 import numpy as np
 
-from deg import _construction as construction
 from deg import _params
 from deg import _validation as check
 from deg._entries import TYPES
@@ -31,14 +30,18 @@ def to_dict(params, store, tree, rand_state) -> dict:
     return out
 
 
-def from_dict(params: dict, n: int, source: str) -> tuple:
-    """The ``Index`` keyword arguments and the ``Saved`` values of a file's parameter block,
-    checked (``ValueError`` naming what is missing or out of bounds)."""
+def from_dict(params: dict, a: dict, metric: str, source: str) -> tuple:
+    """The ``Index`` keyword arguments and the ``Saved`` values of a parameter block beside
+    the arrays ``a``, checked in that order (``ValueError`` naming what is missing or out of
+    bounds)."""
+    n, dim = a["vectors"].shape
     try:
         kwargs = {key: params[key] for key in _params.SAVED if key != "rotate"}
         kwargs["rotate"] = params.get("rotate", False)  # files before rotate: False
         if type(kwargs["seed"]) is int:  # before seeds were bounded, -1 meant what 2**64-1 does
             kwargs["seed"] %= 2**64
+        kwargs = dict(dim=dim, metric=metric, edges_per_vertex=a["neighbors"].shape[1], **kwargs)
+        _params.Params.make(**kwargs)
         saved = Saved(
             check.check_int(
                 "next_label", params["next_label"], minimum=0, maximum=check.MAX_LABEL + 1
@@ -76,26 +79,13 @@ def restore(store, basis_, tree, seed, a: dict, read_only: bool, saved: Saved) -
     ``read_only`` the storage keeps ``a``'s arrays (a copy-on-write map) instead of copying."""
     n = a["vectors"].shape[0]
     nb, w, sig = _view_rows(a, n)
-    if read_only:  # a copy-on-write map: the view refresh may still reorder rows
-        store.vectors, store.neighbors, store.weights = a["vectors"], nb, w
-        store.labels, store.sig = a["labels"], sig
-        store.gen = np.zeros(n, dtype=np.uint32)  # generations start again at 0
-        store.read_only = True
-    else:
-        store.allocate(n)
-        for dst, src in zip(store.arrays(), (a["vectors"], nb, w, a["labels"], sig)):
-            dst[:n] = src
+    store.adopt(a["vectors"], nb, w, a["labels"], sig, read_only, saved.next_label)
     if "rotation" in a:
-        basis_.yt = np.array(a["rotation"], dtype=np.float32)
-        basis_.tt = np.array(a["rotation_t"], dtype=np.float32)
-    store.capacity = n
-    store.n = n
-    store.vid_of.rebuild(a["labels"])
-    store.next_label = max(saved.next_label, int(a["labels"].max()) + 1 if n else 0)
+        basis_.adopt(a["rotation"], a["rotation_t"])
     if "pairs" in a:  # the saved tree, renumbered by removals as it was
         tree.adopt(a, saved.drawn_at)
     else:  # files before the tree or before its pairs (version 4): draw it
-        construction.redraw_tree(tree, store, basis_, seed, min(saved.drawn_at, n))
+        tree.redraw_for(store, basis_, seed, min(saved.drawn_at, n))
 
 
 def _view_rows(a: dict, n: int) -> tuple:

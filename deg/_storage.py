@@ -38,6 +38,24 @@ class Storage:
         self.sig = np.full(capacity, kview.EMPTY_SIG, dtype=np.uint32)
         self.gen = np.zeros(capacity, dtype=np.uint32)
 
+    def adopt(self, vectors, neighbors, weights, labels, sig, read_only, next_label) -> None:
+        """Take the rows of a loaded index (checked): copied, or with ``read_only`` kept as
+        they are (a copy-on-write map). Generations start again at 0."""
+        n = vectors.shape[0]
+        if read_only:
+            self.vectors, self.neighbors, self.weights = vectors, neighbors, weights
+            self.labels, self.sig = labels, sig
+            self.gen = np.zeros(n, dtype=np.uint32)
+            self.capacity = n
+            self.read_only = True
+        else:
+            self.allocate(n)
+            for dst, src in zip(self.arrays(), (vectors, neighbors, weights, labels, sig)):
+                dst[:n] = src
+        self.n = n
+        self.vid_of.rebuild(labels)
+        self.next_label = max(next_label, int(labels.max()) + 1 if n else 0)
+
     def arrays(self) -> tuple:
         """Every per-vertex array, in one fixed order."""
         return self.vectors, self.neighbors, self.weights, self.labels, self.sig, self.gen

@@ -12,7 +12,6 @@ import numpy as np
 from deg._kernels.distances import METRIC_CODES, all_within, unit_rows
 
 METRICS = tuple(METRIC_CODES)  # "l2", "ip", "cosine"
-SCHEMES = ("low-lid", "high-lid", "stream")
 
 # The bounds of every parameter (constructor, file, pickle, search): beyond them an index would
 # take unbounded time or memory for no gain. README "Parameters" lists them.

@@ -105,9 +105,9 @@ class Index:
     Notes
     -----
     Thread safety: ``search``, ``explore``, ``neighbors``, ``get_vectors`` and ``save`` may run
-    concurrently from many Python threads; ``add`` waits until they finish and blocks them while
-    it runs. ``threads > 1`` runs the serial kernels on a shared pool of Python threads (they
-    release the GIL), so any number of such calls may run at once.
+    concurrently from many Python threads; ``add``, ``remove`` and ``optimize`` wait until they
+    finish and block them while they run. ``threads > 1`` runs the serial kernels on a shared
+    pool of Python threads (they release the GIL), so any number of such calls may run at once.
     """
 
     def __init__(
@@ -279,7 +279,7 @@ class Index:
         max_distance_computations: int = 0,
         return_stats: bool = False,
         max_degree: int | None = None,
-    ) -> tuple:
+    ) -> tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray, dict]:
         """Approximate k nearest neighbours of each query.
 
         Parameters
@@ -334,7 +334,7 @@ class Index:
         max_distance_computations: int = 0,
         return_stats: bool = False,
         max_degree: int | None = None,
-    ) -> tuple:
+    ) -> tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray, dict]:
         """Neighbourhood of stored vectors (indexed queries): "what is similar to item X?".
 
         The search starts at the vertex itself with its own vector as the query. With
@@ -373,29 +373,68 @@ class Index:
             f"n={len(self)}{', read-only' if self.read_only else ''})"
         )
 
-    dim = property(lambda self: self._params.dim, doc="Vector dimension.")
-    metric = property(lambda self: self._params.metric, doc='"l2", "ip" or "cosine".')
-    edges_per_vertex = property(lambda self: self._params.d, doc="d, every vertex's degree.")
-    extend_k = property(lambda self: self._params.extend_k)
-    extend_eps = property(lambda self: self._params.extend_eps)
-    scheme = property(lambda self: self._params.scheme)
-    seed = property(lambda self: self._params.seed)
-    improve_k = property(lambda self: self._params.improve_k)
-    improve_eps = property(lambda self: self._params.improve_eps)
-    max_path_length = property(lambda self: self._params.max_path_length)
-    improve_tries = property(lambda self: self._params.improve_tries)
-    rotate = property(
-        lambda self: self._params.rotate,
-        doc="""The ``rotate`` setting (``None``: automatic); :attr:`rotated` says whether the
-        basis is in use yet.""",
-    )
-    rotated = property(
-        lambda self: self._basis.rotated,
-        doc="""True once the vectors are stored in the rotated basis (see ``rotate``).""",
-    )
-    read_only = property(
-        lambda self: self._store.read_only, doc="""True for an index loaded with ``mmap=True``."""
-    )
+    @property
+    def dim(self) -> int:
+        """Vector dimension."""
+        return self._params.dim
+
+    @property
+    def metric(self) -> str:
+        """``"l2"``, ``"ip"`` or ``"cosine"``."""
+        return self._params.metric
+
+    @property
+    def edges_per_vertex(self) -> int:
+        """d, the degree of every vertex."""
+        return self._params.d
+
+    @property
+    def extend_k(self) -> int:
+        return self._params.extend_k
+
+    @property
+    def extend_eps(self) -> float:
+        return self._params.extend_eps
+
+    @property
+    def scheme(self) -> str:
+        return self._params.scheme
+
+    @property
+    def seed(self) -> int:
+        return self._params.seed
+
+    @property
+    def improve_k(self) -> int:
+        return self._params.improve_k
+
+    @property
+    def improve_eps(self) -> float:
+        return self._params.improve_eps
+
+    @property
+    def max_path_length(self) -> int:
+        return self._params.max_path_length
+
+    @property
+    def improve_tries(self) -> int:
+        return self._params.improve_tries
+
+    @property
+    def rotate(self) -> bool | None:
+        """The ``rotate`` setting (``None``: automatic); :attr:`rotated` says whether the
+        basis is in use yet."""
+        return self._params.rotate
+
+    @property
+    def rotated(self) -> bool:
+        """True once the vectors are stored in the rotated basis (see ``rotate``)."""
+        return self._basis.rotated
+
+    @property
+    def read_only(self) -> bool:
+        """True for an index loaded with ``mmap=True``."""
+        return self._store.read_only
 
     @property
     def nbytes(self) -> int:
@@ -415,7 +454,7 @@ class Index:
         with self._lock.reading():
             return self._basis.back(self._store.vectors[self._store.vids(labels)])
 
-    def neighbors(self, labels) -> tuple:
+    def neighbors(self, labels) -> tuple[np.ndarray, np.ndarray]:
         """The graph itself: neighbour labels (m, d) int64 and edge weights (m, d) float32.
 
         Row i is ``labels[i]``'s; its neighbours come in the order of the search view (see
@@ -486,12 +525,8 @@ class Index:
     @classmethod
     def _from_parts(cls, metric, params, a, source, read_only) -> Index:
         """An index over validated arrays (from a file or a pickle); see :meth:`load`."""
-        n, dim = a["vectors"].shape
-        kwargs, saved = persistence.from_dict(params, n, source)
-        try:
-            index = cls(dim, metric=metric, edges_per_vertex=a["neighbors"].shape[1], **kwargs)
-        except (TypeError, ValueError) as e:
-            raise ValueError(f"{source} has invalid parameters: {e}") from None
+        kwargs, saved = persistence.from_dict(params, a, metric, source)
+        index = cls(**kwargs)
         index._maintainer.rand_state[0] = saved.rand_state
         persistence.restore(
             index._store, index._basis, index._tree, index._params.seed, a, read_only, saved

@@ -38,6 +38,14 @@ def shared_file(*parts):
     return path
 
 
+def saved_params(index):
+    """The parameter block a save of ``index`` writes (for tests that write files by hand)."""
+    from deg import _persistence
+
+    parts = index.internals()
+    return _persistence.to_dict(parts.params, parts.store, parts.tree, parts.rand_state)
+
+
 def assert_graph_ok(index):
     """Every DEG invariant: even-regular, undirected, no self loops/duplicates, exact weights,
     connected; and the search view is current."""

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 import deg
 from deg import fileformat
-from tests.conftest import assert_graph_ok, low_dim_data
+from tests.conftest import assert_graph_ok, low_dim_data, saved_params
 
 
 @pytest.fixture(scope="module")
@@ -142,7 +142,7 @@ def test_row_listing_a_vertex_twice_is_refused(built, tmp_path):
     fileformat.write(
         tmp_path / "v.deg",
         index.metric,
-        index._saved_params(),
+        saved_params(index),
         index.internals().store.vectors[:n],
         neighbors,
         index.internals().store.weights[:n],
@@ -188,7 +188,7 @@ def test_entry_tree_that_cannot_be_searched_is_refused(built, tmp_path, change, 
     fileformat.write(
         tmp_path / "t.deg",
         index.metric,
-        index._saved_params(),
+        saved_params(index),
         index.internals().store.vectors[:n],
         index.internals().store.neighbors[:n],
         index.internals().store.weights[:n],

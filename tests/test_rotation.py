@@ -12,7 +12,7 @@ import deg
 from deg import _basis as basis
 from deg import fileformat
 from deg._kernels.rotation import rotate_rows
-from tests.conftest import assert_graph_ok, brute_force, low_dim_data, recall
+from tests.conftest import assert_graph_ok, brute_force, low_dim_data, recall, saved_params
 
 
 def _rotated(x, yt, tt):
@@ -155,7 +155,7 @@ def test_a_file_with_a_broken_basis_is_refused(grown, tmp_path, spoil, match):
     fileformat.write(
         tmp_path / "b.deg",
         index.metric,
-        index._saved_params(),
+        saved_params(index),
         index.internals().store.vectors[:n],
         index.internals().store.neighbors[:n],
         index.internals().store.weights[:n],
