@@ -404,7 +404,8 @@ def check_arrays(path, a, n, d, metric, verify=True):
         raise _bad(path, "labels are negative or not unique")
     if "order" in a and n and (np.sort(a["order"], axis=1) != np.arange(d)).any():
         raise _bad(path, "search view rows are not permutations of the slots")
-    fault = kverify.structure_fault(nb, w, n, np.empty(n, np.int64))
+    key = np.uint64(int.from_bytes(os.urandom(8), "little"))
+    fault = kverify.structure_fault(nb, w, n, np.empty(n, np.int64), key)
     if fault[0] != kverify.OK:
         raise _bad(path, _describe(_STRUCTURE, fault, a, n, d, metric))
     if verify:
