@@ -515,7 +515,7 @@ class Index:
         that ``add`` would refuse, a disconnected graph).
 
         ``verify=False`` skips the checksum and the checks that read every vector (weights,
-        norms, connectivity): Fashion-MNIST (60k x 784) loads in 40% of the time (see the
+        norms, connectivity): Fashion-MNIST (60k x 784) loads in a quarter of the time (see the
         README). The checks that keep the kernels within their arrays (ids, repeats, edge
         symmetry, the entry tree) always run. Use it only for files this program wrote.
         """
