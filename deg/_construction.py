@@ -27,7 +27,6 @@ CHUNK_SEARCHES = 4
 # for 2d candidates computes a few hundred to a thousand or so
 EXTEND_LOG = 4096
 BUILD_TREE = os.environ.get("DEG_BUILD_TREE", "1") == "1"  # construction enters by the tree
-PROGRESS_MIN = 20_000  # adds at least this large show a progress bar when asked
 
 
 def batch_size(n: int) -> int:

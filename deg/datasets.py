@@ -16,7 +16,8 @@ Files use the ANN-Benchmarks layout: datasets ``train`` (n, dim) and ``test`` (n
 squared; angular: 1 - cos); attrs ``distance``, ``point_type`` (``"float"``), ``dimension``.
 Angular vectors are stored unnormalised (``deg.Index(metric="cosine")`` normalises).
 
-This module needs numpy, h5py and tqdm only: it never imports numba or ``deg.index``.
+This module needs numpy, tqdm and, for HDF5 files, h5py (``pip install
+dynamic-exploration-graph[datasets]``): it never imports numba or ``deg.index``.
 
 Examples
 --------
@@ -520,8 +521,7 @@ def write_hdf5(path, ds: Dataset) -> None:
     The file is written under a temporary name in the same folder, fsynced, then renamed, so
     a concurrent reader or an interrupted write never leaves a partial ``path``.
     """
-    import h5py
-
+    h5py = _h5py()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # a ".part" name, like a partial download: git and a later load both ignore it
@@ -560,8 +560,7 @@ def read_hdf5(path, name: str | None = None) -> Dataset:
     ValueError
         If a dataset is missing or the distance is neither euclidean nor angular.
     """
-    import h5py
-
+    h5py = _h5py()
     with h5py.File(path, "r") as f:
         missing = [key for key in ("train", "test", "neighbors", "distances") if key not in f]
         if missing:
@@ -690,3 +689,15 @@ def load(name: str, *, data_dir=None, download: bool = True, progress: bool = Tr
             f"is {entry.metric} of dimension {entry.dim}"
         )
     return ds
+
+
+def _h5py():
+    """h5py, or an ImportError saying how to get it (it is an extra of deg's)."""
+    try:
+        import h5py
+    except ImportError as e:
+        raise ImportError(
+            "deg.datasets reads and writes HDF5 files with h5py, which is not installed: "
+            "pip install 'dynamic-exploration-graph[datasets]' (or h5py)"
+        ) from e
+    return h5py

@@ -205,7 +205,7 @@ class Index:
             Non-negative and unique, not yet in the index. Default: consecutive integers after
             the largest label ever added (0, 1, ... for a new index).
         progress : bool
-            Show a tqdm progress bar for adds of 20 000 vectors or more.
+            Show a tqdm progress bar.
         threads : int, optional
             Threads for the candidate searches (default: all cores). The graph does not depend
             on it.
@@ -223,9 +223,7 @@ class Index:
             store.check_room(new_labels, labels is not None)
             if m:
                 self._builder.adopt_basis(x)
-                self._builder.insert(
-                    x, new_labels, progress and m >= construction.PROGRESS_MIN, threads
-                )
+                self._builder.insert(x, new_labels, progress, threads)
         return new_labels
 
     # ------------------------------------------------------------------ dynamics

@@ -190,10 +190,8 @@ def test_cosine_is_scale_invariant():
     np.testing.assert_allclose(a[1], b[1], atol=1e-5)
 
 
-def test_progress_bar_on_long_adds(monkeypatch, capsys):
-    from deg import _construction
-
-    monkeypatch.setattr(_construction, "PROGRESS_MIN", 100)  # "long" for this test
+def test_progress_bar_whenever_asked(capsys):
+    """build's default is progress=True: a bar for any size (it was shown from 20 000 on)."""
     x = np.random.default_rng(2).random((300, 4), dtype=np.float32)
     index = deg.Index.build(x, edges_per_vertex=4, progress=True)
     assert "deg add" in capsys.readouterr().err and len(index) == 300
@@ -223,3 +221,15 @@ def test_vector_near_the_norm_bound_is_taken():
     index.add(np.concatenate([np.eye(5, dtype=np.float32), x]))
     labels, dists = index.search(x, k=1)
     assert labels[0, 0] == 5 and dists[0, 0] == 0
+
+
+def test_analysis_after_a_plain_import():
+    code = (
+        "import deg, numpy as np; i = deg.Index(2); i.add(np.ones((3, 2)));"
+        "print(deg.analysis.check(i)['ok'])"
+    )
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.stdout.strip() == "True", out.stderr[-1000:]

@@ -1,0 +1,141 @@
+"""``python -m deg``: inspect, build and query index files from the shell.
+
+    python -m deg info FILE                       size, dim, metric, d, and the graph checks
+    python -m deg build DATA OUT [--metric l2 -d 30 ...]   DATA: .npy (n, dim), or .hdf5
+    python -m deg search FILE QUERIES.npy [-k 10 --eps 0.1 --out RESULT.npz]
+
+``serve`` is reserved for the retrieval service. Errors are printed as one line on stderr
+with exit status 2 (bad input) or 1 (anything else).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m deg", description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    info = sub.add_parser("info", help="describe an index file and check its graph")
+    info.add_argument("file")
+    info.add_argument("--mmap", action="store_true", help="memory-map instead of reading")
+    build = sub.add_parser("build", help="build an index from a .npy or .hdf5 file")
+    build.add_argument("data", help=".npy array (n, dim), or an .hdf5 file with a 'train' set")
+    build.add_argument("out", help="the index file to write")
+    build.add_argument(
+        "--metric",
+        default=None,
+        help="l2, ip or cosine (default: l2, or the .hdf5 file's distance)",
+    )
+    build.add_argument("-d", "--edges-per-vertex", type=int, default=30)
+    build.add_argument("--threads", type=int, default=None)
+    build.add_argument("--quiet", action="store_true", help="no progress bar")
+    search = sub.add_parser("search", help="search an index for the rows of a .npy file")
+    search.add_argument("file")
+    search.add_argument("queries", help=".npy array (nq, dim) or (dim,)")
+    search.add_argument("-k", type=int, default=10)
+    search.add_argument("--eps", type=float, default=0.1)
+    search.add_argument("--max-degree", type=int, default=None)
+    search.add_argument(
+        "--out", default=None, help=".npz file for labels and distances (default: print JSON lines)"
+    )
+    sub.add_parser("serve", help="reserved: the retrieval service")
+    return p
+
+
+def _info(args) -> dict:
+    import deg
+    from deg import analysis
+
+    start = time.perf_counter()
+    index = deg.Index.load(args.file, mmap=args.mmap)
+    loaded = time.perf_counter() - start
+    report = analysis.check(index, gq_sample=min(1000, len(index)))
+    return {
+        "file": os.fspath(args.file),
+        "bytes": os.path.getsize(args.file),
+        "n": len(index),
+        "dim": index.dim,
+        "metric": index.metric,
+        "edges_per_vertex": index.edges_per_vertex,
+        "scheme": index.scheme,
+        "rotated": index.rotated,
+        "load_seconds": round(loaded, 3),
+        "checks": {
+            k: report[k]
+            for k in ("ok", "regular", "undirected", "weights_exact", "connected", "view_current")
+        },
+        "aew": report["aew"],
+        "gq": report["gq"],
+    }
+
+
+def _read_data(path: str, metric: str | None) -> tuple:
+    if path.endswith(".npy"):
+        return np.load(path, allow_pickle=False), metric or "l2"
+    if path.endswith((".hdf5", ".h5")):
+        from deg import datasets
+
+        ds = datasets.read_hdf5(path)
+        return ds.train, metric or ("cosine" if ds.metric == "angular" else "l2")
+    raise ValueError(f"data must be a .npy or .hdf5 file, got {path!r}")
+
+
+def _build(args) -> dict:
+    import deg
+
+    data, metric = _read_data(args.data, args.metric)
+    start = time.perf_counter()
+    index = deg.Index.build(
+        data,
+        metric=metric,
+        edges_per_vertex=args.edges_per_vertex,
+        threads=args.threads,
+        progress=not args.quiet,
+    )
+    seconds = time.perf_counter() - start
+    index.save(args.out)
+    return {
+        "out": args.out,
+        "n": len(index),
+        "dim": index.dim,
+        "metric": metric,
+        "build_seconds": round(seconds, 2),
+    }
+
+
+def _search(args):
+    import deg
+
+    index = deg.Index.load(args.file)
+    queries = np.load(args.queries, allow_pickle=False)
+    labels, dists = index.search(queries, k=args.k, eps=args.eps, max_degree=args.max_degree)
+    if args.out:
+        np.savez(args.out, labels=labels, distances=dists)
+        return {"out": args.out, "queries": len(labels), "k": args.k}
+    return [
+        {"labels": row.tolist(), "distances": [float(x) for x in d]}
+        for row, d in zip(labels, dists)
+    ]
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "serve":
+        print("python -m deg: serve is not available yet (the retrieval service)", file=sys.stderr)
+        return 2
+    run = {"info": _info, "build": _build, "search": _search}[args.command]
+    try:
+        out = run(args)
+    except (ValueError, TypeError, KeyError, FileNotFoundError) as e:
+        print(f"python -m deg {args.command}: {e}", file=sys.stderr)
+        return 2
+    for item in out if isinstance(out, list) else [out]:
+        print(json.dumps(item))
+    return 0
