@@ -101,6 +101,14 @@ def logit(recall):
     return float(np.log(r / (1.0 - r)))
 
 
+def clamped(points, target):
+    """Does even the fastest frontier point already pass ``target`` (strictly)? Then
+    ``qps_at`` gives that point's QPS, a lower bound of the QPS at the target (the sweep did
+    not go lower)."""
+    front = pareto(points)
+    return bool(front) and front[0][0] > target
+
+
 def qps_at(points, target):
     """QPS at a recall target, read off the Pareto frontier of ``points``.
 

@@ -68,10 +68,9 @@ if __name__ == "__main__":
 
     run = Path(sys.argv[1])
     lines = [json.loads(line) for line in run.read_text().splitlines() if line]
-    for kind in ("unindexed", "indexed"):
-        plot(
-            lines,
-            kind,
-            f"{lines[0]['dataset']}: {kind} queries, k={lines[0]['k']}",
-            run.parent / f"{kind}.png",
-        )
+    first = lines[0]
+    m = first["machine"]
+    where = f"{m['cpu']}, {m['cores']} cores, load {m['load_1min']}, {first['date']}"
+    for kind in ("unindexed", "indexed"):  # beside the run, named after it: no run's plots lost
+        title = f"{first['dataset']}: {kind} queries, k={first['k']}\n{where}"
+        plot(lines, kind, title, run.with_name(f"{run.stem}-{kind}.png"))

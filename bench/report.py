@@ -40,6 +40,57 @@ def version(distribution):
         return "?"
 
 
+def commit():
+    """The git commit of the code measured (``-dirty`` with uncommitted changes), or "?"."""
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return "?"
+    return head.strip() + ("-dirty" if dirty.strip() else "")
+
+
+def load_now():
+    """The 1-minute load average now (None where the OS has none)."""
+    return round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
+
+
+def busy_warning(rows, cores):
+    """A warning line when the machine was busy (load above cores/2) while an engine ran, or
+    None: other processes then take cycles from some engines and not others."""
+    worst = {}
+    for r in rows:
+        for key in ("load_start", "load_end"):
+            if r.get(key) is not None:
+                worst[r["engine"]] = max(worst.get(r["engine"], 0), r[key])
+    busy = {e: v for e, v in worst.items() if v > cores / 2}
+    if not busy:
+        return None
+    said = ", ".join(f"{e} {v:.2f}" for e, v in sorted(busy.items()))
+    return (
+        f"WARNING: the machine was busy (1-minute load above {cores / 2:g} on {cores} "
+        f"cores) while these engines ran: {said}. Their QPS and the ratios are unreliable; "
+        f"run again on a quiet machine."
+    )
+
+
 def now():
     return datetime.datetime.now().isoformat(timespec="seconds")
 
@@ -59,12 +110,13 @@ def table(rows, kind, k):
     -------
     str
         QPS is interpolated on each engine's Pareto frontier (:func:`bench.metrics.qps_at`);
-        "n/a" where the engine never reached the target.
+        "n/a" where the engine never reached the target; ">=" where even its fastest setting
+        passed the target (a lower bound), and the ratios with such a cell say ">=" or "<=".
     """
     engines = sorted(
         {r["engine"] for r in rows if r["kind"] == kind}, key=lambda e: (e != "deg", e)
     )
-    at = {}
+    at, low = {}, {}
     lines = [
         f"{kind} queries, recall@{k}: single-thread QPS at the recall target "
         "(interpolated on the Pareto frontier)",
@@ -76,7 +128,8 @@ def table(rows, kind, k):
         mine = [r for r in rows if r["engine"] == e and r["kind"] == kind]
         pts = [(r["recall"], r["qps_1t"]) for r in mine]
         at[e] = [metrics.qps_at(pts, t) for t in TARGETS]
-        cells = "".join(f"{v:10.0f}" if v else f"{'n/a':>10s}" for v in at[e])
+        low[e] = [metrics.clamped(pts, t) for t in TARGETS]
+        cells = "".join(_cell(v, lb) for v, lb in zip(at[e], low[e]))
         lines.append(
             f"{e:13s}{mine[0]['build_s']:9.1f}{mine[0]['memory_bytes'] / 2**20:8.0f}"
             f"{cells}{max(p[0] for p in pts):12.4f}"
@@ -84,7 +137,22 @@ def table(rows, kind, k):
     if "deg" in at:
         for e in engines[1:]:
             cells = "".join(
-                f"{a / b:9.2f}x" if a and b else f"{'n/a':>10s}" for a, b in zip(at["deg"], at[e])
+                _ratio(a, b, la, lb) for a, b, la, lb in zip(at["deg"], at[e], low["deg"], low[e])
             )
             lines.append(f"{'deg / ' + e:30s}{cells}")
     return "\n".join(lines)
+
+
+def _cell(value, lower_bound):
+    if not value:
+        return f"{'n/a':>10s}"
+    return f"{('>=' if lower_bound else '') + format(value, '.0f'):>10s}"
+
+
+def _ratio(a, b, a_low, b_low):
+    """deg's QPS over a peer's: a lower bound of deg's makes the ratio one too, a lower bound
+    of the peer's makes it an upper bound; both: unknown."""
+    if not (a and b) or (a_low and b_low):
+        return f"{'n/a':>10s}"
+    mark = ">=" if a_low else "<=" if b_low else ""
+    return f"{mark + format(a / b, '.2f') + 'x':>10s}"

@@ -10,7 +10,10 @@ counted apart) and index bytes.
 """
 
 import argparse
+import contextlib
 import json
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -112,9 +115,12 @@ def run_engine(name, ctx, common, args, sink):
     """Build one engine, sweep it on both query kinds; one JSON line per measured setting."""
     cls = ENGINES[name]
     engine = cls(ctx["metric"], args.threads, **DEFAULT_PARAMS[name])
-    built = measure.build(engine, ctx["x"], ctx["q"], args.k)
+    load_start = report.load_now()
+    with heartbeat(f"{name}: warming up and building"):
+        built = measure.build(engine, ctx["x"], ctx["q"], args.k)
     info = {
         **common,
+        "load_start": load_start,
         "engine": name,
         "engine_str": str(engine),
         "version": report.version(cls.distribution),
@@ -165,7 +171,30 @@ def run_engine(name, ctx, common, args, sink):
             )
             if row["recall"] > args.stop_recall:
                 stopped.add(group)
+    load_end = report.load_now()
+    for row in rows:  # the load after the sweep too: a busy spell may start at any time
+        row["load_end"] = load_end
     return rows
+
+
+@contextlib.contextmanager
+def heartbeat(label, every=30.0):
+    """Print a line every ``every`` seconds while the block runs (builds and JIT warm-ups can
+    take minutes and print nothing)."""
+    done = threading.Event()
+    start = time.monotonic()
+
+    def beat():
+        while not done.wait(every):
+            print(f"{label}: still running ({time.monotonic() - start:.0f} s)", flush=True)
+
+    thread = threading.Thread(target=beat, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
 
 
 def main(argv=None):
@@ -189,6 +218,7 @@ def main(argv=None):
         "runs": args.runs,
         "min_time": args.min_time,
         "date": report.now(),
+        "commit": report.commit(),
         "machine": report.machine(),
         "versions": {d: report.version(d) for d in ("numpy", "numba", "deg")},
     }
@@ -211,12 +241,18 @@ def main(argv=None):
     m = common["machine"]
     header = (
         f"{ds.name}  ({len(x)} x {x.shape[1]}, {ds.metric}); {m['cpu']}, {m['cores']} "
-        f"cores, load {m['load_1min']}; {common['date']}"
+        f"cores, load {m['load_1min']}; {common['date']}; commit {common['commit']}"
     )
     text = header + "\n\n" + "\n\n".join(report.table(rows, kind, args.k) for kind in KINDS)
+    warning = report.busy_warning(rows, m["cores"])
+    if warning:
+        text += "\n\n" + warning
     print("\n" + text)
-    (out_dir / "summary.txt").write_text(text + "\n")
+    summary = out_dir / f"run-{stamp}-summary.txt"
+    summary.write_text(text + "\n")
+    where = f"{m['cpu']}, {m['cores']} cores, load {m['load_1min']}, {common['date']}"
     for kind in KINDS:
-        plot(rows, kind, f"{ds.name}: {kind} queries, k={args.k}", out_dir / f"{kind}.png")
-    print(f"\nresults: {jsonl}, and summary.txt, unindexed.png, indexed.png next to it")
+        title = f"{ds.name}: {kind} queries, k={args.k}\n{where}"
+        plot(rows, kind, title, out_dir / f"run-{stamp}-{kind}.png")
+    print(f"\nresults: {jsonl}, and its -summary.txt, -unindexed.png, -indexed.png next to it")
     return rows

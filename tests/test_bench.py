@@ -96,8 +96,9 @@ def test_table_reports_na_and_deg_ratios():
     deg_line, peer_line, ratio = text.splitlines()[2:]
     mid = metrics.qps_at([(0.9, 200), (0.99, 100)], 0.95)
     assert deg_line.split() == ["deg", "1.0", "1", "200", f"{mid:.0f}", "100", "0.9900"]
-    assert peer_line.split() == ["peer", "1.0", "1", "100", "100", "n/a", "0.9500"]
-    assert ratio.split() == ["deg", "/", "peer", "2.00x", f"{mid / 100:.2f}x", "n/a"]
+    # the peer's fastest setting passes 0.9: a lower bound there, and deg's ratio an upper one
+    assert peer_line.split() == ["peer", "1.0", "1", ">=100", "100", "n/a", "0.9500"]
+    assert ratio.split() == ["deg", "/", "peer", "<=2.00x", f"{mid / 100:.2f}x", "n/a"]
     assert "peer" in report.table(rows, "indexed", 10) and "deg /" not in report.table(
         rows, "indexed", 10
     )
@@ -216,16 +217,19 @@ def test_tiny_end_to_end_run(tmp_path, capsys):
     for kind in ("unindexed", "indexed"):
         recalls = [r["recall"] for r in deg_rows if r["kind"] == kind and r["param"][1] is None]
         assert all(r <= 0.999 for r in recalls[:-1])
-    for png in ("unindexed.png", "indexed.png"):
-        assert (folder / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "deg" in (folder / "summary.txt").read_text()
+    for kind in ("unindexed", "indexed"):
+        (png,) = folder.glob(f"run-*-{kind}.png")  # this run's own plot
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    (summary,) = folder.glob("run-*-summary.txt")
+    assert "deg" in summary.read_text() and "commit " in summary.read_text()
+    assert all(r["commit"] and r["load_start"] is not None for r in lines)
 
 
 def test_missing_engine_is_skipped_with_a_note(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(FaissHNSW, "package", "no_such_package_for_deg_tests")
     rows, out, folder = _tiny_run(tmp_path, ["faiss-hnsw"], capsys)
     assert rows == [] and "faiss-hnsw: skipped" in out
-    assert (folder / "unindexed.png").exists()  # an empty run still writes its outputs
+    assert list(folder.glob("run-*-unindexed.png"))  # an empty run still writes its outputs
     with pytest.raises(SystemExit, match="unknown engine"):
         _tiny_run(tmp_path, ["no-such-engine"], capsys)
 
@@ -379,3 +383,39 @@ def test_best_times_take_turns_until_each_call_has_its_runs():
     measure.best_times(calls, 1, min_seconds=0.05)  # the fast call goes on alone once slow is done
     assert 2 <= log.count("slow") <= 3 and log.count("fast") == measure.MAX_RUNS
     assert log[:2] == ["slow", "fast"]
+
+
+def test_cells_a_sweep_did_not_reach_down_to_are_marked_lower_bounds():
+    """A peer whose fastest setting already passes 0.9: its QPS there is a lower bound
+    (>=), and deg's ratio to it an upper bound (<=)."""
+    rows = [
+        {
+            "engine": e,
+            "kind": "unindexed",
+            "recall": r,
+            "qps_1t": q,
+            "build_s": 1.0,
+            "memory_bytes": 2**20,
+        }
+        for e, pts in (
+            ("deg", [(0.85, 3000), (0.93, 2000), (0.995, 500)]),
+            ("peer", [(0.96, 1000), (0.995, 250)]),
+        )
+        for r, q in pts
+    ]
+    text = report.table(rows, "unindexed", 10)
+    peer = next(line for line in text.splitlines() if line.startswith("peer"))
+    ratio = next(line for line in text.splitlines() if line.startswith("deg / peer"))
+    assert peer.split()[3:5] == [">=1000", ">=1000"] and peer.split()[5].isdigit()
+    assert ratio.split()[3].startswith("<=") and not ratio.split()[5].startswith(("<", ">"))
+
+
+def test_busy_machine_is_warned_about():
+    rows = [
+        {"engine": "deg", "load_start": 0.3, "load_end": 0.4},
+        {"engine": "hnswlib", "load_start": 0.2, "load_end": 1.7},
+    ]
+    assert report.busy_warning(rows, 2).startswith(
+        "WARNING"
+    ) and "hnswlib 1.70" in report.busy_warning(rows, 2)
+    assert report.busy_warning(rows[:1], 2) is None
