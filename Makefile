@@ -16,6 +16,8 @@ $(STAMP): pyproject.toml
 	  echo "python3 -m venv failed; installing Debian's python3-venv"; \
 	  apt-get update && apt-get install -y python3-venv && $(PYTHON) -m venv $(VENV); }
 	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
+	@# the distribution was called deg before: an old editable install would shadow this one
+	-@$(PY) -m pip uninstall -q -y deg 2>/dev/null
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[test,bench]'
 	@touch $@
 

@@ -99,7 +99,7 @@ class Deg(Engine):
     needs ~142 distance computations, 12 ~155, the whole graph ~215)."""
 
     name = "deg"
-    distribution = "deg"
+    distribution = "dynamic-exploration-graph"
     sweep = [(e, None) for e in DEG_EPS] + [(e, m) for m in (20, 16, 12) for e in DEG_EPS]
     param_name = "eps,max_degree"
     memory_source = "Index.nbytes"

@@ -3,6 +3,7 @@
 import datetime
 import os
 import platform
+import time
 from importlib import metadata
 
 from bench import metrics
@@ -72,22 +73,45 @@ def load_now():
     return round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
 
 
+def cpu_sample():
+    """``(busy, own, wall)`` seconds: CPU time all processors spent busy (from /proc/stat,
+    steal included: other virtual machines), this process's CPU time, and a clock. Two
+    samples give how many cores *other* processes kept busy in between (``others``); None
+    where /proc/stat is missing."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle and iowait
+    t = os.times()
+    busy = (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+    return busy, t.user + t.system, time.monotonic()
+
+
+def others(start, end):
+    """Cores that other processes kept busy on average between two ``cpu_sample``s."""
+    if start is None or end is None or end[2] <= start[2]:
+        return None
+    return round(max(0.0, (end[0] - start[0]) - (end[1] - start[1])) / (end[2] - start[2]), 2)
+
+
 def busy_warning(rows, cores):
-    """A warning line when the machine was busy (load above cores/2) while an engine ran, or
-    None: other processes then take cycles from some engines and not others."""
+    """A warning line when other processes kept more than half the cores busy while an engine
+    ran (``other_cores``; the benchmark's own threads do not count), or None: they then take
+    cycles from some engines and not others."""
     worst = {}
     for r in rows:
-        for key in ("load_start", "load_end"):
-            if r.get(key) is not None:
-                worst[r["engine"]] = max(worst.get(r["engine"], 0), r[key])
+        if r.get("other_cores") is not None:
+            worst[r["engine"]] = max(worst.get(r["engine"], 0), r["other_cores"])
     busy = {e: v for e, v in worst.items() if v > cores / 2}
     if not busy:
         return None
     said = ", ".join(f"{e} {v:.2f}" for e, v in sorted(busy.items()))
     return (
-        f"WARNING: the machine was busy (1-minute load above {cores / 2:g} on {cores} "
-        f"cores) while these engines ran: {said}. Their QPS and the ratios are unreliable; "
-        f"run again on a quiet machine."
+        f"WARNING: other processes kept more than {cores / 2:g} of the {cores} cores busy "
+        f"while these engines ran (cores, on average): {said}. Their QPS and the ratios "
+        f"are unreliable; run again on a quiet machine."
     )
 
 

@@ -116,6 +116,7 @@ def run_engine(name, ctx, common, args, sink):
     cls = ENGINES[name]
     engine = cls(ctx["metric"], args.threads, **DEFAULT_PARAMS[name])
     load_start = report.load_now()
+    cpu_start = report.cpu_sample()
     with heartbeat(f"{name}: warming up and building"):
         built = measure.build(engine, ctx["x"], ctx["q"], args.k)
     info = {
@@ -172,8 +173,10 @@ def run_engine(name, ctx, common, args, sink):
             if row["recall"] > args.stop_recall:
                 stopped.add(group)
     load_end = report.load_now()
+    other_cores = report.others(cpu_start, report.cpu_sample())
     for row in rows:  # the load after the sweep too: a busy spell may start at any time
         row["load_end"] = load_end
+        row["other_cores"] = other_cores
     return rows
 
 
@@ -220,7 +223,11 @@ def main(argv=None):
         "date": report.now(),
         "commit": report.commit(),
         "machine": report.machine(),
-        "versions": {d: report.version(d) for d in ("numpy", "numba", "deg")},
+        "versions": {
+            "numpy": report.version("numpy"),
+            "numba": report.version("numba"),
+            "deg": report.version("dynamic-exploration-graph"),
+        },
     }
     print(
         f"{ds.name}: train {x.shape}, {len(ctx['q'])} queries, {len(ctx['entries'])} explore "

@@ -80,10 +80,14 @@ def _read_data(path: str, metric: str | None) -> tuple:
     if path.endswith(".npy"):
         return np.load(path, allow_pickle=False), metric or "l2"
     if path.endswith((".hdf5", ".h5")):
-        from deg import datasets
+        from deg.datasets import _h5py
 
-        ds = datasets.read_hdf5(path)
-        return ds.train, metric or ("cosine" if ds.metric == "angular" else "l2")
+        with _h5py().File(path, "r") as f:
+            if "train" not in f:
+                raise ValueError(f"{path} has no 'train' dataset")
+            distance = f.attrs.get("distance", "euclidean")
+            distance = distance.decode() if isinstance(distance, bytes) else str(distance)
+            return f["train"][:], metric or ("cosine" if distance == "angular" else "l2")
     raise ValueError(f"data must be a .npy or .hdf5 file, got {path!r}")
 
 
@@ -119,8 +123,9 @@ def _search(args):
     if args.out:
         np.savez(args.out, labels=labels, distances=dists)
         return {"out": args.out, "queries": len(labels), "k": args.k}
+    # padding (k beyond the index) is label -1 at distance inf, written null: JSON has no inf
     return [
-        {"labels": row.tolist(), "distances": [float(x) for x in d]}
+        {"labels": row.tolist(), "distances": [float(x) if np.isfinite(x) else None for x in d]}
         for row, d in zip(labels, dists)
     ]
 
@@ -133,9 +138,12 @@ def main(argv=None) -> int:
     run = {"info": _info, "build": _build, "search": _search}[args.command]
     try:
         out = run(args)
-    except (ValueError, TypeError, KeyError, FileNotFoundError) as e:
+    except (ValueError, TypeError, KeyError, OSError, ImportError) as e:
         print(f"python -m deg {args.command}: {e}", file=sys.stderr)
         return 2
+    except Exception as e:  # anything else is ours: one line still, and status 1
+        print(f"python -m deg {args.command}: internal error: {e!r}", file=sys.stderr)
+        return 1
     for item in out if isinstance(out, list) else [out]:
         print(json.dumps(item))
     return 0

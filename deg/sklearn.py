@@ -20,9 +20,13 @@ scikit-learn (and scipy, which it brings).
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
+from joblib import effective_n_jobs
 from scipy.sparse import csr_matrix
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from deg.index import Index
@@ -45,8 +49,8 @@ class KNeighborsTransformer(TransformerMixin, BaseEstimator):
         The graph's degree (``Index``).
     n_jobs : int or None
         Threads for building and searching (None: all cores).
-    random_state : int
-        The index's seed.
+    random_state : int, RandomState or None
+        Draws the index's seed (an int: always the same graph).
     """
 
     def __init__(
@@ -70,6 +74,8 @@ class KNeighborsTransformer(TransformerMixin, BaseEstimator):
 
     def fit(self, X, y=None) -> KNeighborsTransformer:
         """Build the index over ``X`` (n_samples, n_features)."""
+        if not isinstance(self.n_neighbors, numbers.Integral) or self.n_neighbors < 1:
+            raise ValueError(f"n_neighbors must be an integer >= 1, got {self.n_neighbors!r}")
         if self.metric not in _METRICS:
             raise ValueError(f"metric must be one of {sorted(_METRICS)}, got {self.metric!r}")
         if self.mode not in ("distance", "connectivity"):
@@ -79,8 +85,8 @@ class KNeighborsTransformer(TransformerMixin, BaseEstimator):
             X,
             metric=_METRICS[self.metric],
             edges_per_vertex=self.edges_per_vertex,
-            seed=self.random_state,
-            threads=self.n_jobs,
+            seed=int(check_random_state(self.random_state).randint(2**31)),
+            threads=self._threads(),
             progress=False,
         )
         self.n_samples_fit_ = X.shape[0]
@@ -96,14 +102,18 @@ class KNeighborsTransformer(TransformerMixin, BaseEstimator):
                 f"n_neighbors{' + 1' if self.mode == 'distance' else ''} = {k} is "
                 f"more than the {self.n_samples_fit_} fitted samples"
             )
-        labels, dists = self.index_.search(X, k=k, eps=self.eps, threads=self.n_jobs)
-        if self.metric == "euclidean":
+        labels, dists = self.index_.search(X, k=k, eps=self.eps, threads=self._threads())
+        if self.metric in ("euclidean", "l2"):  # scikit-learn's l2 is the Euclidean distance
             dists = np.sqrt(np.maximum(dists, 0))
         data = np.ones(labels.size) if self.mode == "connectivity" else dists.astype(np.float64)
         indptr = np.arange(0, labels.size + 1, k)
         return csr_matrix(
             (data.ravel(), labels.ravel(), indptr), shape=(X.shape[0], self.n_samples_fit_)
         )
+
+    def _threads(self):
+        """``n_jobs`` as scikit-learn reads it (None: all cores here, -1: all cores)."""
+        return None if self.n_jobs is None else effective_n_jobs(self.n_jobs)
 
     def fit_transform(self, X, y=None):
         return self.fit(X).transform(X)

@@ -412,14 +412,21 @@ def test_cells_a_sweep_did_not_reach_down_to_are_marked_lower_bounds():
 
 
 def test_busy_machine_is_warned_about():
-    rows = [
-        {"engine": "deg", "load_start": 0.3, "load_end": 0.4},
-        {"engine": "hnswlib", "load_start": 0.2, "load_end": 1.7},
-    ]
-    assert report.busy_warning(rows, 2).startswith(
-        "WARNING"
-    ) and "hnswlib 1.70" in report.busy_warning(rows, 2)
+    rows = [{"engine": "deg", "other_cores": 0.3}, {"engine": "hnswlib", "other_cores": 1.7}]
+    warning = report.busy_warning(rows, 2)
+    assert warning.startswith("WARNING") and "hnswlib 1.70" in warning
     assert report.busy_warning(rows[:1], 2) is None
+
+
+def test_own_work_is_not_counted_as_other_processes():
+    """The benchmark's own threads keep the cores busy: only other processes' time counts."""
+    start = report.cpu_sample()
+    if start is None:
+        pytest.skip("no /proc/stat here")
+    end = time.process_time() + 0.5
+    while time.process_time() < end:  # half a second of our own work, on one core
+        pass
+    assert report.others(start, report.cpu_sample()) < 1.0  # ours excluded; others' noise aside
 
 
 def test_ann_benchmarks_index_size_is_the_index():

@@ -61,3 +61,22 @@ def test_errors_are_one_line_and_exit_2(built, args, message):
     folder = built[0]
     out = run(*(a.format(f=folder) for a in args))
     assert out.returncode == 2 and message in out.stderr and len(out.stderr.splitlines()) == 1
+
+
+def test_padding_is_json_null_and_plain_hdf5_builds(built, tmp_path):
+    import h5py
+
+    _, x, _ = built
+    np.save(tmp_path / "q.npy", x[:1])
+    tiny = tmp_path / "tiny.npy"
+    np.save(tiny, x[:5])
+    assert run("build", tiny, tmp_path / "t.deg", "-d", "4", "--quiet").returncode == 0
+    out = run("search", tmp_path / "t.deg", tmp_path / "q.npy", "-k", "8")
+    row = json.loads(out.stdout)  # strict JSON: no Infinity
+    assert row["labels"][5:] == [-1, -1, -1] and row["distances"][5:] == [None] * 3
+    with h5py.File(tmp_path / "plain.hdf5", "w") as f:  # a 'train' set and nothing else
+        f["train"] = x[:300]
+    out = run("build", tmp_path / "plain.hdf5", tmp_path / "p.deg", "-d", "8", "--quiet")
+    assert out.returncode == 0 and json.loads(out.stdout)["n"] == 300
+    out = run("info", tmp_path)  # a folder: one line, status 2
+    assert out.returncode == 2 and len(out.stderr.splitlines()) == 1

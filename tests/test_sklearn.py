@@ -66,3 +66,21 @@ def test_bad_settings_are_refused(data):
         KNeighborsTransformer(n_neighbors=5).fit(x[:5]).transform(q)
     with pytest.raises(ValueError, match="features"):
         KNeighborsTransformer().fit(x).transform(q[:, :3])
+
+
+def test_sklearn_settings_as_scikit_learn_reads_them(data):
+    """l2 is Euclidean as in scikit-learn; n_jobs=-1 and random_state=None are taken; rows
+    come in ascending distance."""
+    x, q = data
+    mine = (
+        KNeighborsTransformer(n_neighbors=5, metric="l2", eps=10.0, n_jobs=-1, random_state=None)
+        .fit(x)
+        .transform(q)
+    )
+    exact = Exact(n_neighbors=5, metric="l2").fit(x).transform(q)
+    np.testing.assert_allclose(np.sort(mine.data), np.sort(exact.data), rtol=1e-4)
+    for r in range(mine.shape[0]):
+        row = mine.getrow(r).data
+        assert (np.diff(row) >= 0).all()
+    with pytest.raises(ValueError, match="n_neighbors must be an integer >= 1"):
+        KNeighborsTransformer(n_neighbors=0).fit(x)
