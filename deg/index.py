@@ -43,6 +43,9 @@ class Internals(NamedTuple):
 
 
 def _unpickle(metric, params, arrays):
+    # read-only arrays (joblib hands large ones over as read-only memory maps) are copied:
+    # the kernels take writable arrays, and the index copies them anyway
+    arrays = {k: v if v.flags.writeable else np.array(v) for k, v in arrays.items()}
     n = arrays["vectors"].shape[0]
     fileformat.check_arrays("pickled deg.Index", arrays, n, arrays["neighbors"].shape[1], metric)
     return Index._from_parts(metric, params, arrays, "pickled deg.Index", read_only=False)

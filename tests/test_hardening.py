@@ -648,3 +648,15 @@ def test_files_with_a_negative_seed_load_as_before(saved, tmp_path):
     _, src = saved
     _rewrite(src, tmp_path / "s.deg", params=_params(src, seed=-1))
     assert deg.Index.load(tmp_path / "s.deg").seed == 2**64 - 1
+
+
+def test_pickle_of_read_only_arrays_loads(saved):
+    """joblib passes large arrays of a pickle as read-only memory maps."""
+    index, _ = saved
+    fn, (metric, params, arrays) = index.__reduce__()
+    for a in arrays.values():
+        a.setflags(write=False)
+    clone = fn(metric, params, arrays)
+    assert np.array_equal(
+        clone.search(index.get_vectors([4]), k=3)[0], index.search(index.get_vectors([4]), k=3)[0]
+    )
