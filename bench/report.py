@@ -23,7 +23,7 @@ def machine():
     except OSError:
         pass
     # other processes on a shared machine skew timings: record how busy it was at the start
-    load = round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
+    load = load_now()
     return {
         "cpu": cpu,
         "cores": cpu_count(),

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from deg import fileformat
+from deg._kernels import verify as kverify
 from deg._kernels import view as kview
 from deg._kernels.distances import edge_distances
 
@@ -22,6 +23,17 @@ def _graph(index):
     n = len(index)
     store = index.internals().store
     return n, store.vectors[:n], store.neighbors[:n], store.weights[:n]
+
+
+# the keys of check()'s report that are invariants (the rest are measures)
+INVARIANTS = (
+    "regular",
+    "no_self_loops",
+    "undirected",
+    "weights_exact",
+    "connected",
+    "view_current",
+)
 
 
 def check(index: Index, gq_sample: int = 1000, seed: int = 0) -> dict:
@@ -74,22 +86,12 @@ def check(index: Index, gq_sample: int = 1000, seed: int = 0) -> dict:
     err = np.abs(recomputed - w)
     out["max_weight_error"] = float(err.max())
     out["weights_exact"] = in_range and bool((err <= 1e-6 * np.maximum(1.0, np.abs(w))).all())
-    out["connected"] = in_range and _connected(nb, n)
+    out["connected"] = in_range and kverify.reached(nb, n, np.empty(n, np.int64)) == n
     out["view_current"] = in_range and _view_current(index, n)
     out["view_pending"] = int(kview.pending(nb, n, store.sig, store.gen))
     out["aew"] = float(w.mean(dtype=np.float64))
     out["gq"] = graph_quality(index, gq_sample, seed) if in_range and n > d else 1.0
-    out["ok"] = all(
-        out[key]
-        for key in (
-            "regular",
-            "no_self_loops",
-            "undirected",
-            "weights_exact",
-            "connected",
-            "view_current",
-        )
-    )
+    out["ok"] = all(out[key] for key in INVARIANTS)
     return out
 
 
@@ -109,18 +111,6 @@ def _undirected(nb, w, self_slot, n):
     return bool(
         np.array_equal((u * n + v)[fwd], (v * n + u)[rev]) and np.array_equal(wt[fwd], wt[rev])
     )
-
-
-def _connected(nb, n):
-    seen = np.zeros(n, dtype=bool)
-    seen[0] = True
-    frontier = np.array([0])
-    while frontier.size:
-        nxt = np.unique(nb[frontier].ravel())
-        nxt = nxt[~seen[nxt]]
-        seen[nxt] = True
-        frontier = nxt
-    return bool(seen.all())
 
 
 def average_edge_weight(index: Index) -> float:

@@ -80,14 +80,13 @@ def _read_data(path: str, metric: str | None) -> tuple:
     if path.endswith(".npy"):
         return np.load(path, allow_pickle=False), metric or "l2"
     if path.endswith((".hdf5", ".h5")):
-        from deg.datasets import _h5py
+        from deg.datasets import _h5py, hdf5_distance
 
         with _h5py().File(path, "r") as f:
             if "train" not in f:
                 raise ValueError(f"{path} has no 'train' dataset")
-            distance = f.attrs.get("distance", "euclidean")
-            distance = distance.decode() if isinstance(distance, bytes) else str(distance)
-            return f["train"][:], metric or ("cosine" if distance == "angular" else "l2")
+            angular = hdf5_distance(f) == "angular"
+            return f["train"][:], metric or ("cosine" if angular else "l2")
     raise ValueError(f"data must be a .npy or .hdf5 file, got {path!r}")
 
 

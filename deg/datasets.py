@@ -565,8 +565,7 @@ def read_hdf5(path, name: str | None = None) -> Dataset:
         missing = [key for key in ("train", "test", "neighbors", "distances") if key not in f]
         if missing:
             raise ValueError(f"{path} lacks the ANN-Benchmarks datasets {missing}")
-        metric = f.attrs.get("distance", "euclidean")
-        metric = metric.decode() if isinstance(metric, bytes) else str(metric)
+        metric = hdf5_distance(f)
         if metric not in METRICS:
             raise ValueError(f"{path} has distance {metric!r}; deg supports {METRICS}")
         return Dataset(
@@ -689,6 +688,13 @@ def load(name: str, *, data_dir=None, download: bool = True, progress: bool = Tr
             f"is {entry.metric} of dimension {entry.dim}"
         )
     return ds
+
+
+def hdf5_distance(f) -> str:
+    """An open ANN-Benchmarks file's ``distance`` attribute (bytes or str; default
+    euclidean)."""
+    metric = f.attrs.get("distance", "euclidean")
+    return metric.decode() if isinstance(metric, bytes) else str(metric)
 
 
 def _h5py():

@@ -166,25 +166,18 @@ def plain_signatures(neighbors, n, sig, gen, out):
     """The signatures a file stores: for each row of ``0..n-1`` in order (``sig`` matches),
     its hash with every generation 0, which a loaded index (generations 0) recomputes;
     ``EMPTY_SIG`` for a row due to be reordered."""
+    zero = np.zeros(neighbors.shape[0], dtype=np.uint32)
     for u in range(n):
         if row_signature(neighbors, gen, u) == sig[u]:
-            out[u] = plain_signature(neighbors, u)
+            out[u] = row_signature(neighbors, zero, u)
         else:
             out[u] = EMPTY_SIG
-
-
-@jit("uint32(int32[:, ::1], int64)")
-def plain_signature(neighbors, u):
-    """``row_signature`` with every generation 0."""
-    h = np.uint32(2166136261)
-    for j in range(neighbors.shape[1]):
-        h = (h ^ np.uint32(neighbors[u, j])) * np.uint32(16777619)
-    return h | np.uint32(1)
 
 
 @jit
 def sign_rows(neighbors, n, sig):
     """Mark rows ``0..n-1`` as in search order, with every generation 0 (rows loaded from a
     file that keeps them so)."""
+    zero = np.zeros(neighbors.shape[0], dtype=np.uint32)
     for u in range(n):
-        sig[u] = plain_signature(neighbors, u)
+        sig[u] = row_signature(neighbors, zero, u)
