@@ -159,6 +159,10 @@ def run_engine(name, ctx, common, args, sink):
                     args.min_time,
                 ),
             }
+            # how busy the machine was so far in this engine's turn, in the line itself: the
+            # lines are written as they come, so that a run cut short keeps what it measured
+            row["load_1min"] = report.load_now()
+            row["other_cores"] = report.others(cpu_start, report.cpu_sample())
             rows.append(row)
             sink.write(json.dumps(row) + "\n")
             sink.flush()
@@ -172,11 +176,6 @@ def run_engine(name, ctx, common, args, sink):
             )
             if row["recall"] > args.stop_recall:
                 stopped.add(group)
-    load_end = report.load_now()
-    other_cores = report.others(cpu_start, report.cpu_sample())
-    for row in rows:  # the load after the sweep too: a busy spell may start at any time
-        row["load_end"] = load_end
-        row["other_cores"] = other_cores
     return rows
 
 

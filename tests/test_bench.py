@@ -224,6 +224,8 @@ def test_tiny_end_to_end_run(tmp_path, capsys):
     (summary,) = folder.glob("run-*-summary.txt")
     assert "deg" in summary.read_text() and "commit " in summary.read_text()
     assert all(r["commit"] and r["load_start"] is not None for r in lines)
+    # every line written carries how busy the machine was (the file, not only the summary)
+    assert all("load_1min" in r and "other_cores" in r for r in lines)
 
 
 def test_missing_engine_is_skipped_with_a_note(tmp_path, capsys, monkeypatch):
