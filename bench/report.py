@@ -96,14 +96,46 @@ def others(start, end):
     return round(max(0.0, (end[0] - start[0]) - (end[1] - start[1])) / (end[2] - start[2]), 2)
 
 
+def cpu_mhz():
+    """The mean clock of the cores as /proc/cpuinfo reports it now (None where it does not).
+    On a virtual machine this is often the nominal clock the hypervisor advertises, not a
+    measurement: it then tells machines apart, not moments."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            mhz = [float(line.split(":", 1)[1]) for line in f if line.startswith("cpu MHz")]
+    except (OSError, ValueError):
+        return None
+    return round(sum(mhz) / len(mhz)) if mhz else None
+
+
+def surroundings(rows):
+    """One line per engine: other processes' cores (mean and worst over its settings, and over
+    its build) and the CPU clock reported while it was measured."""
+    lines = ["while measured (other processes' cores: settings mean/max, build; clock MHz):"]
+    for e in sorted({r["engine"] for r in rows}, key=lambda e: (e != "deg", e)):
+        mine = [r for r in rows if r["engine"] == e]
+        cores = [r["other_cores"] for r in mine if r.get("other_cores") is not None]
+        mhz = [r["cpu_mhz"] for r in mine if r.get("cpu_mhz") is not None]
+        build = mine[0].get("build_other_cores")
+        lines.append(
+            f"  {e:13s}"
+            + (f"{sum(cores) / len(cores):5.2f}/{max(cores):4.2f}" if cores else "    ?")
+            + (f", build {build:4.2f}" if build is not None else ", build ?")
+            + (f"; {min(mhz)}-{max(mhz)} MHz" if mhz else "")
+        )
+    return "\n".join(lines)
+
+
 def busy_warning(rows, cores):
-    """A warning line when other processes kept more than half the cores busy while an engine
-    ran (``other_cores``; the benchmark's own threads do not count), or None: they then take
-    cycles from some engines and not others."""
+    """A warning line when other processes kept more than half the cores busy while one of an
+    engine's settings or its build was measured (``other_cores``, ``build_other_cores``; the
+    benchmark's own threads do not count), or None: they then take cycles from some
+    measurements and not others."""
     worst = {}
     for r in rows:
-        if r.get("other_cores") is not None:
-            worst[r["engine"]] = max(worst.get(r["engine"], 0), r["other_cores"])
+        for key in ("other_cores", "build_other_cores"):
+            if r.get(key) is not None:
+                worst[r["engine"]] = max(worst.get(r["engine"], 0), r[key])
     busy = {e: v for e, v in worst.items() if v > cores / 2}
     if not busy:
         return None

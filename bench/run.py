@@ -111,8 +111,8 @@ def load(args):
     }
 
 
-def run_engine(name, ctx, common, args, sink):
-    """Build one engine, sweep it on both query kinds; one JSON line per measured setting."""
+def build_engine(name, ctx, common, args):
+    """Warm up and build one engine; returns it with the facts every one of its lines carries."""
     cls = ENGINES[name]
     engine = cls(ctx["metric"], args.threads, **DEFAULT_PARAMS[name])
     load_start = report.load_now()
@@ -122,6 +122,8 @@ def run_engine(name, ctx, common, args, sink):
     info = {
         **common,
         "load_start": load_start,
+        "build_other_cores": report.others(cpu_start, report.cpu_sample()),
+        "build_cpu_mhz": report.cpu_mhz(),
         "engine": name,
         "engine_str": str(engine),
         "version": report.version(cls.distribution),
@@ -133,50 +135,86 @@ def run_engine(name, ctx, common, args, sink):
         f"{name}: built in {built['build_s']:.1f} s{warm}, {built['memory_bytes'] / 2**20:.0f} MiB",
         flush=True,
     )
+    return engine, info
+
+
+def sweep(cls, stopped):
+    """The engine's settings in order, skipping a group once it is in ``stopped`` (a tuple
+    setting's last element names its group: deg's max_degree; each group's sweep stops on its
+    own). Lazy, so a group stopped after one setting skips the rest."""
+    for value in cls.sweep:
+        group = value[-1] if isinstance(value, tuple) else None
+        if group not in stopped:
+            yield value, group
+
+
+def measure_setting(engine, info, value, kind, ctx, args):
+    """One JSON line: one setting of one engine on one query kind, with how busy the machine
+    was while it was measured (other processes' cores, load) and the CPU clock the OS
+    reports."""
+    engine.set_query_arguments(value)
+    cpu_start = report.cpu_sample()
+    row = {
+        **info,
+        "param_name": type(engine).param_name,
+        "param": value,
+        "kind": kind,
+        **measure.setting(
+            engine,
+            kind,
+            ctx,
+            args.k,
+            args.threads,
+            args.runs,
+            args.latency_queries,
+            args.min_time,
+        ),
+    }
+    row["load_1min"] = report.load_now()
+    row["other_cores"] = report.others(cpu_start, report.cpu_sample())
+    row["cpu_mhz"] = report.cpu_mhz()
+    return row
+
+
+def interleaved(built, ctx, args, sink):
+    """Sweep every built engine on both query kinds, taking turns: each round measures the next
+    setting of every engine whose sweep goes on, so a slow spell of the shared machine (a few
+    seconds to minutes) falls on all engines alike instead of on one engine's whole turn.
+    Lines are written as they come, so a run cut short keeps what it measured."""
     rows = []
     for kind in KINDS:
-        # a tuple setting's last element names a group (deg's max_degree): each group's sweep
-        # stops on its own
-        stopped = set()
-        for value in cls.sweep:
-            group = value[-1] if isinstance(value, tuple) else None
-            if group in stopped:
-                continue
-            engine.set_query_arguments(value)
-            row = {
-                **info,
-                "param_name": cls.param_name,
-                "param": value,
-                "kind": kind,
-                **measure.setting(
-                    engine,
-                    kind,
-                    ctx,
-                    args.k,
-                    args.threads,
-                    args.runs,
-                    args.latency_queries,
-                    args.min_time,
-                ),
-            }
-            # how busy the machine was so far in this engine's turn, in the line itself: the
-            # lines are written as they come, so that a run cut short keeps what it measured
-            row["load_1min"] = report.load_now()
-            row["other_cores"] = report.others(cpu_start, report.cpu_sample())
-            rows.append(row)
-            sink.write(json.dumps(row) + "\n")
-            sink.flush()
-            dc = "" if row["dist_comps"] is None else f" dc {row['dist_comps']:.0f}"
-            shown = ",".join(map(str, value)) if isinstance(value, tuple) else f"{value:g}"
-            print(
-                f"  {kind:9s} {cls.param_name}={shown:<9s} recall {row['recall']:.4f} "
-                f"qps {row['qps_1t']:8.0f} (batch {row['qps_batch']:8.0f}) "
-                f"p50 {row['latency_p50_us'] or 0:7.0f} us{dc}",
-                flush=True,
-            )
-            if row["recall"] > args.stop_recall:
-                stopped.add(group)
+        turns = {}
+        for name, (engine, info) in built.items():
+            stopped = set()
+            turns[name] = (engine, info, sweep(type(engine), stopped), stopped)
+        while turns:
+            for name in list(turns):
+                engine, info, settings, stopped = turns[name]
+                nxt = next(settings, None)
+                if nxt is None:
+                    del turns[name]
+                    continue
+                value, group = nxt
+                row = measure_setting(engine, info, value, kind, ctx, args)
+                rows.append(row)
+                sink.write(json.dumps(row) + "\n")
+                sink.flush()
+                _print_row(name, row)
+                if row["recall"] > args.stop_recall:
+                    stopped.add(group)
     return rows
+
+
+def _print_row(name, row):
+    value = row["param"]
+    dc = "" if row["dist_comps"] is None else f" dc {row['dist_comps']:.0f}"
+    shown = ",".join(map(str, value)) if isinstance(value, (tuple, list)) else f"{value:g}"
+    print(
+        f"  {name:12s}{row['kind']:9s} {row['param_name']}={shown:<9s} "
+        f"recall {row['recall']:.4f} qps {row['qps_1t']:8.0f} (batch {row['qps_batch']:8.0f}) "
+        f"p50 {row['latency_p50_us'] or 0:7.0f} us{dc}",
+        flush=True,
+    )
 
 
 @contextlib.contextmanager
@@ -237,19 +275,24 @@ def main(argv=None):
     out_dir.mkdir(parents=True, exist_ok=True)
     stamp = common["date"].replace("-", "").replace(":", "").replace("T", "-")
     jsonl = out_dir / f"run-{stamp}.jsonl"
-    rows = []
+    # every engine is built first (one after another: a build cannot be split), then all
+    # are swept together, taking turns setting by setting
+    built = {}
+    for name in names:
+        if not ENGINES[name].available():
+            print(f"{name}: skipped, package {ENGINES[name].package!r} is not installed")
+            continue
+        built[name] = build_engine(name, ctx, common, args)
     with open(jsonl, "w") as sink:
-        for name in names:
-            if not ENGINES[name].available():
-                print(f"{name}: skipped, package {ENGINES[name].package!r} is not installed")
-                continue
-            rows += run_engine(name, ctx, common, args, sink)
+        rows = interleaved(built, ctx, args, sink)
     m = common["machine"]
     header = (
         f"{ds.name}  ({len(x)} x {x.shape[1]}, {ds.metric}); {m['cpu']}, {m['cores']} "
         f"cores, load {m['load_1min']}; {common['date']}; commit {common['commit']}"
     )
     text = header + "\n\n" + "\n\n".join(report.table(rows, kind, args.k) for kind in KINDS)
+    if rows:
+        text += "\n\n" + report.surroundings(rows)
     warning = report.busy_warning(rows, m["cores"])
     if warning:
         text += "\n\n" + warning

@@ -133,10 +133,18 @@ def test_compare_takes_the_best_peer_per_target_and_the_median_over_runs(tmp_pat
         return metrics.qps_at([(r["recall"], r["qps_1t"]) for r in rows if r["engine"] == e], t)
 
     best = max(("a", "deglib"), key=lambda e: at(e, 0.95))
-    assert got["unindexed@0.95"] == pytest.approx((at("deg", 0.95) / at(best, 0.95), best))
+    assert got["unindexed@0.95"] == pytest.approx((at("deg", 0.95) / at(best, 0.95), best, ""))
     # "a" never reached 0.99: the best peer there is deglib
-    assert got["unindexed@0.99"] == pytest.approx((at("deg", 0.99) / at("deglib", 0.99), "deglib"))
-    assert got["build/deglib"] == (1.5, "deglib") and got["batch speed-up"][0] == 1.8
+    assert got["unindexed@0.99"] == pytest.approx(
+        (at("deg", 0.99) / at("deglib", 0.99), "deglib", "")
+    )
+    assert got["build/deglib"] == (1.5, "deglib", "") and got["batch speed-up"][0] == 1.8
+    # every engine's fastest setting (0.89) is below 0.9: no bound there; raise deg's and
+    # its 0.9 cell becomes a lower bound, the ratio too
+    faster = [{**r, "recall": 0.91} if r is rows[0] else r for r in rows]
+    assert compare.ratios(faster)["unindexed@0.9"][2] == ">="
+    both = [{**r, "recall": 0.91} if r["recall"] == 0.89 else r for r in rows]
+    assert "unindexed@0.9" not in compare.ratios(both)  # both bounded: unknown
     paths = []
     for i, scale in enumerate((1.0, 2.0, 4.0)):
         paths.append(tmp_path / f"run-{i}.jsonl")
@@ -225,7 +233,13 @@ def test_tiny_end_to_end_run(tmp_path, capsys):
     assert "deg" in summary.read_text() and "commit " in summary.read_text()
     assert all(r["commit"] and r["load_start"] is not None for r in lines)
     # every line written carries how busy the machine was (the file, not only the summary)
-    assert all("load_1min" in r and "other_cores" in r for r in lines)
+    assert all("load_1min" in r and "other_cores" in r and "cpu_mhz" in r for r in lines)
+    assert "while measured" in summary.read_text()
+    # the engines take turns setting by setting: each kind's first lines come one per engine
+    if len(names) > 1:
+        for kind in ("unindexed", "indexed"):
+            first = [r["engine"] for r in lines if r["kind"] == kind][: len(names)]
+            assert sorted(first) == sorted(names), first
 
 
 def test_missing_engine_is_skipped_with_a_note(tmp_path, capsys, monkeypatch):
@@ -460,3 +474,30 @@ def test_ann_benchmarks_index_size_is_the_index():
     )
     grown, nbytes = (float(v) for v in out.stdout.split())
     assert grown < 2 * nbytes + 32 * 2**20, (grown, nbytes, out.stderr[-500:])
+
+
+def test_sweep_skips_a_stopped_group_from_then_on():
+    from bench.run import sweep
+
+    class Fake:
+        sweep = ((0.0, None), (0.1, None), (0.0, 20), (0.1, 20))
+
+    stopped = set()
+    settings = sweep(Fake, stopped)
+    assert next(settings) == ((0.0, None), None)
+    stopped.add(None)  # the whole-graph group passed the stop recall
+    assert list(settings) == [((0.0, 20), 20), ((0.1, 20), 20)]
+
+
+def test_surroundings_name_each_engine_with_its_load_and_clock():
+    rows = [
+        {"engine": "hnswlib", "other_cores": 0.2, "cpu_mhz": 2600, "build_other_cores": 0.1},
+        {"engine": "deg", "other_cores": 0.4, "cpu_mhz": 2600, "build_other_cores": 1.5},
+        {"engine": "deg", "other_cores": 0.2, "cpu_mhz": 2700, "build_other_cores": 1.5},
+    ]
+    lines = report.surroundings(rows).splitlines()
+    assert lines[1].split() == ["deg", "0.30/0.40,", "build", "1.50;", "2600-2700", "MHz"]
+    assert lines[2].split()[0] == "hnswlib"
+    # a busy build alone is enough for the warning
+    assert "deg 1.50" in report.busy_warning(rows, 2)
+    assert report.cpu_mhz() is None or report.cpu_mhz() > 0
