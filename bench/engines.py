@@ -151,6 +151,18 @@ class Deg(Engine):
     def memory_bytes(self):
         return self.index.nbytes
 
+    def prepare_filter(self, allowed, n):
+        import deg
+
+        return deg.Filter(self.index, allowed)
+
+    def query_filtered(self, q, k, prepared):
+        labels, _, stats = self.index.search(
+            q, k=k, eps=self.eps, threads=self.threads, filter=prepared, return_stats=True
+        )
+        self.last_dist_comps = float(stats["distance_computations"].mean())
+        return labels
+
 
 class FaissHNSW(Engine):
     """faiss ``IndexHNSWFlat``; sweeps ``efSearch``. Distance computations come from
@@ -195,6 +207,22 @@ class FaissHNSW(Engine):
     def memory_bytes(self):
         return int(self.faiss.serialize_index(self.index).nbytes)
 
+    def prepare_filter(self, allowed, n):
+        mask = np.zeros(n, bool)
+        mask[allowed] = True
+        bitmap = np.packbits(mask, bitorder="little")  # IDSelectorBitmap: bit i of byte i/8
+        return bitmap, self.faiss.IDSelectorBitmap(n, self.faiss.swig_ptr(bitmap))
+
+    def query_filtered(self, q, k, prepared):
+        params = self.faiss.SearchParametersHNSW(sel=prepared[1], efSearch=self.index.hnsw.efSearch)
+        stats = self.faiss.cvar.hnsw_stats
+        stats.reset()
+        _, ids = self._omp(
+            self.threads, lambda: self.index.search(self.prepare(q), k, params=params)
+        )
+        self.last_dist_comps = stats.ndis / len(q)
+        return ids
+
 
 class HnswLib(Engine):
     """hnswlib; sweeps ``ef``. It does not report distance computations."""
@@ -232,6 +260,24 @@ class HnswLib(Engine):
     def memory_bytes(self):
         return int(self.index.index_file_size())
 
+    def prepare_filter(self, allowed, n):
+        mask = np.zeros(n, bool)
+        mask[allowed] = True
+        return mask.__getitem__  # hnswlib calls it with each label it meets
+
+    def query_filtered(self, q, k, prepared):
+        # a Python filter holds the GIL: hnswlib runs it on one thread; it raises when it
+        # finds fewer than k, so ask row by row and pad
+        q = self.prepare(q)
+        out = np.full((len(q), k), -1, np.int64)
+        for i in range(len(q)):
+            try:
+                ids, _ = self.index.knn_query(q[i : i + 1], k=k, num_threads=1, filter=prepared)
+            except RuntimeError:
+                continue
+            out[i] = ids[0]
+        return out
+
 
 class DegLib(Engine):
     """deglib (the C++ reference DEG) through ``build_from_data`` (LowLID); sweeps eps."""
@@ -267,6 +313,19 @@ class DegLib(Engine):
             np.asarray(entries), k, eps=self.eps, include_entry=False, threads=self.threads
         )
         return ids.astype(np.int64)
+
+    def prepare_filter(self, allowed, n):
+        from deglib.search import Filter
+
+        return Filter(np.asarray(allowed, np.int32), max_label_count=n)
+
+    def query_filtered(self, q, k, prepared):
+        ids, _ = self.graph.search(
+            self.prepare(q), eps=self.eps, k=k, threads=self.threads, filter_labels=prepared
+        )
+        ids = ids.astype(np.int64)
+        ids[ids >= len(self.x)] = -1  # deglib pads with uint32's maximum
+        return ids
 
     def memory_bytes(self):
         # deglib has no size API; its vertex record is the vector, d neighbour ids (u32) and

@@ -91,7 +91,8 @@ def cpu_sample():
 
 def others(start, end):
     """Cores that other processes kept busy on average between two ``cpu_sample``s."""
-    if start is None or end is None or end[2] <= start[2]:
+    # /proc/stat counts in clock ticks (10 ms): a shorter window cannot tell
+    if start is None or end is None or end[2] - start[2] < 0.1:
         return None
     return round(max(0.0, (end[0] - start[0]) - (end[1] - start[1])) / (end[2] - start[2]), 2)
 

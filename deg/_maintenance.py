@@ -53,6 +53,7 @@ class Maintainer:
             store.gen[vid] = store.next_generation()
         store.labels[n - 1] = -1
         store.n = n - 1
+        store.changes += 1
         if status != kremove.OK:
             raise RuntimeError(
                 f"internal error: graph repair after removing label {label} failed (code {status})"

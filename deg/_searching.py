@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from deg import _filtering as filtering
 from deg import _pipeline
 from deg import _validation as check
 from deg._concurrency import resolve_threads
 from deg._kernels import labels as klabels
+from deg._kernels import scan as kscan
 from deg._kernels import search as ksearch
 from deg._kernels.entry_tree import ENTRIES
+from deg._kernels.search import GROUP_MAX
 from deg._kernels.state import SearchSpec
 
 SERIAL_BELOW = 4  # queries per thread below which one thread is faster than a launch
@@ -25,6 +28,8 @@ MAX_CHUNK = 16
 # its remaining 90% of bytes are not read (bench/RESULTS.md: 0.6-0.8 measured; 0.7 keeps the
 # high-recall end).
 LEAD = 0.7
+# the kernels' Filters tuple for an unfiltered batch (read only)
+NO_FILTER = (np.zeros((1, 0), np.uint64), np.zeros(0, np.int32), np.zeros(1, np.int64))
 
 
 class Searcher:
@@ -34,9 +39,20 @@ class Searcher:
     def __init__(self, store, tree, basis, pool):
         self.store, self.tree, self.basis, self.pool = store, tree, basis, pool
 
-    def query(self, queries, entries, spec: SearchSpec, threads, *, use_tree=False, rotate=False):
+    def query(
+        self,
+        queries,
+        entries,
+        spec: SearchSpec,
+        threads,
+        *,
+        use_tree=False,
+        rotate=False,
+        plan: filtering.Plan | None = None,
+    ):
         """Labels, distances and distance counts of a user search or exploration: ``spec``
-        as given (validated here), at most n results searched, the rest of each row padded."""
+        as given (validated here), at most n results searched, the rest of each row padded.
+        ``plan`` (``deg._filtering``): what each query may return."""
         store = self.store
         k = check.check_int("k", spec.k, minimum=1, maximum=check.MAX_K)
         max_degree = store.d if spec.max_degree is None else spec.max_degree
@@ -63,14 +79,103 @@ class Searcher:
                 np.full((nq, k), np.inf, np.float32),
                 np.zeros(nq, np.int64),
             )
-        vids, dists, n_dc, _ = self.run(
-            queries, entries, spec, threads, use_tree=use_tree, rotate=rotate
-        )
+        if plan is None:
+            vids, dists, n_dc, _ = self.run(
+                queries, entries, spec, threads, use_tree=use_tree, rotate=rotate
+            )
+        else:
+            vids, dists, n_dc = self.filtered(
+                queries, entries, spec, threads, plan, use_tree, rotate
+            )
         labels = klabels.labels_of(vids, store.labels)
         if spec.k < k:
             labels = np.pad(labels, ((0, 0), (0, k - spec.k)), constant_values=-1)
             dists = np.pad(dists, ((0, 0), (0, k - spec.k)), constant_values=np.inf)
         return labels, dists, n_dc
+
+    def filtered(self, queries, entries, spec, threads, plan, use_tree, rotate):
+        """A filtered batch: each query an exact scan of its allowed ids or a graph search
+        that may return only them, by ``filtering.prefers_scan``; a graph search that spent
+        its budget (``filtering.budget``) is answered by the scan (algorithm.md §3.6).
+        Returns vids, distances and distance counts (a fallback's both)."""
+        n, nq = self.store.n, queries.shape[0]
+        counts = plan.counts
+        scan_row = np.array([filtering.prefers_scan(int(c), n) for c in counts], bool)
+        row_budget = np.array(
+            [0 if scan_row[f] else filtering.budget(int(c)) for f, c in enumerate(counts)],
+            np.int64,
+        )
+        vids = np.full((nq, spec.k), -1, np.int32)
+        dists = np.full((nq, spec.k), np.inf, np.float32)
+        n_dc = np.zeros(nq, np.int64)
+        some = counts[plan.of] > 0  # an empty allowed set: padding, no search
+        scan = some & scan_row[plan.of]
+        graph = np.flatnonzero(some & ~scan_row[plan.of])
+        if graph.size:
+            sub = entries if entries.shape[0] == 1 else entries[graph]
+            filters = (plan.words, plan.of[graph], row_budget)
+            g_vids, g_dists, g_dc, _ = self.run(
+                queries[graph],
+                sub,
+                spec,
+                threads,
+                use_tree=use_tree,
+                rotate=rotate,
+                filters=filters,
+            )
+            limit = row_budget[plan.of[graph]]
+            # spent the fallback budget (not the caller's own, smaller one): not finished
+            spent = (g_dc >= limit) & ((spec.max_dc == 0) | (limit < spec.max_dc))
+            done = graph[~spent]
+            vids[done], dists[done], n_dc[graph] = g_vids[~spent], g_dists[~spent], g_dc
+            scan[graph[spent]] = True
+        chosen = np.flatnonzero(scan)
+        if chosen.size:
+            skip = (
+                entries[chosen, 0].astype(np.int64)
+                if spec.own_entry and not spec.include_entry
+                else np.full(chosen.size, -1, np.int64)
+            )
+            s_vids, s_dists, s_dc = self.scan(
+                queries[chosen], plan, plan.of[chosen], skip, spec.k, threads, rotate
+            )
+            vids[chosen], dists[chosen] = s_vids, s_dists
+            n_dc[chosen] += s_dc
+        return vids, dists, n_dc
+
+    def scan(self, queries, plan, of, skip, k, threads, rotate):
+        """Exact scans: query q's k nearest among the allowed ids of row ``of[q]`` of the
+        plan, never ``skip[q]``; returns vids, distances and the rows read."""
+        rows = np.unique(of)
+        ids = [filtering.ids_of(plan.words[f], self.store.n) for f in rows]
+        offsets = np.zeros(len(rows) + 1, np.int64)
+        offsets[1:] = np.cumsum([len(i) for i in ids])
+        set_of = np.searchsorted(rows, of).astype(np.int64)
+        sets = (np.concatenate(ids).astype(np.int32), offsets, set_of)
+        nq = queries.shape[0]
+        threads = min(resolve_threads(threads), max(1, nq // SERIAL_BELOW))
+        chunk = nq if threads == 1 else min(MAX_CHUNK, max(1, nq // (CLAIMS * threads)))
+        out = (np.empty((nq, k), np.int32), np.empty((nq, k), np.float32), np.empty(nq, np.int64))
+        scratch = (
+            np.empty((threads, k + 1), np.float32),
+            np.empty((threads, k + 1), np.int32),
+            np.empty((threads, GROUP_MAX), np.int32),
+            np.empty((threads, GROUP_MAX), np.float32),
+        )
+        rotate = rotate and self.basis.rotated
+        basis = self.basis.pair(rotate)
+        rotated = np.empty_like(queries) if rotate else queries[:0]
+        graph = self.store.graph()
+        sync = np.zeros(16, dtype=np.int64)
+        claim, done = sync[:1], sync[8:9]
+
+        def work(t):
+            kscan.scan_shared(
+                t, claim, done, chunk, graph, queries, basis, rotated, sets, skip, scratch, out
+            )
+
+        _pipeline.side_by_side(None, work, threads, done, nq)
+        return out
 
     def run(
         self,
@@ -85,6 +190,7 @@ class Searcher:
         neighbors=None,
         first=None,
         chunk=None,
+        filters=NO_FILTER,
     ):
         """Run the search kernel over ``queries``; returns vids, distances, distance counts
         and the distance log ``(ids, dists, counts)`` (up to ``log_capacity`` per query).
@@ -99,7 +205,8 @@ class Searcher:
         ``rotate``: the queries are in the input basis (``search``); each chunk is rotated into
         the stored basis by the kernel that rotated the stored vectors, so a stored vector
         given as a query is found at distance 0 (by the same machine code: a file moved to
-        another CPU may round a few vectors differently). ``spec.lead`` < 1 rejects a
+        another CPU may round a few vectors differently). ``filters``: the kernels'
+        ``Filters`` tuple (default: none). ``spec.lead`` < 1 rejects a
         candidate on its first distance chunk (``LEAD``; 1 = exact, as construction and
         optimisation search); ``spec.exact`` False lets the kernel sum rows four at a time,
         equal to ``distance`` up to float32 rounding (construction's distances become edge
@@ -142,6 +249,7 @@ class Searcher:
                     entries,
                     kernel_tree,
                     tuple(spec),
+                    filters,
                     scratch,
                     out,
                     log,

@@ -26,6 +26,9 @@ class Storage:
         self.next_label = 0
         self.epoch = 1  # the next vector generation (deg._kernels.view); 0 is a loaded one's
         self.read_only = False
+        # counts the changes of which ids hold which labels (adds, removals, loads): filters
+        # (deg._filtering) keep their bitsets over ids until it moves
+        self.changes = 0
         self.vid_of = LabelMap()
         self.allocate(0)
 
@@ -53,6 +56,7 @@ class Storage:
             for dst, src in zip(self.arrays(), (vectors, neighbors, weights, labels, sig)):
                 dst[:n] = src
         self.n = n
+        self.changes += 1
         self.vid_of.rebuild(labels)
         self.next_label = max(next_label, int(labels.max()) + 1 if n else 0)
 
@@ -86,6 +90,7 @@ class Storage:
         """Make vertices ``start..stop-1`` visible: count them and register their labels."""
         self.vid_of.add(start, stop, self.labels)
         self.n = stop
+        self.changes += 1
         self.next_label = max(self.next_label, int(self.labels[start:stop].max()) + 1)
 
     def default_labels(self, m: int) -> np.ndarray:

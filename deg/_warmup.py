@@ -120,6 +120,8 @@ def _exercise(share):
             index.search(x, k=3, threads=1)
             index.search(x, k=3, threads=2, max_distance_computations=50)
             index.explore([0, 1], k=3)
+            index.search(x, k=3, filter=np.arange(40), threads=2)  # filtered: the exact scan
+            index.explore([0, 1], k=3, exclude=[5])
             index.optimize(tries=20)
         if share != _INSERT:
             index.remove(index.labels[:30])
@@ -132,6 +134,7 @@ def _exercise(share):
     big.add(data[:600], threads=1)
     big.add(data[600:], threads=1)
     big.search(x, k=3, threads=1)
+    big.search(x, k=3, threads=1, filter=[3, 4, 5])  # the scan rotates its queries
     with tempfile.TemporaryDirectory() as folder:  # saving and the checks of a load
         path = os.path.join(folder, "warm.deg")
         big.save(path)

@@ -17,6 +17,7 @@ import numpy as np
 
 from deg import _basis as basis
 from deg import _construction as construction
+from deg import _filtering as filtering
 from deg import _persistence as persistence
 from deg import _validation as check
 from deg import fileformat
@@ -280,6 +281,8 @@ class Index:
         max_distance_computations: int = 0,
         return_stats: bool = False,
         max_degree: int | None = None,
+        filter=None,
+        exclude=None,
     ) -> tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray, dict]:
         """Approximate k nearest neighbours of each query.
 
@@ -306,6 +309,17 @@ class Index:
             rest. Fewer distance computations per hop: on large vectors that do not fit in the
             cache it is faster at equal recall with a larger eps (Fashion-MNIST, d=30: 16-20
             gave about 25% more QPS at recall 0.95 and 0.99); see the README.
+        filter : array_like, deg.Filter or sequence, optional
+            Only these labels may be returned: an array of labels, a boolean mask over labels
+            (``filter[i]`` allows label ``i``), a :class:`deg.Filter`, or a sequence of those
+            with one per query (a list or tuple of ``nq`` of them, or a 2-D array of ``nq``
+            rows). Labels not in the index are ignored; a query whose allowed set is empty
+            gets a row of padding. Other vertices are still traversed, never returned. Each
+            query is answered by the graph search or, when its allowed set is small against
+            the index or the graph search would have to pass too many others to fill it, by
+            an exact scan of the allowed vectors (see the README, "Filtered search").
+        exclude : same kinds as ``filter``, optional
+            These labels are never returned (with ``filter``: the allowed less these).
 
         Returns
         -------
@@ -320,8 +334,15 @@ class Index:
         if max_degree is not None:
             self._view.ensure(self._lock, self._store)
         with self._lock.reading():
+            plan = filtering.plan(filter, exclude, q.shape[0], self._store)
             found = self._searcher.query(
-                q, np.zeros((1, 1), dtype=np.int32), spec, threads, use_tree=True, rotate=True
+                q,
+                np.zeros((1, 1), dtype=np.int32),
+                spec,
+                threads,
+                use_tree=True,
+                rotate=True,
+                plan=plan,
             )
         return _answer(found, return_stats)
 
@@ -335,13 +356,18 @@ class Index:
         max_distance_computations: int = 0,
         return_stats: bool = False,
         max_degree: int | None = None,
+        filter=None,
+        exclude=None,
     ) -> tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray, dict]:
         """Neighbourhood of stored vectors (indexed queries): "what is similar to item X?".
 
         The search starts at the vertex itself with its own vector as the query. With
         ``include_entry=False`` (default) the entry is never returned; other vertices with an
         identical vector are. ``entry_labels`` is one label or a 1-D array of labels; unknown
-        labels raise ``KeyError``. Other parameters and the return value as in :meth:`search`.
+        labels raise ``KeyError``. ``filter`` and ``exclude`` as in :meth:`search` (one per
+        entry for a sequence); the entry itself comes back only with ``include_entry`` and
+        when the filter allows it. Other parameters and the return value as in
+        :meth:`search`.
         """
         arr = check.lookup_labels(entry_labels, "entry_labels", flat=False)
         spec = SearchSpec(
@@ -351,8 +377,13 @@ class Index:
             self._view.ensure(self._lock, self._store)
         with self._lock.reading():
             vids = self._store.vids(arr)
+            plan = filtering.plan(filter, exclude, len(vids), self._store)
             found = self._searcher.query(
-                self._store.vectors[vids], vids.astype(np.int32).reshape(-1, 1), spec, threads
+                self._store.vectors[vids],
+                vids.astype(np.int32).reshape(-1, 1),
+                spec,
+                threads,
+                plan=plan,
             )
         return _answer(found, return_stats)
 

@@ -101,3 +101,16 @@ def labels_of(vids, labels):
             v = vids[q, j]
             out[q, j] = labels[v] if v >= 0 else -1
     return out
+
+
+@jit("int64(int32[::1], int64[::1], int64[::1], int64[::1])")
+def lookup_present(vids, by_vid, labels, out):
+    """Internal ids of those ``labels`` that are in the map, in order, into ``out``; absent
+    ones are skipped. Returns how many were found."""
+    m = 0
+    for i in range(labels.shape[0]):
+        s = find_slot(vids, by_vid, labels[i])
+        if s >= 0:
+            out[m] = vids[s]
+            m += 1
+    return m

@@ -69,6 +69,7 @@ def search_sorted(graph, query, entries, k, eps, scr):
         query,
         entries,
         spec,
+        np.empty(0, dtype=np.uint64),  # no filter
         visited,
         tag,
         cand,
@@ -124,7 +125,7 @@ def has_path(graph, entries, target, k, eps, scr):
             dn = distance(metric, query, vectors[nb])
             if dn <= xr:
                 n_cand, n_res, radius, xr, xr_key = admit(
-                    cand, n_cand, res_d, res_i, n_res, k, eps, dn, nb, radius, xr, xr_key
+                    cand, n_cand, res_d, res_i, n_res, k, eps, dn, nb, radius, xr, xr_key, True
                 )
     return False
 

@@ -11,6 +11,7 @@ from deg._kernels._jit import jit
 from deg._kernels.atomic import fetch_add
 from deg._kernels.distances import IP, chunk_end, distance, distance_rows, distance_rows_by_four
 from deg._kernels.entry_tree import ENTRIES, leaf_of
+from deg._kernels.filters import allowed
 from deg._kernels.heap import (
     before,
     cand_id,
@@ -24,7 +25,16 @@ from deg._kernels.heap import (
 )
 from deg._kernels.prefetch import prefetch_head
 from deg._kernels.rotation import rotate_rows
-from deg._kernels.state import Basis, DistanceLog, Graph, Results, Scratch, SearchSpec, Tree
+from deg._kernels.state import (
+    Basis,
+    DistanceLog,
+    Filters,
+    Graph,
+    Results,
+    Scratch,
+    SearchSpec,
+    Tree,
+)
 
 # L2 rows are prefetched only as far as their first chunk (distances.chunk_end): a candidate
 # beyond the radius is usually rejected there (distance_rows), and the hardware prefetcher
@@ -67,13 +77,15 @@ def stop_key(xr):
 
 
 @jit
-def admit(cand, n_cand, res_d, res_i, n_res, k, eps, dn, nb, radius, xr, xr_key):
+def admit(cand, n_cand, res_d, res_i, n_res, k, eps, dn, nb, radius, xr, xr_key, ok):
     """A neighbour ``nb`` at distance ``dn`` within the bound ``xr``: it becomes a candidate,
-    and a result when closer than the radius (the k-th distance once a (k+1)-th result
-    arrived: then the farthest of the k+1 leaves and the radius and bound shrink, algorithm.md
-    §3.2). Returns the new ``(n_cand, n_res, radius, xr, xr_key)``."""
+    and, if it may be a result (``ok``: it passes the filter), a result when closer than the
+    radius (the k-th distance once a (k+1)-th result arrived: then the farthest of the k+1
+    leaves and the radius and bound shrink, algorithm.md §3.2). A filtered-out vertex is
+    traversed but never returned, and the radius is that of the allowed results. Returns the
+    new ``(n_cand, n_res, radius, xr, xr_key)``."""
     n_cand = cand_push(cand, n_cand, cand_key(dn, nb))
-    if dn < radius:
+    if ok and dn < radius:
         if n_res < k:
             n_res = max_push(res_d, res_i, n_res, dn, nb)
         else:
@@ -91,6 +103,7 @@ def search_one(
     query,
     entries,
     spec,
+    words,
     visited,
     tag,
     cand,
@@ -136,6 +149,8 @@ def search_one(
     (vertex, distance), in the order computed; construction reuses them (``choose_cut``).
     Abandoned distances are not logged.
 
+    ``words`` (uint64) is the filter's bitset over ids (``filters.allowed``); empty: none.
+
     Returns ``(n_res, n_dc, n_log)``: the number of results left in ``res_d/res_i`` (a
     max-heap), the distance computations made and the distances logged.
     """
@@ -165,7 +180,7 @@ def search_one(
             log_d[n_log] = de
             n_log += 1
         n_cand = cand_push(cand, n_cand, cand_key(de, e))
-        if include_entry:
+        if include_entry and allowed(words, e):
             n_res = max_push(res_d, res_i, n_res, de, e)
         n_dc += 1
         if max_dc > 0 and n_dc >= max_dc:
@@ -225,7 +240,19 @@ def search_one(
                     n_log += 1
             if dn <= xr:
                 n_cand, n_res, radius, xr, xr_key = admit(
-                    cand, n_cand, res_d, res_i, n_res, k, eps, dn, nb, radius, xr, xr_key
+                    cand,
+                    n_cand,
+                    res_d,
+                    res_i,
+                    n_res,
+                    k,
+                    eps,
+                    dn,
+                    nb,
+                    radius,
+                    xr,
+                    xr_key,
+                    allowed(words, nb),
                 )
         if max_dc > 0 and n_dc >= max_dc:
             break
@@ -233,7 +260,7 @@ def search_one(
 
 
 @jit
-def search_block(t, lo, hi, graph, queries, entries, tree, spec, scratch, out, log):
+def search_block(t, lo, hi, graph, queries, entries, tree, spec, filters, scratch, out, log):
     """Answer queries ``lo..hi-1`` with thread ``t``'s rows of ``scratch``; write sorted,
     padded rows into ``out``.
 
@@ -244,6 +271,10 @@ def search_block(t, lo, hi, graph, queries, entries, tree, spec, scratch, out, l
     the first ``ENTRIES`` members of the leaf it descends to; its hyperplane tests (one per
     level) count towards the budget and the reported distance computations. Otherwise it
     starts at ``entries`` (one row for all queries, or one row per query).
+
+    ``filters`` (``state.Filters``): query q may only return the vertices of bitset row
+    ``of[q]`` (row 0 when ``of`` is empty; rows of no words: no filter), and a row's
+    ``budget`` (> 0) bounds its searches' distance computations like ``max_dc``.
     """
     vectors = graph.vectors
     k, eps, lead, exact, include_entry, own_entry, max_dc, max_degree = spec
@@ -270,6 +301,7 @@ def search_block(t, lo, hi, graph, queries, entries, tree, spec, scratch, out, l
     )
     log_i, log_d, log_n = log
     out_i, out_d, out_dc = out
+    words, of, f_budget = filters
     for q in range(lo, hi):
         tag = next_tag(visited_t, tag_t)
         n_descent = 0
@@ -279,13 +311,18 @@ def search_block(t, lo, hi, graph, queries, entries, tree, spec, scratch, out, l
             n_descent = levels
         else:
             erow = entries[0] if entries.shape[0] == 1 else entries[q]
-        budget = max_dc - n_descent if max_dc > 0 else max_dc
+        f = of[q] if of.shape[0] > 0 else 0
+        limit = max_dc
+        if f_budget[f] > 0 and (limit == 0 or f_budget[f] < limit):
+            limit = f_budget[f]
+        budget = max(1, limit - n_descent) if limit > 0 else 0
         one = SearchSpec(k, eps, lead, exact, include_entry, own_entry, budget, max_degree)
         n_res, n_dc, n_log = search_one(
             graph,
             queries[q],
             erow,
             one,
+            words[f],
             visited_t,
             tag,
             cand_t,
@@ -311,14 +348,29 @@ def search_block(t, lo, hi, graph, queries, entries, tree, spec, scratch, out, l
 
 @jit
 def search_shared(
-    t, claim, done, chunk, graph, queries, basis, rotated, entries, tree, spec, scratch, out, log
+    t,
+    claim,
+    done,
+    chunk,
+    graph,
+    queries,
+    basis,
+    rotated,
+    entries,
+    tree,
+    spec,
+    filters,
+    scratch,
+    out,
+    log,
 ):
     """Thread ``t``'s part of a batch: claim ``chunk`` queries at a time from ``claim`` (a
     shared int64[1] starting at 0) and answer them with scratch rows ``t``, until none are
     left. Each chunk's queries are counted in ``done`` (int64[1]) once answered: whoever sees
     the count reach the number of queries sees every answer. ``graph``, ``basis``, ``tree``,
-    ``spec``, ``scratch``, ``out`` and ``log`` are plain tuples of the fields of ``Graph``,
-    ``Basis``, ``Tree``, ``SearchSpec``, ``Scratch``, ``Results`` and ``DistanceLog``
+    ``spec``, ``filters``, ``scratch``, ``out`` and ``log`` are plain tuples of the fields of
+    ``Graph``, ``Basis``, ``Tree``, ``SearchSpec``, ``Filters``, ``Scratch``, ``Results`` and
+    ``DistanceLog``
     (``state``: a plain tuple costs numba less to type on each call).
 
     Every thread of a batch runs this over the same arguments (the kernel releases the GIL),
@@ -329,6 +381,7 @@ def search_shared(
     (``rotation.rotate_rows``, whose rows do not depend on their block-mates).
     """
     graph, basis, tree, spec = Graph(*graph), Basis(*basis), Tree(*tree), SearchSpec(*spec)
+    filters = Filters(*filters)
     scratch, out, log = Scratch(*scratch), Results(*out), DistanceLog(*log)
     yt, tt = basis
     nq = queries.shape[0]
@@ -338,6 +391,6 @@ def search_shared(
         hi = min(lo + chunk, nq)
         if yt.shape[0] > 0:
             rotate_rows(queries[lo:hi], yt, tt, rotated[lo:hi])
-        search_block(t, lo, hi, graph, stored, entries, tree, spec, scratch, out, log)
+        search_block(t, lo, hi, graph, stored, entries, tree, spec, filters, scratch, out, log)
         fetch_add(done, hi - lo)
         lo = fetch_add(claim, chunk)

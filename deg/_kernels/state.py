@@ -58,6 +58,17 @@ class SearchSpec(NamedTuple):
     max_degree: int
 
 
+class Filters(NamedTuple):
+    """What each query of a batch may return (``filters``): bitset rows over ids ``words``
+    (nf, w) uint64, no words: no filter; the row of each query ``of`` (nq,) int32, empty: row
+    0 for all; and a distance-computation budget per row ``budget`` (nf,) int64, 0: none (the
+    search then falls back to an exact scan when it is spent, ``deg._filtering``)."""
+
+    words: np.ndarray
+    of: np.ndarray
+    budget: np.ndarray
+
+
 class Scratch(NamedTuple):
     """Per-thread search scratch, one row per thread: visited tags (uint16 per vertex), the
     thread's current tag, the candidate heap (uint64 per vertex), the result heap's distances

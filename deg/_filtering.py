@@ -1,0 +1,202 @@
+"""Filtered search (docs/algorithm.md §3.6): which labels a query may return,
+as bitsets over internal ids, and per query the choice between the graph search and an exact
+scan of the allowed vectors.
+
+A filter-aware graph search traverses every vertex but returns only allowed ones, so it must
+pass about ``1 / selectivity`` vertices for each allowed one it finds, and many more when the
+allowed vertices lie far from the query (a filter correlated with it). An exact scan reads
+each allowed vector once. Each query therefore takes the scan when its allowed set is small
+against the index (``prefers_scan``), and otherwise a graph search with a budget of
+distance computations worth a few scans: a search that spends it without meeting its
+stopping rule is answered by the scan instead.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import NamedTuple
+
+import numpy as np
+
+from deg import _validation as check
+from deg._kernels import filters as kfilters
+from deg._kernels import labels as klabels
+
+# A scan's distance computation costs this fraction of a graph search's: its rows are read in
+# groups and mostly abandoned after their first chunk, a graph search's are scattered and
+# come with heap work (bench/RESULTS.md, "Filtered search").
+SCAN_COST = 0.5
+# The graph search an unfiltered query needs, in distance computations (Fashion-MNIST and
+# SIFT-small at eps 0.1: 200-400); a filter that allows a share s of the index multiplies it
+# by about 1 / s.
+GRAPH_DC = 300
+# A filtered graph search may spend this many scans' worth of distance computations before
+# the scan answers instead: the worst case costs (1 + FALLBACK) scans.
+FALLBACK = 1.0
+
+
+class Filter:
+    """A reusable set of labels a search may return, for one index.
+
+    Parameters
+    ----------
+    index : deg.Index
+        The index it is used with; using it with another raises ``ValueError``.
+    allowed : array_like
+        The allowed labels (integers; labels not in the index are ignored), or a boolean mask
+        over labels (``allowed[i]`` allows label ``i``).
+
+    The filter keeps its labels and a bitset over the index's internal ids, made at first use
+    and again after the index changed (an add, a removal): it allows exactly its labels
+    whenever they are in the index, including labels added after it was made, and never a
+    label that is not among them, whatever removals renumbered.
+    """
+
+    def __init__(self, index, allowed):
+        self._store = weakref.ref(index.internals().store)
+        self.labels = as_labels(allowed, "allowed")
+        self._cached = None  # (store.changes, words, count)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __repr__(self) -> str:
+        return f"deg.Filter({len(self.labels)} labels)"
+
+    def words(self, store) -> tuple[np.ndarray, int]:
+        """The bitset over ``store``'s ids (``words(n)`` words) and how many bits are set."""
+        if self._store() is not store:
+            raise ValueError("this deg.Filter was made for another index")
+        if self._cached is None or self._cached[0] != store.changes:
+            self._cached = (store.changes, *bitset(self.labels, store))
+        return self._cached[1], self._cached[2]
+
+
+def as_labels(allowed, name) -> np.ndarray:
+    """Sorted distinct labels from a label array or a boolean mask over labels; negative ones
+    (never labels) are dropped like other labels not in the index."""
+    if isinstance(allowed, Filter):
+        return allowed.labels
+    arr = np.asarray(allowed)
+    if arr.ndim != 1:
+        raise ValueError(
+            f"{name} must be a 1-D array of labels or a boolean mask over labels, got shape "
+            f"{arr.shape}"
+        )
+    if arr.dtype == np.bool_:
+        return np.flatnonzero(arr).astype(np.int64)
+    if arr.size == 0:
+        return np.empty(0, np.int64)
+    if not np.issubdtype(arr.dtype, np.integer):
+        raise TypeError(f"{name} must be integer labels or a boolean mask, got dtype {arr.dtype}")
+    if arr.dtype == np.uint64:
+        arr = arr[arr <= check.MAX_LABEL]
+    arr = np.unique(arr.astype(np.int64))
+    return arr[arr >= 0]
+
+
+def words(n: int) -> int:
+    """Words of a bitset over ``n`` ids."""
+    return (n + 63) >> 6
+
+
+def bitset(labels: np.ndarray, store) -> tuple[np.ndarray, int]:
+    """The bits of those ``labels`` that are in ``store``, and how many."""
+    vids = np.empty(len(labels), np.int64)
+    m = klabels.lookup_present(store.vid_of._vids, store.labels, labels, vids)
+    out = np.zeros(words(store.n), np.uint64)
+    kfilters.set_bits(out, vids[:m])
+    return out, m
+
+
+class Plan(NamedTuple):
+    """What each query of a batch may return: bitset rows ``words`` (nf, w), each query's row
+    ``of`` (nq,) int32 and each row's allowed count ``counts`` (nf,)."""
+
+    words: np.ndarray
+    of: np.ndarray
+    counts: np.ndarray
+
+
+def plan(allowed, exclude, nq: int, store) -> Plan | None:
+    """The rows for ``filter=allowed, exclude=exclude`` over a batch of ``nq`` queries, or None
+    when neither is given. Each may be a label array, a boolean mask over labels, a ``Filter``,
+    or a sequence of those with one per query (a list or tuple of arrays or filters, or a
+    2-D array, of ``nq`` rows)."""
+    if allowed is None and exclude is None:
+        return None
+    allow = per_query(allowed, "filter", nq, store)
+    deny = per_query(exclude, "exclude", nq, store)
+    rows, index, of = [], {}, np.empty(nq, np.int32)
+    for q in range(nq):
+        key = (allow[q][0], deny[q][0])
+        if key not in index:
+            index[key] = len(rows)
+            rows.append(combine(allow[q][1], deny[q][1], store.n))
+        of[q] = index[key]
+    w = np.stack(rows) if rows else np.zeros((0, words(store.n)), np.uint64)
+    counts = np.array([kfilters.count_below(r, store.n) for r in w], np.int64)
+    return Plan(w, of, counts)
+
+
+def per_query(spec, name, nq, store) -> list:
+    """``[(key, words or None), ...]`` for each query: ``key`` tells equal filters apart
+    (a shared one has one key), ``None`` allows (or denies) nothing in particular."""
+    if spec is None:
+        return [(None, None)] * nq
+    if isinstance(spec, Filter) or not _is_sequence_of_sets(spec):
+        bits = _bits(spec, name, store)
+        return [(0, bits)] * nq
+    if len(spec) != nq:
+        raise ValueError(f"{name} has {len(spec)} entries, one per query, for {nq} queries")
+    out = []
+    for q, one in enumerate(spec):
+        key = ("filter", id(one)) if isinstance(one, Filter) else ("row", q)
+        out.append((key, _bits(one, f"{name}[{q}]", store)))
+    return out
+
+
+def _is_sequence_of_sets(spec) -> bool:
+    if isinstance(spec, np.ndarray):
+        return spec.ndim == 2
+    if isinstance(spec, list | tuple) and len(spec) > 0:
+        first = spec[0]
+        return isinstance(first, Filter | list | tuple | np.ndarray)
+    return False
+
+
+def _bits(one, name, store) -> np.ndarray:
+    if isinstance(one, Filter):
+        return one.words(store)[0]
+    return bitset(as_labels(one, name), store)[0]
+
+
+def combine(allow, deny, n) -> np.ndarray:
+    """``allow`` (None: every id) less ``deny`` (None: none), over ``n`` ids."""
+    if allow is None:
+        out = np.full(words(n), np.uint64(0xFFFFFFFFFFFFFFFF), np.uint64)
+        if n & 63:
+            out[-1] = (np.uint64(1) << np.uint64(n & 63)) - np.uint64(1)
+    else:
+        out = allow.copy()
+    if deny is not None:
+        out &= ~deny
+    return out
+
+
+def prefers_scan(count: int, n: int) -> bool:
+    """Whether an exact scan of ``count`` allowed vectors costs less than the graph search of
+    an index of ``n`` expects for them (``GRAPH_DC * n / count`` distance computations)."""
+    return SCAN_COST * count * count <= GRAPH_DC * n
+
+
+def budget(count: int) -> int:
+    """Distance computations a filtered graph search may spend before the scan answers."""
+    return max(1, int(FALLBACK * SCAN_COST * count))
+
+
+def ids_of(row: np.ndarray, n: int) -> np.ndarray:
+    """The allowed ids of a bitset row, ascending (int32)."""
+    out = np.empty(kfilters.count_below(row, n), np.int32)
+    kfilters.ids_below(row, n, out)
+    return out
