@@ -20,19 +20,20 @@ import numpy as np
 
 from deg import _validation as check
 from deg._kernels import filters as kfilters
-from deg._kernels import labels as klabels
 
 # A scan's distance computation costs this fraction of a graph search's: its rows are read in
-# groups and mostly abandoned after their first chunk, a graph search's are scattered and
-# come with heap work (bench/RESULTS.md, "Filtered search").
-SCAN_COST = 0.5
-# The graph search an unfiltered query needs, in distance computations (Fashion-MNIST and
-# SIFT-small at eps 0.1: 200-400); a filter that allows a share s of the index multiplies it
-# by about 1 / s.
-GRAPH_DC = 300
+# order of id, in groups, and mostly abandoned after their first chunk; a graph search's are
+# scattered and come with heap work (Fashion-MNIST: ~24 ns against ~176 ns; bench/RESULTS.md,
+# "Filtered search").
+SCAN_COST = 0.14
+# A filtered graph search that may return a share s of the index makes about
+# GRAPH_DC / sqrt(s) distance computations (Fashion-MNIST at eps 0.1: 502 at s = 0.5, 1281
+# at 0.1, 4563 at 0.01): it finds allowed vertices in passing while it closes in on the query.
+GRAPH_DC = 400
 # A filtered graph search may spend this many scans' worth of distance computations before
-# the scan answers instead: the worst case costs (1 + FALLBACK) scans.
-FALLBACK = 1.0
+# the scan answers instead: the worst case (allowed vertices far from the query) costs
+# 1 + FALLBACK scans.
+FALLBACK = 2.0
 
 
 class Filter:
@@ -77,6 +78,8 @@ def as_labels(allowed, name) -> np.ndarray:
     (never labels) are dropped like other labels not in the index."""
     if isinstance(allowed, Filter):
         return allowed.labels
+    if isinstance(allowed, set | frozenset):
+        allowed = sorted(allowed)
     arr = np.asarray(allowed)
     if arr.ndim != 1:
         raise ValueError(
@@ -102,41 +105,80 @@ def words(n: int) -> int:
 
 def bitset(labels: np.ndarray, store) -> tuple[np.ndarray, int]:
     """The bits of those ``labels`` that are in ``store``, and how many."""
-    vids = np.empty(len(labels), np.int64)
-    m = klabels.lookup_present(store.vid_of._vids, store.labels, labels, vids)
+    vids = store.vid_of.find_present(labels, store.labels)
     out = np.zeros(words(store.n), np.uint64)
-    kfilters.set_bits(out, vids[:m])
-    return out, m
+    kfilters.set_bits(out, vids)
+    return out, len(vids)
 
 
 class Plan(NamedTuple):
-    """What each query of a batch may return: bitset rows ``words`` (nf, w), each query's row
-    ``of`` (nq,) int32 and each row's allowed count ``counts`` (nf,)."""
+    """What each query of a batch may return: bitset rows ``words`` (nf, w) over the store's
+    capacity (bits at n and above clear), each query's row ``of`` (nq,) int32, each row's
+    allowed count ``counts`` (nf,), and ``free`` (nf,): the row filters nothing (a query left
+    alone in a sequence), so its queries take the plain search."""
 
     words: np.ndarray
     of: np.ndarray
     counts: np.ndarray
+    free: np.ndarray
+
+
+# Per-query filters of a batch hold a bitset each: batches are planned this many bytes of
+# them at a time (deg.index splits larger ones).
+PLAN_BYTES = 1 << 26
+
+
+def queries_per_plan(store) -> int:
+    """Queries of a batch planned at once so that their bitsets stay within PLAN_BYTES."""
+    return max(1, PLAN_BYTES // (8 * words(store.capacity)))
+
+
+def batches(allowed, exclude, nq: int, store):
+    """``(lo, hi, allowed, exclude)`` for each part of a batch of ``nq`` queries that is
+    planned at once: the whole batch, unless a per-query sequence makes its bitsets pass
+    PLAN_BYTES. A sequence of the wrong length raises ``ValueError`` first."""
+    per = []
+    for spec, name in ((allowed, "filter"), (exclude, "exclude")):
+        seq = spec is not None and not isinstance(spec, Filter) and _is_sequence_of_sets(spec)
+        if seq and len(spec) != nq:
+            raise ValueError(f"{name} has {len(spec)} entries, one per query, for {nq} queries")
+        per.append(seq)
+    step = queries_per_plan(store) if any(per) else max(nq, 1)
+    for lo in range(0, max(nq, 1), step):
+        hi = min(nq, lo + step)
+        yield (
+            lo,
+            hi,
+            allowed[lo:hi] if per[0] else allowed,
+            exclude[lo:hi] if per[1] else exclude,
+        )
 
 
 def plan(allowed, exclude, nq: int, store) -> Plan | None:
     """The rows for ``filter=allowed, exclude=exclude`` over a batch of ``nq`` queries, or None
     when neither is given. Each may be a label array, a boolean mask over labels, a ``Filter``,
-    or a sequence of those with one per query (a list or tuple of arrays or filters, or a
-    2-D array, of ``nq`` rows)."""
+    or a sequence of those with one per query (a list or tuple of arrays or filters, None for
+    a query left alone, or a 2-D array, of ``nq`` rows).
+
+    The rows span the store's capacity, not only its n ids: the kernels test the bit of every
+    neighbour id they meet, and an add cut short between its wiring and its commit leaves
+    edges to ids past n."""
     if allowed is None and exclude is None:
         return None
     allow = per_query(allowed, "filter", nq, store)
     deny = per_query(exclude, "exclude", nq, store)
-    rows, index, of = [], {}, np.empty(nq, np.int32)
+    width = words(max(store.capacity, store.n))
+    rows, free, index, of = [], [], {}, np.empty(nq, np.int32)
     for q in range(nq):
         key = (allow[q][0], deny[q][0])
         if key not in index:
             index[key] = len(rows)
-            rows.append(combine(allow[q][1], deny[q][1], store.n))
+            rows.append(combine(allow[q][1], deny[q][1], store.n, width))
+            free.append(allow[q][1] is None and deny[q][1] is None)
         of[q] = index[key]
-    w = np.stack(rows) if rows else np.zeros((0, words(store.n)), np.uint64)
+    w = np.stack(rows) if rows else np.zeros((0, width), np.uint64)
     counts = np.array([kfilters.count_below(r, store.n) for r in w], np.int64)
-    return Plan(w, of, counts)
+    return Plan(w, of, counts, np.array(free, bool))
 
 
 def per_query(spec, name, nq, store) -> list:
@@ -151,17 +193,22 @@ def per_query(spec, name, nq, store) -> list:
         raise ValueError(f"{name} has {len(spec)} entries, one per query, for {nq} queries")
     out = []
     for q, one in enumerate(spec):
+        if one is None:  # this query is not filtered (or excludes nothing)
+            out.append((None, None))
+            continue
         key = ("filter", id(one)) if isinstance(one, Filter) else ("row", q)
         out.append((key, _bits(one, f"{name}[{q}]", store)))
     return out
 
 
 def _is_sequence_of_sets(spec) -> bool:
+    """A 2-D array, or a list or tuple whose entries (the first that is not None) are sets:
+    one per query. Anything else is one set for every query."""
     if isinstance(spec, np.ndarray):
         return spec.ndim == 2
     if isinstance(spec, list | tuple) and len(spec) > 0:
-        first = spec[0]
-        return isinstance(first, Filter | list | tuple | np.ndarray)
+        first = next((one for one in spec if one is not None), None)
+        return first is None or isinstance(first, Filter | list | tuple | set | np.ndarray)
     return False
 
 
@@ -171,23 +218,26 @@ def _bits(one, name, store) -> np.ndarray:
     return bitset(as_labels(one, name), store)[0]
 
 
-def combine(allow, deny, n) -> np.ndarray:
-    """``allow`` (None: every id) less ``deny`` (None: none), over ``n`` ids."""
+def combine(allow, deny, n, width) -> np.ndarray:
+    """``allow`` (None: every id) less ``deny`` (None: none), over ``n`` ids, in ``width``
+    words (the bits from n on clear)."""
+    out = np.zeros(width, np.uint64)
     if allow is None:
-        out = np.full(words(n), np.uint64(0xFFFFFFFFFFFFFFFF), np.uint64)
+        out[: n >> 6] = np.uint64(0xFFFFFFFFFFFFFFFF)
         if n & 63:
-            out[-1] = (np.uint64(1) << np.uint64(n & 63)) - np.uint64(1)
+            out[n >> 6] = (np.uint64(1) << np.uint64(n & 63)) - np.uint64(1)
     else:
-        out = allow.copy()
+        out[: len(allow)] = allow
     if deny is not None:
-        out &= ~deny
+        out[: len(deny)] &= ~deny
     return out
 
 
 def prefers_scan(count: int, n: int) -> bool:
-    """Whether an exact scan of ``count`` allowed vectors costs less than the graph search of
-    an index of ``n`` expects for them (``GRAPH_DC * n / count`` distance computations)."""
-    return SCAN_COST * count * count <= GRAPH_DC * n
+    """Whether an exact scan of ``count`` allowed vectors (``SCAN_COST * count``) costs less
+    than the graph search an index of ``n`` expects for them (``GRAPH_DC * sqrt(n / count)``);
+    Fashion-MNIST 60k: up to ~7 900 allowed, 13%."""
+    return SCAN_COST * SCAN_COST * count**3 <= GRAPH_DC * GRAPH_DC * n
 
 
 def budget(count: int) -> int:

@@ -58,6 +58,14 @@ class LabelMap:
             raise KeyError(f"label {int(arr[missing])} is not in the index")
         return out
 
+    def find_present(self, labels, by_vid):
+        """Internal ids (int64) of those ``labels`` (int64) that are in the map, in order;
+        the others are skipped."""
+        arr = np.ascontiguousarray(labels, dtype=np.int64)
+        out = np.empty(arr.size, dtype=np.int64)
+        m = klabels.lookup_present(self._vids, _as_labels(by_vid), arr, out)
+        return out[:m]
+
     def first_present(self, labels, by_vid):
         """The first of ``labels`` already in the map, or None."""
         arr = np.ascontiguousarray(labels, dtype=np.int64)

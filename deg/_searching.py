@@ -97,23 +97,35 @@ class Searcher:
         """A filtered batch: each query an exact scan of its allowed ids or a graph search
         that may return only them, by ``filtering.prefers_scan``; a graph search that spent
         its budget (``filtering.budget``) is answered by the scan (algorithm.md §3.6).
-        Returns vids, distances and distance counts (a fallback's both)."""
+        With the caller's own budget (``max_dc``) a query scans only when its allowed set
+        fits in it, and a graph search's results stand when the budget ends it. Returns
+        vids, distances and distance counts (a fallback's both)."""
         n, nq = self.store.n, queries.shape[0]
-        counts = plan.counts
+        counts, of = plan.counts, plan.of
         scan_row = np.array([filtering.prefers_scan(int(c), n) for c in counts], bool)
+        scan_row &= ~plan.free
+        if spec.max_dc > 0:
+            scan_row &= counts <= spec.max_dc
         row_budget = np.array(
-            [0 if scan_row[f] else filtering.budget(int(c)) for f, c in enumerate(counts)],
+            [
+                filtering.budget(int(c))
+                if spec.max_dc == 0 and not (scan_row[f] or plan.free[f])
+                else 0
+                for f, c in enumerate(counts)
+            ],
             np.int64,
         )
         vids = np.full((nq, spec.k), -1, np.int32)
         dists = np.full((nq, spec.k), np.inf, np.float32)
         n_dc = np.zeros(nq, np.int64)
-        some = counts[plan.of] > 0  # an empty allowed set: padding, no search
-        scan = some & scan_row[plan.of]
-        graph = np.flatnonzero(some & ~scan_row[plan.of])
-        if graph.size:
+        some = counts[of] > 0  # an empty allowed set: padding, no search
+        scan = some & scan_row[of]
+        for free in (True, False):  # queries left alone take the plain search
+            graph = np.flatnonzero(some & ~scan_row[of] & (plan.free[of] == free))
+            if not graph.size:
+                continue
             sub = entries if entries.shape[0] == 1 else entries[graph]
-            filters = (plan.words, plan.of[graph], row_budget)
+            filters = NO_FILTER if free else (plan.words, of[graph], row_budget)
             g_vids, g_dists, g_dc, _ = self.run(
                 queries[graph],
                 sub,
@@ -123,9 +135,8 @@ class Searcher:
                 rotate=rotate,
                 filters=filters,
             )
-            limit = row_budget[plan.of[graph]]
-            # spent the fallback budget (not the caller's own, smaller one): not finished
-            spent = (g_dc >= limit) & ((spec.max_dc == 0) | (limit < spec.max_dc))
+            limit = row_budget[of[graph]]
+            spent = (limit > 0) & (g_dc >= limit)  # the fallback budget: not finished
             done = graph[~spent]
             vids[done], dists[done], n_dc[graph] = g_vids[~spent], g_dists[~spent], g_dc
             scan[graph[spent]] = True
@@ -137,7 +148,7 @@ class Searcher:
                 else np.full(chosen.size, -1, np.int64)
             )
             s_vids, s_dists, s_dc = self.scan(
-                queries[chosen], plan, plan.of[chosen], skip, spec.k, threads, rotate
+                queries[chosen], plan, of[chosen], skip, spec.k, threads, rotate
             )
             vids[chosen], dists[chosen] = s_vids, s_dists
             n_dc[chosen] += s_dc
@@ -214,6 +225,12 @@ class Searcher:
         """
         store, tree = self.store, self.tree
         k, nq = spec.k, queries.shape[0]
+        words, of, _ = filters
+        # the kernel tests the bit of any neighbour id (< capacity) and reads row of[q]
+        if words.shape[1] and (words.shape[1] * 64 < store.capacity or of.shape[0] != nq):
+            raise ValueError("filter rows do not cover the index (an internal error)")
+        if of.shape[0] and not 0 <= of.min() <= of.max() < words.shape[0]:
+            raise ValueError("filter row out of range (an internal error)")
         blocks = min(threads, max(1, nq // SERIAL_BELOW))
         if chunk is None:
             chunk = nq if blocks == 1 else min(MAX_CHUNK, max(1, nq // (CLAIMS * blocks)))

@@ -312,9 +312,10 @@ class Index:
         filter : array_like, deg.Filter or sequence, optional
             Only these labels may be returned: an array of labels, a boolean mask over labels
             (``filter[i]`` allows label ``i``), a :class:`deg.Filter`, or a sequence of those
-            with one per query (a list or tuple of ``nq`` of them, or a 2-D array of ``nq``
-            rows). Labels not in the index are ignored; a query whose allowed set is empty
-            gets a row of padding. Other vertices are still traversed, never returned. Each
+            with one per query (a list or tuple of ``nq`` of them, None for a query left
+            alone, or a 2-D array of ``nq`` rows). Labels not in the index are ignored; a
+            query whose allowed set is empty gets a row of padding. Other vertices are still
+            traversed, never returned. Each
             query is answered by the graph search or, when its allowed set is small against
             the index or the graph search would have to pass too many others to fill it, by
             an exact scan of the allowed vectors (see the README, "Filtered search").
@@ -334,15 +335,8 @@ class Index:
         if max_degree is not None:
             self._view.ensure(self._lock, self._store)
         with self._lock.reading():
-            plan = filtering.plan(filter, exclude, q.shape[0], self._store)
-            found = self._searcher.query(
-                q,
-                np.zeros((1, 1), dtype=np.int32),
-                spec,
-                threads,
-                use_tree=True,
-                rotate=True,
-                plan=plan,
+            found = self._query(
+                q, np.zeros((1, 1), np.int32), spec, threads, filter, exclude, use_tree=True
             )
         return _answer(found, return_stats)
 
@@ -377,15 +371,41 @@ class Index:
             self._view.ensure(self._lock, self._store)
         with self._lock.reading():
             vids = self._store.vids(arr)
-            plan = filtering.plan(filter, exclude, len(vids), self._store)
-            found = self._searcher.query(
+            found = self._query(
                 self._store.vectors[vids],
                 vids.astype(np.int32).reshape(-1, 1),
                 spec,
                 threads,
-                plan=plan,
+                filter,
+                exclude,
             )
         return _answer(found, return_stats)
+
+    def _query(self, queries, entries, spec, threads, allowed, exclude, use_tree=False):
+        """The searcher's answers for a batch (the caller holds the reading lock), planned
+        part by part when per-query filters would take much memory at once
+        (``filtering.batches``). Queries of a search (``use_tree``) are in the input basis."""
+        if allowed is None and exclude is None:  # unfiltered: no planning on the hot path
+            return self._searcher.query(
+                queries, entries, spec, threads, use_tree=use_tree, rotate=use_tree
+            )
+        parts = []
+        for lo, hi, a, e in filtering.batches(allowed, exclude, queries.shape[0], self._store):
+            plan = filtering.plan(a, e, hi - lo, self._store)
+            parts.append(
+                self._searcher.query(
+                    queries[lo:hi],
+                    entries if entries.shape[0] == 1 else entries[lo:hi],
+                    spec,
+                    threads,
+                    use_tree=use_tree,
+                    rotate=use_tree,
+                    plan=plan,
+                )
+            )
+        if len(parts) == 1:
+            return parts[0]
+        return tuple(np.concatenate(arrays) for arrays in zip(*parts))
 
     # ------------------------------------------------------------------ inspection
 

@@ -2,6 +2,8 @@
 and recall against brute force over the allowed set holds at every selectivity, for random
 and for query-correlated allowed sets."""
 
+import contextlib
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -20,6 +22,21 @@ def small():
     x = low_dim_data(N, dim=16, seed=3)
     labels = np.arange(N, dtype=np.int64) * 3 + 7  # labels are not ids
     return deg.Index.build(x, labels=labels, edges_per_vertex=8, progress=False), x, labels
+
+
+@contextlib.contextmanager
+def forced(path):
+    """Every filtered query takes ``path``: "graph" (no fallback to the scan) or "scan"."""
+    saved = filtering.prefers_scan, filtering.FALLBACK
+    filtering.prefers_scan = lambda count, n: path == "scan"
+    filtering.FALLBACK = 1e12
+    try:
+        yield
+    finally:
+        filtering.prefers_scan, filtering.FALLBACK = saved
+
+
+PATHS = ("graph", "scan")
 
 
 def exact_allowed(x, labels, queries, allowed, k):
@@ -60,19 +77,28 @@ def test_results_only_hold_allowed_labels_for_every_kind(small, allowed, denied)
     allowed = sorted(allowed)
     queries = x[:6] + 0.01
     ok = (set(allowed) & set(labels.tolist())) - denied
-    for name, f in kinds(index, allowed, labels).items():
+    for name, f, path in [
+        (n, f, p) for n, f in kinds(index, allowed, labels).items() for p in PATHS
+    ]:
         for exclude in (None, sorted(denied)):
-            got, dist = index.search(queries, k=10, filter=f, exclude=exclude)
+            with forced(path):
+                got, dist = index.search(queries, k=10, filter=f, exclude=exclude)
             want_ok = ok if exclude is not None else set(allowed) & set(labels.tolist())
             real = got[got >= 0]
-            assert set(real.tolist()) <= want_ok, name
+            assert set(real.tolist()) <= want_ok, (name, path)
             # padding only where fewer are allowed than asked for, then inf distances
             n_ok = len(want_ok)
-            assert ((got >= 0).sum(1) == min(10, n_ok)).all(), (name, n_ok)
+            assert ((got >= 0).sum(1) == min(10, n_ok)).all(), (name, path, n_ok)
             assert np.isinf(dist[got < 0]).all()
 
 
-def test_per_query_filters_and_exclusions(small):
+@pytest.mark.parametrize("path", PATHS)
+def test_per_query_filters_and_exclusions(small, path):
+    with forced(path):
+        _per_query_filters_and_exclusions(small)
+
+
+def _per_query_filters_and_exclusions(small):
     index, x, labels = small
     rng = np.random.default_rng(0)
     sets = [rng.choice(labels, size=s, replace=False) for s in (1, 5, 50, 300)]
@@ -91,6 +117,9 @@ def test_per_query_filters_and_exclusions(small):
     masks[np.arange(4), labels[:4]] = True  # a 2-D mask: one row per query
     got, _ = index.search(queries, k=3, filter=masks)
     assert (got[:, 0] == labels[:4]).all() and (got[:, 1:] == -1).all()
+    got, _ = index.search(queries, k=5, filter=[sets[0], None, None, sets[0]])
+    unfiltered, _ = index.search(queries, k=5)
+    assert (got[1:3] == unfiltered[1:3]).all() and (got[[0, 3], 0] == sets[0][0]).all()
     with pytest.raises(ValueError, match="one per query, for 4 queries"):
         index.search(queries, k=5, filter=sets[:3])
 
@@ -122,7 +151,13 @@ def test_bad_filters_are_refused_and_leave_the_index_alone(small):
     assert_graph_ok(index)
 
 
-def test_a_filter_follows_adds_and_removals():
+@pytest.mark.parametrize("path", PATHS)
+def test_a_filter_follows_adds_and_removals(path):
+    with forced(path):
+        _a_filter_follows_adds_and_removals()
+
+
+def _a_filter_follows_adds_and_removals():
     x = low_dim_data(300, dim=8, seed=5)
     index = deg.Index.build(x[:200], edges_per_vertex=6, progress=False)
     f = deg.Filter(index, np.arange(0, 300, 2))  # even labels, some not added yet
@@ -158,31 +193,97 @@ def test_graph_path_spends_its_budget_then_scans():
     """Allowed items far from every query (one cluster, queries from the other): the graph
     search passes the whole near cluster first; the budget makes the scan answer, exactly."""
     rng = np.random.default_rng(7)
-    near = rng.standard_normal((4000, 16)).astype(np.float32)
-    far = (rng.standard_normal((4000, 16)) + 8).astype(np.float32)
+    near = rng.standard_normal((8000, 16)).astype(np.float32)
+    far = (rng.standard_normal((8000, 16)) + 8).astype(np.float32)
     x = np.vstack([near, far])
     index = deg.Index.build(x, edges_per_vertex=10, progress=False)
-    allowed = np.arange(4000, 8000)
+    allowed = np.arange(8000, 16000)
+    assert not filtering.prefers_scan(len(allowed), len(x))  # the graph search is tried
     queries = near[:40] + 0.01
     got, _, stats = index.search(queries, k=10, filter=allowed, return_stats=True)
     ids, _ = brute_force(far, queries, 10)
-    assert (np.sort(got, 1) == np.sort(ids + 4000, 1)).all()
-    assert (stats["distance_computations"] > 0).all()
+    assert (np.sort(got, 1) == np.sort(ids + 8000, 1)).all()
+    # the budget spent, then every allowed row scanned
+    spent = filtering.budget(len(allowed))
+    assert (stats["distance_computations"] >= spent + len(allowed)).all()
 
 
-def test_thread_count_does_not_change_filtered_results(small):
+@pytest.mark.parametrize("path", PATHS)
+def test_thread_count_does_not_change_filtered_results(small, path):
     index, x, labels = small
     f = labels[::7]
-    one = index.search(x[:64], k=5, filter=f, threads=1)
-    two = index.search(x[:64], k=5, filter=f, threads=2)
+    with forced(path):
+        one = index.search(x[:64], k=5, filter=f, threads=1)
+        two = index.search(x[:64], k=5, filter=f, threads=2)
     assert (one[0] == two[0]).all() and (one[1] == two[1]).all()
+
+
+def test_a_batch_mixing_both_paths_and_plain_queries(small, monkeypatch):
+    index, x, labels = small
+    monkeypatch.setattr(filtering, "prefers_scan", lambda count, n: count < 100)
+    monkeypatch.setattr(filtering, "FALLBACK", 1e12)
+    rng = np.random.default_rng(4)
+    sets = [rng.choice(labels, size=s, replace=False) for s in (5, 300, 50, 350)]
+    queries = x[:6] + 0.01
+    per_query = [sets[0], sets[1], None, sets[2], sets[3], None]
+    got, _ = index.search(queries, k=5, filter=per_query)
+    plain, _ = index.search(queries, k=5)
+    for q, allowed in enumerate(per_query):
+        if allowed is None:
+            assert (got[q] == plain[q]).all()
+        else:
+            assert set(got[q].tolist()) <= set(allowed.tolist())
+    for q, allowed in ((0, sets[0]), (3, sets[2])):  # scanned: the exact top 5
+        want = exact_allowed(x, labels, queries[q : q + 1], set(allowed.tolist()), 5)
+        assert (got[q] == want[0]).all()
+
+
+def test_per_query_filters_are_planned_in_parts(small, monkeypatch):
+    index, x, labels = small
+    rng = np.random.default_rng(9)
+    sets = [rng.choice(labels, size=30, replace=False) for _ in range(40)]
+    whole = index.search(x[:40], k=5, filter=sets, exclude=[labels[:3]] * 40)
+    monkeypatch.setattr(filtering, "PLAN_BYTES", 8)  # one query per part
+    parts = index.search(x[:40], k=5, filter=sets, exclude=[labels[:3]] * 40)
+    assert (whole[0] == parts[0]).all() and (whole[1] == parts[1]).all()
+
+
+def test_the_callers_budget_bounds_filtered_queries(small):
+    index, x, labels = small
+    for allowed in (labels[:40], labels[:390]):
+        _, _, stats = index.search(
+            x[:20], k=5, filter=allowed, max_distance_computations=60, return_stats=True
+        )
+        assert (stats["distance_computations"] <= 60).all()
+
+
+@pytest.mark.parametrize("metric", ["ip", "cosine"])
+def test_other_metrics_filter_too(metric):
+    x = low_dim_data(500, dim=12, seed=8) + 0.5
+    index = deg.Index.build(x, metric=metric, edges_per_vertex=8, progress=False)
+    allowed = np.arange(0, 500, 3)
+    for path in PATHS:
+        with forced(path):
+            got, dist = index.search(x[:10], k=5, filter=allowed)
+        assert np.isin(got, allowed).all() and (np.diff(dist, axis=1) >= 0).all()
+
+
+def test_a_filter_belongs_to_its_index_object(small, tmp_path):
+    index, x, labels = small
+    f = deg.Filter(index, labels[:10])
+    index.save(tmp_path / "a.deg")
+    again = deg.Index.load(tmp_path / "a.deg")
+    with pytest.raises(ValueError, match="another index"):
+        again.search(x[:1], filter=f)
+    got, _ = again.search(x[:1], k=3, filter=deg.Filter(again, labels[:10]))
+    assert np.isin(got, labels[:10]).all()
 
 
 def test_cost_choice():
     n = 60_000
-    assert filtering.prefers_scan(60, n) and filtering.prefers_scan(600, n)
-    assert not filtering.prefers_scan(30_000, n)
-    assert filtering.budget(10) >= 1
+    assert filtering.prefers_scan(60, n) and filtering.prefers_scan(6000, n)
+    assert not filtering.prefers_scan(12_000, n)
+    assert filtering.budget(1) >= 1
 
 
 def _fashion_mnist(n_train=20_000, n_query=200):
