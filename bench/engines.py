@@ -14,7 +14,9 @@ back after each call, so engines cannot leak thread counts into each other's tim
 
 import importlib.util
 import os
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -401,7 +403,201 @@ class PyNNDescent(Engine):
         return int(self.x.nbytes + graph.data.nbytes + graph.indices.nbytes + graph.indptr.nbytes)
 
 
-ENGINES = {e.name: e for e in (Deg, FaissHNSW, HnswLib, DegLib, PyNNDescent)}
+QG_EF = [10, 15, 20, 25, 30, 40, 50, 60, 70, 80, 100, 150, 200, 300, 400, 600, 800]
+SVS_WINDOW = [10, 15, 20, 25, 30, 40, 50, 64, 80, 100, 128, 160, 200, 256, 320, 400]
+
+
+def _tree_bytes(path):
+    """Bytes of a file, or of every file under a folder."""
+    path = Path(path)
+    if path.is_file():
+        return path.stat().st_size
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+class SymphonyQG(Engine):
+    """SymphonyQG (rabitqlib's ``SymqgIndex``, SIGMOD'25): every vertex stores RaBitQ codes of
+    its neighbours, scored in batches (FastScan), visited vertices re-ranked exactly; sweeps
+    ``ef``. Built as its authors' reproduction scripts do (gouyt13/SymphonyQG
+    ``reproduce/settings.py``: ef_construction 400; degree 32, the smallest they use and the
+    nearest to deg's 30; a multiple of 32 is required), queries one batch on one thread; the
+    ef sweep of their ``reproduce/utils/beam_size.py``."""
+
+    name = "symphonyqg"
+    package = "rabitqlib"
+    distribution = "rabitqlib"
+    sweep = QG_EF
+    param_name = "ef"
+    memory_source = "saved file size"
+
+    def fit(self, x):
+        from rabitqlib import SymqgIndex
+
+        self.x = self.prepare(x)
+        metric = "l2" if self.metric == "euclidean" else "ip"
+        self.index = SymqgIndex(x.shape[1], self.params["max_degree"], metric=metric)
+        self.index.build(self.x, self.params["ef_construction"], num_threads=self.build_threads)
+
+    def set_query_arguments(self, ef):
+        self.ef = ef
+
+    def query(self, q, k):
+        ids, _ = self.index.search_batch(
+            self.prepare(q), k, max(self.ef, k), num_threads=self.threads
+        )
+        return ids.astype(np.int64)
+
+    def memory_bytes(self):
+        with tempfile.TemporaryDirectory() as folder:
+            path = os.path.join(folder, "symqg.index")
+            self.index.save(path)
+            return _tree_bytes(path)
+
+
+class SVSVamana(Engine):
+    """Intel SVS Vamana (``scalable-vs``), float32 vectors; sweeps ``search_window_size``.
+    Built with Intel's benchmark settings (IntelLabs/ScalableVectorSearchBenchmarking
+    ``src/svsbench/build.py``/``consts.py``: graph_max_degree 64, window 200, candidate pool
+    750, prune_to R-4, alpha 1.2 for L2 and 0.95 for inner product)."""
+
+    name = "svs"
+    package = "svs"
+    distribution = "scalable-vs"
+    sweep = SVS_WINDOW
+    param_name = "window"
+    memory_source = "saved config + graph + data size"
+
+    def build_params(self):
+        import svs
+
+        r = self.params["graph_max_degree"]
+        return svs.VamanaBuildParameters(
+            graph_max_degree=r,
+            window_size=self.params["window_size"],
+            max_candidate_pool_size=self.params["max_candidate_pool_size"],
+            prune_to=r - 4,
+            alpha=1.2 if self.metric == "euclidean" else 0.95,
+        )
+
+    def data(self, x):
+        return self.x
+
+    def fit(self, x):
+        import svs
+
+        self.x = self.prepare(x)
+        kind = svs.DistanceType.L2 if self.metric == "euclidean" else svs.DistanceType.MIP
+        self.index = svs.Vamana.build(
+            self.build_params(), self.data(x), kind, num_threads=self.build_threads
+        )
+
+    def set_query_arguments(self, window):
+        self.index.search_window_size = window
+
+    def query(self, q, k):
+        self.index.search_window_size = max(self.index.search_window_size, k)
+        self.index.num_threads = self.threads
+        ids, _ = self.index.search(self.prepare(q), k)
+        return ids.astype(np.int64)
+
+    def memory_bytes(self):
+        with tempfile.TemporaryDirectory() as folder:
+            parts = [os.path.join(folder, p) for p in ("config", "graph", "data")]
+            self.index.save(*parts)
+            return sum(_tree_bytes(p) for p in parts)
+
+
+class SVSLVQ(SVSVamana):
+    """SVS Vamana over LVQ-4x8 vectors (4-bit primary codes traversed, 8-bit residuals for
+    re-ranking; Turbo layout, padding 32), Intel's choice for high-dimensional data (SVS docs
+    ``howtos.rst``; settings as ``SVSVamana``). LVQ loads from a file: the vectors are written
+    to a temporary .fvecs first (not timed apart; part of the build)."""
+
+    name = "svs-lvq4x8"
+
+    def data(self, x):
+        import svs
+
+        from deg.datasets import write_fvecs
+
+        self._folder = tempfile.TemporaryDirectory()
+        path = os.path.join(self._folder.name, "train.fvecs")
+        write_fvecs(path, self.x)
+        loader = svs.VectorDataLoader(path, svs.DataType.float32, dims=self.x.shape[1])
+        return svs.LVQLoader(
+            loader, primary=4, residual=8, padding=32, strategy=svs.LVQStrategy.Turbo
+        )
+
+
+class FaissHNSWSQ(FaissHNSW):
+    """faiss ``IndexHNSWSQ`` with 8-bit scalar quantization (``QT_8bit``, trained on the
+    data), the same graph settings as ``faiss-hnsw``; sweeps ``efSearch``."""
+
+    name = "faiss-hnswsq"
+
+    def fit(self, x):
+        import faiss
+
+        self.faiss = faiss
+        self.x = self.prepare(x)
+        kind = faiss.METRIC_L2 if self.metric == "euclidean" else faiss.METRIC_INNER_PRODUCT
+        self.index = faiss.IndexHNSWSQ(
+            x.shape[1], faiss.ScalarQuantizer.QT_8bit, self.params["M"], kind
+        )
+        self.index.hnsw.efConstruction = self.params["efConstruction"]
+        self._omp(self.build_threads, lambda: (self.index.train(self.x), self.index.add(self.x)))
+
+
+class USearchF16(Engine):
+    """usearch with half-precision vectors (``dtype="f16"``; its ``i8`` is for cosine-type
+    metrics only); connectivity and expansion as hnswlib's here; sweeps ``expansion_search``."""
+
+    name = "usearch-f16"
+    package = "usearch"
+    distribution = "usearch"
+    sweep = HNSW_EF
+    param_name = "ef"
+    memory_source = "Index.memory_usage"
+
+    def fit(self, x):
+        from usearch.index import Index
+
+        self.x = self.prepare(x)
+        self.index = Index(
+            ndim=x.shape[1],
+            metric="l2sq" if self.metric == "euclidean" else "ip",
+            dtype="f16",
+            connectivity=self.params["connectivity"],
+            expansion_add=self.params["expansion_add"],
+        )
+        self.index.add(np.arange(len(x)), self.x, threads=self.build_threads)
+
+    def set_query_arguments(self, ef):
+        self.index.expansion_search = ef
+
+    def query(self, q, k):
+        found = self.index.search(self.prepare(q), k, threads=self.threads)
+        return found.keys.astype(np.int64).reshape(len(q), k)
+
+    def memory_bytes(self):
+        return int(self.index.memory_usage)
+
+
+ENGINES = {
+    e.name: e
+    for e in (
+        Deg,
+        FaissHNSW,
+        HnswLib,
+        DegLib,
+        PyNNDescent,
+        SymphonyQG,
+        SVSVamana,
+        SVSLVQ,
+        FaissHNSWSQ,
+        USearchF16,
+    )
+}
 # comparable degree: HNSW's base layer has 2*M = 30 links, the DEG graphs 30 edges per vertex
 DEFAULT_PARAMS = {
     "deg": {"edges_per_vertex": 30},
@@ -409,4 +605,9 @@ DEFAULT_PARAMS = {
     "hnswlib": {"M": 15, "efConstruction": 200},
     "deglib": {"edges_per_vertex": 30},
     "pynndescent": {"n_neighbors": 30},
+    "symphonyqg": {"max_degree": 32, "ef_construction": 400},
+    "svs": {"graph_max_degree": 64, "window_size": 200, "max_candidate_pool_size": 750},
+    "svs-lvq4x8": {"graph_max_degree": 64, "window_size": 200, "max_candidate_pool_size": 750},
+    "faiss-hnswsq": {"M": 15, "efConstruction": 200},
+    "usearch-f16": {"connectivity": 15, "expansion_add": 200},
 }

@@ -282,7 +282,10 @@ def main(argv=None):
         if not ENGINES[name].available():
             print(f"{name}: skipped, package {ENGINES[name].package!r} is not installed")
             continue
-        built[name] = build_engine(name, ctx, common, args)
+        try:
+            built[name] = build_engine(name, ctx, common, args)
+        except Exception as e:  # a peer that cannot run here (e.g. LVQ on a non-Intel CPU)
+            print(f"{name}: skipped, its build failed: {type(e).__name__}: {e}", flush=True)
     with open(jsonl, "w") as sink:
         rows = interleaved(built, ctx, args, sink)
     m = common["machine"]
