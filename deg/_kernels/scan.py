@@ -9,7 +9,7 @@ from deg._kernels.atomic import fetch_add
 from deg._kernels.distances import distance_rows
 from deg._kernels.heap import before, max_drain_sorted, max_push, max_replace_top
 from deg._kernels.prefetch import prefetch_head
-from deg._kernels.rotation import rotate_rows
+from deg._kernels.search import claim_chunk
 
 ROWS = 8  # rows read side by side (distance_rows), as the graph search reads its groups
 
@@ -62,11 +62,8 @@ def scan_shared(t, claim, done, chunk, graph, queries, basis, rotated, sets, ski
     k = out_i.shape[1]
     nq = queries.shape[0]
     stored = rotated if yt.shape[0] > 0 else queries
-    lo = fetch_add(claim, chunk)
+    lo, hi = claim_chunk(claim, chunk, queries, yt, tt, rotated)
     while lo < nq:
-        hi = min(lo + chunk, nq)
-        if yt.shape[0] > 0:
-            rotate_rows(queries[lo:hi], yt, tt, rotated[lo:hi])
         for q in range(lo, hi):
             s = set_of[q]
             mine = ids[offsets[s] : offsets[s + 1]]
@@ -88,4 +85,4 @@ def scan_shared(t, claim, done, chunk, graph, queries, basis, rotated, sets, ski
                 out_i[q, j] = -1
             out_dc[q] = mine.shape[0]
         fetch_add(done, hi - lo)
-        lo = fetch_add(claim, chunk)
+        lo, hi = claim_chunk(claim, chunk, queries, yt, tt, rotated)

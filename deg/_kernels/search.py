@@ -347,6 +347,19 @@ def search_block(t, lo, hi, graph, queries, entries, tree, spec, filters, scratc
 
 
 @jit
+def claim_chunk(claim, chunk, queries, yt, tt, rotated):
+    """Claim the next ``chunk`` queries of a batch (``claim``: the shared int64[1] counter);
+    returns ``(lo, hi)``, ``lo >= nq`` when none are left. With reflections in ``yt`` the
+    claimed queries are rotated into ``rotated`` (the stored basis) first."""
+    nq = queries.shape[0]
+    lo = fetch_add(claim, chunk)
+    hi = min(lo + chunk, nq)
+    if lo < nq and yt.shape[0] > 0:
+        rotate_rows(queries[lo:hi], yt, tt, rotated[lo:hi])
+    return lo, hi
+
+
+@jit
 def search_shared(
     t,
     claim,
@@ -386,11 +399,8 @@ def search_shared(
     yt, tt = basis
     nq = queries.shape[0]
     stored = rotated if yt.shape[0] > 0 else queries
-    lo = fetch_add(claim, chunk)
+    lo, hi = claim_chunk(claim, chunk, queries, yt, tt, rotated)
     while lo < nq:
-        hi = min(lo + chunk, nq)
-        if yt.shape[0] > 0:
-            rotate_rows(queries[lo:hi], yt, tt, rotated[lo:hi])
         search_block(t, lo, hi, graph, stored, entries, tree, spec, filters, scratch, out, log)
         fetch_add(done, hi - lo)
-        lo = fetch_add(claim, chunk)
+        lo, hi = claim_chunk(claim, chunk, queries, yt, tt, rotated)
