@@ -501,3 +501,32 @@ def test_surroundings_name_each_engine_with_its_load_and_clock():
     # a busy build alone is enough for the warning
     assert "deg 1.50" in report.busy_warning(rows, 2)
     assert report.cpu_mhz() is None or report.cpu_mhz() > 0
+
+
+@pytest.mark.parametrize(
+    "name,params,value",
+    [
+        ("symphonyqg", {"max_degree": 32, "ef_construction": 100}, 64),
+        ("svs", {"graph_max_degree": 32, "window_size": 64, "max_candidate_pool_size": 128}, 64),
+        ("faiss-hnswsq", {"M": 8, "efConstruction": 64}, 64),
+        ("usearch-f16", {"connectivity": 8, "expansion_add": 64}, 64),
+    ],
+)
+def test_compact_and_quantized_peers_answer_queries(name, params, value):
+    cls = ENGINES[name]
+    if not cls.available():
+        pytest.skip(f"{cls.package} is not installed")
+    rng = np.random.default_rng(5)
+    x = rng.random((800, 64), dtype=np.float32)  # SymphonyQG's rotation takes only some dims
+    engine = cls("euclidean", 2, **params)
+    engine.fit(x)
+    engine.set_threads(1)
+    engine.set_query_arguments(value)
+    q = x[:20] + 0.001
+    ids = engine.query(q, 5)
+    exact = np.argsort(((q[:, None] - x[None]) ** 2).sum(-1), axis=1)[:, :5]
+    hits = np.mean([len(set(a) & set(b)) / 5 for a, b in zip(ids, exact)])
+    assert ids.shape == (20, 5) and ids.dtype == np.int64 and hits > 0.8
+    entries = np.array([0, 400, 799])
+    assert not (engine.explore(entries, 5) == entries[:, None]).any()
+    assert engine.memory_bytes() > x.nbytes / 4
