@@ -54,6 +54,12 @@ class Filter:
     """
 
     def __init__(self, index, allowed):
+        from deg.index import Index
+
+        if not isinstance(index, Index):
+            raise TypeError(
+                f"deg.Filter needs the deg.Index it filters, got {type(index).__name__}"
+            )
         self._store = weakref.ref(index.internals().store)
         self.labels = as_labels(allowed, "allowed")
         self._cached = None  # (store.changes, words, count)
@@ -63,6 +69,12 @@ class Filter:
 
     def __repr__(self) -> str:
         return f"deg.Filter({len(self.labels)} labels)"
+
+    def __reduce__(self):
+        raise TypeError(
+            "a deg.Filter belongs to one index in one process and is not pickled; pickle its "
+            "labels (Filter.labels) and make a Filter for the index at the other end"
+        )
 
     def words(self, store) -> tuple[np.ndarray, int]:
         """The bitset over ``store``'s ids (``words(n)`` words) and how many bits are set."""

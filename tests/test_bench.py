@@ -530,3 +530,20 @@ def test_compact_and_quantized_peers_answer_queries(name, params, value):
     entries = np.array([0, 400, 799])
     assert not (engine.explore(entries, 5) == entries[:, None]).any()
     assert engine.memory_bytes() > x.nbytes / 4
+
+
+def test_textset_reads_package_descriptions(tmp_path):
+    from bench import textset
+
+    text = (
+        "Package: alpha\nVersion: 1\nDescription: first tool\nTag: a,\n b::c\n\n"
+        "Package: beta\nDescription: second: with a colon\n Long text line\n\n"
+        "Package: gamma\nVersion: 2\n\n"  # no description: left out
+        "Package: alpha\nDescription: first tool\n"  # the same text again: once
+    )
+    path = tmp_path / "x_Packages"
+    path.write_text(text)
+    assert textset.descriptions(textset.read_list(str(path))) == [
+        "alpha: first tool",
+        "beta: second: with a colon",
+    ]

@@ -145,6 +145,12 @@ def test_bad_filters_are_refused_and_leave_the_index_alone(small):
         index.search(x[:2], filter=[1.5, 2.5])
     with pytest.raises(ValueError, match="1-D array"):
         deg.Filter(index, np.zeros((2, 2, 2), np.int64))
+    with pytest.raises(TypeError, match=r"needs the deg\.Index"):
+        deg.Filter("index", [1])
+    import pickle
+
+    with pytest.raises(TypeError, match="not pickled"):
+        pickle.dumps(deg.Filter(index, labels[:3]))
     with pytest.raises(ValueError, match="one per query"):
         index.explore(labels[:3], filter=np.zeros((2, 5), bool))
     assert len(index) == N
