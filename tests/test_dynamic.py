@@ -1,4 +1,7 @@
-"""Adds, removals and edge optimisation in any order keep every invariant (issue #4)."""
+"""Adds, removals and edge optimisation in any order keep every invariant (issue #4), and a
+filter kept across them returns exactly what a fresh one does (issue #23)."""
+
+import contextlib
 
 import numpy as np
 import pytest
@@ -9,6 +12,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 import deg
 from deg import analysis
 from tests.conftest import assert_graph_ok, low_dim_data
+from tests.test_filter import forced
 
 
 class DynamicIndex(RuleBasedStateMachine):
@@ -25,6 +29,9 @@ class DynamicIndex(RuleBasedStateMachine):
         self.model = {}
         self.removed = set()
         self.rng = np.random.default_rng(0)
+        # a filter made once, before most of its labels exist, kept across every change
+        self.allowed = set(range(0, 400, 3))
+        self.filter = deg.Filter(self.index, sorted(self.allowed))
 
     @rule(m=st.integers(1, 25), dup=st.booleans(), reuse=st.booleans())
     def add(self, m, dup, reuse):
@@ -81,6 +88,22 @@ class DynamicIndex(RuleBasedStateMachine):
         found = set(labels.ravel().tolist()) - {-1}
         assert entry not in found and found <= set(self.model)
 
+    @precondition(lambda self: self.model)
+    @rule(k=st.integers(1, 12), path=st.sampled_from(["graph", "scan", None]), data=st.data())
+    def filtered_search(self, k, path, data):
+        denied = data.draw(st.lists(st.sampled_from(sorted(self.model)), max_size=5))
+        q = self.rng.random((3, 3), dtype=np.float32)
+        with forced(path) if path else contextlib.nullcontext():
+            labels, dist = self.index.search(q, k=k, eps=0.5, filter=self.filter, exclude=denied)
+            fresh, _ = self.index.search(
+                q, k=k, eps=0.5, filter=sorted(self.allowed), exclude=denied
+            )
+        ok = (self.allowed & set(self.model)) - set(denied)
+        for row in labels:
+            got = set(row.tolist()) - {-1}
+            assert got <= ok and len(got) == min(k, len(ok))
+        assert (labels == fresh).all() and np.isinf(dist[labels < 0]).all()
+
     @rule()
     def save_and_load(self):
         import os
@@ -90,6 +113,9 @@ class DynamicIndex(RuleBasedStateMachine):
             path = os.path.join(tmp, "s.deg")
             self.index.save(path)
             self.index = deg.Index.load(path)
+        with pytest.raises(ValueError, match="another index"):
+            self.index.search(np.zeros((1, 3), np.float32), filter=self.filter)
+        self.filter = deg.Filter(self.index, sorted(self.allowed))
 
     @invariant()
     def graph_and_labels_consistent(self):
