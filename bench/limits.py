@@ -150,7 +150,10 @@ def main(argv=None):
     args = parse(argv)
     import deglib
 
-    data = datasets.load(args.dataset, data_dir=args.data_dir)
+    if args.dataset.endswith(".hdf5"):  # any ANN-Benchmarks-layout file, as python -m bench
+        data = datasets.read_hdf5(args.dataset)
+    else:
+        data = datasets.load(args.dataset, data_dir=args.data_dir)
     x = np.ascontiguousarray(data.train, np.float32)
     q = np.ascontiguousarray(data.test[: args.queries], np.float32)
     gt = data.neighbors[: args.queries]
