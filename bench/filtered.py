@@ -192,40 +192,35 @@ def crossover(ds, args):
         )
         cases.append((f"random {share:g}", allowed, ds.test[: args.queries]))
     cases += [c for c in scenarios(ds, args.queries, rng) if c[0].startswith("correlated")]
-    saved = filtering.prefers_scan, filtering.FALLBACK
     lines = [
         f"{ds.name}: deg's filtered paths forced, eps 0.1, k={args.k}, one thread; "
         f"{report.machine()['cpu']}; {report.now()}",
         f"{'case':22s}{'allowed':>9s}{'graph qps':>11s}{'recall':>8s}{'dc':>8s}"
         f"{'scan qps':>10s}{'dc':>8s}{'graph/scan':>11s}",
     ]
-    try:
-        for case, allowed, queries in cases:
-            _, gt_d = ground_truth(ds.train, allowed, queries, args.k, ds.metric)
-            f = deg.Filter(index, allowed)
-            got = {}
-            for path in ("graph", "scan"):
-                filtering.prefers_scan = lambda c, n, s=path == "scan": s
-                filtering.FALLBACK = 1e12
-                call = functools.partial(
-                    index.search, queries, k=args.k, eps=0.1, threads=1, filter=f, return_stats=True
-                )
+    for case, allowed, queries in cases:
+        _, gt_d = ground_truth(ds.train, allowed, queries, args.k, ds.metric)
+        f = deg.Filter(index, allowed)
+        got = {}
+        for path in ("graph", "scan"):
+            call = functools.partial(
+                index.search, queries, k=args.k, eps=0.1, threads=1, filter=f, return_stats=True
+            )
+            with filtering.forced(path):
                 call()
                 ((res, best),) = best_times([(None, call)], args.runs, args.min_time)
-                dist = metrics.true_distances(ds.train, queries, res[0], ds.metric)
-                got[path] = (
-                    len(queries) / best,
-                    metrics.threshold_recall(dist, gt_d, min(args.k, len(allowed))),
-                    float(res[2]["distance_computations"].mean()),
-                )
-            (gq, gr, gdc), (sq, _, sdc) = got["graph"], got["scan"]
-            lines.append(
-                f"{case:22s}{len(allowed):9d}{gq:11.0f}{gr:8.4f}{gdc:8.0f}{sq:10.0f}{sdc:8.0f}"
-                f"{gq / sq:10.2f}x"
+            dist = metrics.true_distances(ds.train, queries, res[0], ds.metric)
+            got[path] = (
+                len(queries) / best,
+                metrics.threshold_recall(dist, gt_d, min(args.k, len(allowed))),
+                float(res[2]["distance_computations"].mean()),
             )
-            print(lines[-1], flush=True)
-    finally:
-        filtering.prefers_scan, filtering.FALLBACK = saved
+        (gq, gr, gdc), (sq, _, sdc) = got["graph"], got["scan"]
+        lines.append(
+            f"{case:22s}{len(allowed):9d}{gq:11.0f}{gr:8.4f}{gdc:8.0f}{sq:10.0f}{sdc:8.0f}"
+            f"{gq / sq:10.2f}x"
+        )
+        print(lines[-1], flush=True)
     text = "\n".join(lines)
     print("\n" + text)
     return text
@@ -268,22 +263,15 @@ def summary(rows, cases, common):
         for e in sorted({r["engine"] for r in mine}, key=lambda e: (e != "deg", e)):
             pts = [(r["recall"], r["qps_1t"]) for r in mine if r["engine"] == e]
             at[e] = [(metrics.qps_at(pts, t), metrics.clamped(pts, t)) for t in targets]
-            cells = "".join(
-                f"{'n/a':>10s}" if not v else f"{('>=' if low else '') + format(v, '.0f'):>10s}"
-                for v, low in at[e]
-            )
+            cells = "".join(report.cell(v, low) for v, low in at[e])
             lines.append(f"{e:13s}{cells}{max(p[0] for p in pts):12.4f}")
         if "deg" in at:
             for e in at:
                 if e == "deg":
                     continue
-                cells = ""
-                for (a, la), (b, lb) in zip(at["deg"], at[e]):
-                    if not (a and b) or (la and lb):
-                        cells += f"{'n/a':>10s}"
-                    else:
-                        mark = ">=" if la else "<=" if lb else ""
-                        cells += f"{mark + format(a / b, '.2f') + 'x':>10s}"
+                cells = "".join(
+                    report.ratio(a, b, la, lb) for (a, la), (b, lb) in zip(at["deg"], at[e])
+                )
                 lines.append(f"{'deg / ' + e:13s}{cells}")
     busy = [r["other_cores"] for r in rows if r.get("other_cores") is not None]
     if busy:

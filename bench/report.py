@@ -47,22 +47,15 @@ def commit():
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1]
+
+    def git(*args, check=False):
+        return subprocess.run(
+            ["git", *args], cwd=root, capture_output=True, text=True, timeout=10, check=check
+        ).stdout
+
     try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short=12", "HEAD"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            timeout=10,
-        ).stdout
+        head = git("rev-parse", "--short=12", "HEAD", check=True)
+        dirty = git("status", "--porcelain", "--untracked-files=no")
     except (OSError, subprocess.SubprocessError):
         return "?"
     return head.strip() + ("-dirty" if dirty.strip() else "")
@@ -186,7 +179,7 @@ def table(rows, kind, k):
         pts = [(r["recall"], r["qps_1t"]) for r in mine]
         at[e] = [metrics.qps_at(pts, t) for t in TARGETS]
         low[e] = [metrics.clamped(pts, t) for t in TARGETS]
-        cells = "".join(_cell(v, lb) for v, lb in zip(at[e], low[e]))
+        cells = "".join(cell(v, lb) for v, lb in zip(at[e], low[e]))
         lines.append(
             f"{e:13s}{mine[0]['build_s']:9.1f}{mine[0]['memory_bytes'] / 2**20:8.0f}"
             f"{cells}{max(p[0] for p in pts):12.4f}"
@@ -194,19 +187,20 @@ def table(rows, kind, k):
     if "deg" in at:
         for e in engines[1:]:
             cells = "".join(
-                _ratio(a, b, la, lb) for a, b, la, lb in zip(at["deg"], at[e], low["deg"], low[e])
+                ratio(a, b, la, lb) for a, b, la, lb in zip(at["deg"], at[e], low["deg"], low[e])
             )
             lines.append(f"{'deg / ' + e:30s}{cells}")
     return "\n".join(lines)
 
 
-def _cell(value, lower_bound):
+def cell(value, lower_bound):
+    """A QPS cell: ``n/a`` without a value, ``>=`` before a lower bound."""
     if not value:
         return f"{'n/a':>10s}"
     return f"{('>=' if lower_bound else '') + format(value, '.0f'):>10s}"
 
 
-def _ratio(a, b, a_low, b_low):
+def ratio(a, b, a_low, b_low):
     """deg's QPS over a peer's: a lower bound of deg's makes the ratio one too, a lower bound
     of the peer's makes it an upper bound; both: unknown."""
     if not (a and b) or (a_low and b_low):

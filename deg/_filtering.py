@@ -13,6 +13,7 @@ stopping rule is answered by the scan instead.
 
 from __future__ import annotations
 
+import contextlib
 import weakref
 from typing import NamedTuple
 
@@ -255,6 +256,24 @@ def prefers_scan(count: int, n: int) -> bool:
 def budget(count: int) -> int:
     """Distance computations a filtered graph search may spend before the scan answers."""
     return max(1, int(FALLBACK * SCAN_COST * count))
+
+
+@contextlib.contextmanager
+def forced(path: str | None):
+    """Every filtered query of this process takes ``path`` while the block runs: "graph" (no
+    fallback to the scan) or "scan"; None changes nothing. For measuring each path and
+    testing it (``python -m bench --filter --crossover``, the tests); not thread-safe."""
+    if path is None:
+        yield
+        return
+    global prefers_scan, FALLBACK
+    saved = prefers_scan, FALLBACK
+    prefers_scan = (lambda count, n: True) if path == "scan" else (lambda count, n: False)
+    FALLBACK = 1e12
+    try:
+        yield
+    finally:
+        prefers_scan, FALLBACK = saved
 
 
 def ids_of(row: np.ndarray, n: int) -> np.ndarray:

@@ -164,29 +164,39 @@ class Searcher:
         set_of = np.searchsorted(rows, of).astype(np.int64)
         sets = (np.concatenate(ids).astype(np.int32), offsets, set_of)
         nq = queries.shape[0]
-        threads = min(resolve_threads(threads), max(1, nq // SERIAL_BELOW))
-        chunk = nq if threads == 1 else min(MAX_CHUNK, max(1, nq // (CLAIMS * threads)))
-        out = (np.empty((nq, k), np.int32), np.empty((nq, k), np.float32), np.empty(nq, np.int64))
+        blocks, chunk, out, basis, rotated, claim, done = self.batch(queries, k, threads, rotate)
         scratch = (
-            np.empty((threads, k + 1), np.float32),
-            np.empty((threads, k + 1), np.int32),
-            np.empty((threads, GROUP_MAX), np.int32),
-            np.empty((threads, GROUP_MAX), np.float32),
+            np.empty((blocks, k + 1), np.float32),
+            np.empty((blocks, k + 1), np.int32),
+            np.empty((blocks, GROUP_MAX), np.int32),
+            np.empty((blocks, GROUP_MAX), np.float32),
         )
-        rotate = rotate and self.basis.rotated
-        basis = self.basis.pair(rotate)
-        rotated = np.empty_like(queries) if rotate else queries[:0]
         graph = self.store.graph()
-        sync = np.zeros(16, dtype=np.int64)
-        claim, done = sync[:1], sync[8:9]
 
         def work(t):
             kscan.scan_shared(
                 t, claim, done, chunk, graph, queries, basis, rotated, sets, skip, scratch, out
             )
 
-        _pipeline.side_by_side(None, work, threads, done, nq)
+        _pipeline.side_by_side(None, work, blocks, done, nq)
         return out
+
+    def batch(self, queries, k, threads, rotate, chunk=None):
+        """What the batch kernels (``search_shared``, ``scan_shared``) share: the thread blocks
+        (one per ``SERIAL_BELOW`` queries at most), the queries claimed at a time (``chunk``,
+        default: see ``CLAIMS``), the output arrays (``Results``, rows of k), the basis the
+        queries are rotated into (``rotate`` and a rotated index) with room for them, and the
+        claim and done counters, a cache line apart."""
+        nq = queries.shape[0]
+        blocks = min(threads, max(1, nq // SERIAL_BELOW))
+        if chunk is None:
+            chunk = nq if blocks == 1 else min(MAX_CHUNK, max(1, nq // (CLAIMS * blocks)))
+        out = (np.empty((nq, k), np.int32), np.empty((nq, k), np.float32), np.empty(nq, np.int64))
+        rotate = rotate and self.basis.rotated
+        basis = self.basis.pair(rotate)
+        rotated = np.empty_like(queries) if rotate else queries[:0]
+        sync = np.zeros(16, dtype=np.int64)
+        return blocks, chunk, out, basis, rotated, sync[:1], sync[8:9]
 
     def run(
         self,
@@ -231,10 +241,9 @@ class Searcher:
             raise ValueError("filter rows do not cover the index (an internal error)")
         if of.shape[0] and not 0 <= of.min() <= of.max() < words.shape[0]:
             raise ValueError("filter row out of range (an internal error)")
-        blocks = min(threads, max(1, nq // SERIAL_BELOW))
-        if chunk is None:
-            chunk = nq if blocks == 1 else min(MAX_CHUNK, max(1, nq // (CLAIMS * blocks)))
-        out = (np.empty((nq, k), np.int32), np.empty((nq, k), np.float32), np.empty(nq, np.int64))
+        blocks, chunk, out, basis, rotated, claim, done = self.batch(
+            queries, k, threads, rotate, chunk
+        )
         log = (
             np.empty((nq, log_capacity), np.int32),
             np.empty((nq, log_capacity), np.float32),
@@ -242,12 +251,7 @@ class Searcher:
         )
         members = tree.members if use_tree else tree.members[:0]
         kernel_tree = (members, tree.pairs, tree.planes, tree.offsets)
-        rotate = rotate and self.basis.rotated
-        basis = self.basis.pair(rotate)
-        rotated = np.empty_like(queries) if rotate else queries[:0]
         graph = store.graph(neighbors)
-        sync = np.zeros(16, dtype=np.int64)  # the claim and done counters, a cache line apart
-        claim, done = sync[:1], sync[8:9]
         # every entry enters the result heap (include_entry): a row of entries, or a leaf's
         heap = k + max(entries.shape[1], ENTRIES if use_tree else 0) + 1
         with self.pool.take(store.capacity, blocks) as s:

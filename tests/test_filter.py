@@ -2,8 +2,6 @@
 and recall against brute force over the allowed set holds at every selectivity, for random
 and for query-correlated allowed sets."""
 
-import contextlib
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -24,16 +22,7 @@ def small():
     return deg.Index.build(x, labels=labels, edges_per_vertex=8, progress=False), x, labels
 
 
-@contextlib.contextmanager
-def forced(path):
-    """Every filtered query takes ``path``: "graph" (no fallback to the scan) or "scan"."""
-    saved = filtering.prefers_scan, filtering.FALLBACK
-    filtering.prefers_scan = lambda count, n: path == "scan"
-    filtering.FALLBACK = 1e12
-    try:
-        yield
-    finally:
-        filtering.prefers_scan, filtering.FALLBACK = saved
+forced = filtering.forced
 
 
 PATHS = ("graph", "scan")

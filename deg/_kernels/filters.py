@@ -26,13 +26,10 @@ def set_bits(words, ids):
 def count_below(words, n):
     """Set bits among the first ``n`` (``n <= 64 * len(words)``)."""
     total = 0
-    for w in range(n >> 6):
+    for w in range((n + 63) >> 6):
         x = words[w]
-        while x:
-            x &= x - np.uint64(1)
-            total += 1
-    if n & 63:
-        x = words[n >> 6] & ((np.uint64(1) << np.uint64(n & 63)) - np.uint64(1))
+        if w == n >> 6:  # the last, partial word: only its bits below n
+            x &= (np.uint64(1) << np.uint64(n & 63)) - np.uint64(1)
         while x:
             x &= x - np.uint64(1)
             total += 1

@@ -84,6 +84,16 @@ def max_drain_sorted(hd, hi, size, out_d, out_i):
     return n
 
 
+@jit("void(float32[::1], int32[::1], int64, float32[::1], int32[::1])")
+def drain_padded(hd, hi, size, out_d, out_i):
+    """``max_drain_sorted`` into a whole result row, the slots after the results padded with
+    distance inf and id -1."""
+    max_drain_sorted(hd, hi, size, out_d, out_i)
+    for j in range(size, out_d.shape[0]):
+        out_d[j] = np.inf
+        out_i[j] = -1
+
+
 @intrinsic
 def float_bits(typingctx, x):
     """The IEEE bits of a float32, zero-extended to uint64 (numba has no scalar ``view``)."""

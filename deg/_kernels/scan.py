@@ -7,7 +7,7 @@ import numpy as np
 from deg._kernels._jit import jit
 from deg._kernels.atomic import fetch_add
 from deg._kernels.distances import distance_rows
-from deg._kernels.heap import before, max_drain_sorted, max_push, max_replace_top
+from deg._kernels.heap import before, drain_padded, max_push, max_replace_top
 from deg._kernels.prefetch import prefetch_head
 from deg._kernels.search import claim_chunk
 
@@ -79,10 +79,7 @@ def scan_shared(t, claim, done, chunk, graph, queries, basis, rotated, sets, ski
                 group_i[t],
                 group_d[t],
             )
-            max_drain_sorted(res_d[t], res_i[t], n_res, out_d[q], out_i[q])
-            for j in range(n_res, k):
-                out_d[q, j] = np.inf
-                out_i[q, j] = -1
+            drain_padded(res_d[t], res_i[t], n_res, out_d[q], out_i[q])
             out_dc[q] = mine.shape[0]
         fetch_add(done, hi - lo)
         lo, hi = claim_chunk(claim, chunk, queries, yt, tt, rotated)

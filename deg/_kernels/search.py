@@ -18,7 +18,7 @@ from deg._kernels.heap import (
     cand_key,
     cand_pop,
     cand_push,
-    max_drain_sorted,
+    drain_padded,
     max_pop,
     max_push,
     max_replace_top,
@@ -339,10 +339,7 @@ def search_block(t, lo, hi, graph, queries, entries, tree, spec, filters, scratc
         n_dc += n_descent
         while n_res > k:  # more entries than k with include_entry: trim the farthest
             n_res = max_pop(res_d_t, res_i_t, n_res)
-        max_drain_sorted(res_d_t, res_i_t, n_res, out_d[q], out_i[q])
-        for j in range(n_res, k):
-            out_d[q, j] = np.inf
-            out_i[q, j] = -1
+        drain_padded(res_d_t, res_i_t, n_res, out_d[q], out_i[q])
         out_dc[q] = n_dc
 
 
