@@ -28,11 +28,12 @@ SAMPLE = 10_000  # rows of the covariance estimate, evenly spaced over the data
 AUTO_MIN_DIM = 256  # rotate=None rotates l2 and cosine indices of at least this dimension
 
 
-def wanted(rotate, metric, dim):
+def wanted(rotate, metric, dim, integer=False):
     """Does an index with these settings store its vectors rotated? (``"ip"`` distances are
-    never abandoned, so a rotation would not pay there.)"""
+    never abandoned, so a rotation would not pay there; ``integer`` types cannot hold rotated
+    coordinates.)"""
     if rotate is None:
-        return metric in ("l2", "cosine") and dim >= AUTO_MIN_DIM
+        return metric in ("l2", "cosine") and dim >= AUTO_MIN_DIM and not integer
     return bool(rotate)
 
 

@@ -10,6 +10,7 @@ import os
 import numpy as np
 
 from deg import _basis as basis
+from deg import _dtypes as dtypes
 from deg import _entries as entries
 from deg._kernels import build as kbuild
 from deg._kernels import optimize as kopt
@@ -93,16 +94,17 @@ class Builder:
         if (
             self.basis.rotated
             or n + x.shape[0] < basis.MIN_VECTORS
-            or not basis.wanted(p.rotate, p.metric, p.dim)
+            or not basis.wanted(p.rotate, p.metric, p.dim, dtypes.is_integer(p.dtype))
         ):
             return
         rows = basis.sample_rows(n + x.shape[0])
-        yt, tt = basis.fit(np.concatenate([store.vectors[rows[rows < n]], x[rows[rows >= n] - n]]))
+        yt, tt = basis.fit(np.concatenate([store.floats(rows[rows < n]), x[rows[rows >= n] - n]]))
         if not n:
             self.basis.adopt(yt, tt)
             return
         rotated = np.empty((n, p.dim), dtype=np.float32)
-        krot.rotate_rows(store.vectors[:n], yt, tt, rotated)
+        krot.rotate_rows(store.floats(slice(0, n)), yt, tt, rotated)
+        rotated = dtypes.to_stored(rotated, p.dtype)  # float16: rounded, as stored
         # empty slots (self-loops) keep weight 0, which is what edge_distances gives them
         weights = edge_distances(rotated, store.neighbors[:n], p.metric_code, n)
         # the switch: vectors, weights and basis together (nothing that can fail in between)
@@ -148,18 +150,21 @@ class Builder:
         if store.reserve(end):
             self.pool.clear()
         if self.basis.rotated:
-            krot.rotate_rows(x, self.basis.yt, self.basis.tt, store.vectors[start:end])
+            rotated = np.empty_like(x)
+            krot.rotate_rows(x, self.basis.yt, self.basis.tt, rotated)
             # a guard: rows within as_vectors' norm bound cannot overflow here
-            finite = np.isfinite(store.vectors[start:end]).all(axis=1)
+            finite = np.isfinite(rotated).all(axis=1)
+            if store.dtype == "float16":
+                finite &= (np.abs(rotated) <= dtypes.HALF_MAX).all(axis=1)
             if not finite.all():  # rows beyond n: nothing is inserted yet
                 row = int(np.flatnonzero(~finite)[0])
                 raise ValueError(
-                    f"data row {row} overflows float32 when rotated into the index's "
+                    f"data row {row} overflows {store.dtype} when rotated into the index's "
                     f"basis (norm {np.linalg.norm(x[row].astype(np.float64)):.3g}); "
                     f"use rotate=False for vectors this large"
                 )
-        else:
-            store.vectors[start:end] = x
+            x = rotated
+        store.vectors[start:end] = dtypes.to_stored(x, store.dtype)
         store.labels[start:end] = new_labels
         store.gen[start:end] = store.next_generation()
         kbuild.reset_rows(store.neighbors, store.weights, start, end)

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from deg import _dtypes as dtypes
 from deg import _validation as check
 from deg._kernels import build as kbuild
 from deg._kernels.distances import METRIC_CODES
@@ -26,6 +27,7 @@ SAVED = (
     "max_path_length",
     "improve_tries",
     "rotate",
+    "dtype",
 )
 
 
@@ -45,6 +47,7 @@ class Params:
     max_path_length: int
     improve_tries: int
     rotate: bool | None
+    dtype: str = "float32"
 
     @classmethod
     def make(
@@ -61,6 +64,7 @@ class Params:
         max_path_length,
         improve_tries,
         rotate,
+        dtype="float32",
     ) -> Params:
         """Validated parameters (``ValueError``/``TypeError`` naming the first bad one); the
         defaults are ``Index``'s."""
@@ -86,6 +90,17 @@ class Params:
         if rotate is not None and not isinstance(rotate, (bool, np.bool_)):
             raise TypeError(f"rotate must be True, False or None, got {rotate!r}")
         rotate = None if rotate is None else bool(rotate)
+        dtype = check.check_choice("dtype", dtypes.name_of(dtype), dtypes.DTYPES)
+        if dtypes.is_integer(dtype) and metric == "cosine":
+            raise ValueError(
+                f"metric='cosine' stores unit vectors, which dtype={dtype!r} cannot hold; use "
+                f"dtype='float16' or 'float32', or metric='ip' on vectors you normalised"
+            )
+        if dtypes.is_integer(dtype) and rotate:
+            raise ValueError(
+                f"rotate=True stores rotated (non-integer) coordinates, which dtype={dtype!r} "
+                f"cannot hold; use rotate=None or False"
+            )
         return cls(
             dim,
             metric,
@@ -99,6 +114,7 @@ class Params:
             max_path_length,
             improve_tries,
             rotate,
+            dtype,
         )
 
     @property

@@ -7,6 +7,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from deg import _dtypes as dtypes
 from deg import _params
 from deg import _validation as check
 from deg._entries import TYPES
@@ -36,12 +37,18 @@ def from_dict(params: dict, a: dict, metric: str, source: str) -> tuple:
     bounds)."""
     n, dim = a["vectors"].shape
     try:
-        kwargs = {key: params[key] for key in _params.SAVED if key != "rotate"}
+        kwargs = {key: params[key] for key in _params.SAVED if key not in ("rotate", "dtype")}
         kwargs["rotate"] = params.get("rotate", False)  # files before rotate: False
+        kwargs["dtype"] = params.get("dtype", "float32")  # files before dtype: float32
         if type(kwargs["seed"]) is int:  # before seeds were bounded, -1 meant what 2**64-1 does
             kwargs["seed"] %= 2**64
         kwargs = dict(dim=dim, metric=metric, edges_per_vertex=a["neighbors"].shape[1], **kwargs)
-        _params.Params.make(**kwargs)
+        made = _params.Params.make(**kwargs)
+        if a["vectors"].dtype != dtypes.STORED[made.dtype]:
+            raise ValueError(
+                f"its vectors are {a['vectors'].dtype}, a dtype={made.dtype!r} index keeps "
+                f"{dtypes.STORED[made.dtype]}"
+            )
         saved = Saved(
             check.check_int(
                 "next_label", params["next_label"], minimum=0, maximum=check.MAX_LABEL + 1

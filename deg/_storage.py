@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from deg import _aligned as aligned
+from deg import _dtypes as dtypes
 from deg import _validation as check
 from deg._kernels import view as kview
 from deg._labelmap import LabelMap
@@ -20,8 +21,9 @@ class Storage:
     """The arrays, ``n`` vertices in use, the next default label and the label map. Callers
     hold the index's lock."""
 
-    def __init__(self, dim: int, d: int, metric_code: int):
+    def __init__(self, dim: int, d: int, metric_code: int, dtype: str = "float32"):
         self.dim, self.d, self.metric_code = dim, d, metric_code
+        self.dtype = dtype  # the vectors' type (deg._dtypes), stored as dtypes.STORED[dtype]
         self.n = 0
         self.next_label = 0
         self.epoch = 1  # the next vector generation (deg._kernels.view); 0 is a loaded one's
@@ -34,7 +36,7 @@ class Storage:
 
     def allocate(self, capacity: int) -> None:
         self.capacity = capacity
-        self.vectors = aligned.zeros((capacity, self.dim), np.float32)
+        self.vectors = aligned.zeros((capacity, self.dim), dtypes.STORED[self.dtype])
         self.neighbors = aligned.zeros((capacity, self.d), np.int32)
         self.weights = aligned.zeros((capacity, self.d), np.float32)
         self.labels = np.full(capacity, -1, dtype=np.int64)
@@ -59,6 +61,11 @@ class Storage:
         self.changes += 1
         self.vid_of.rebuild(labels)
         self.next_label = max(next_label, int(labels.max()) + 1 if n else 0)
+
+    def floats(self, rows) -> np.ndarray:
+        """The stored vectors ``rows`` (ids, a slice or a mask) as float32 values, in the
+        stored basis."""
+        return dtypes.to_float32(self.vectors[rows], self.dtype)
 
     def arrays(self) -> tuple:
         """Every per-vertex array, in one fixed order."""

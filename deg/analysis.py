@@ -122,13 +122,13 @@ def average_edge_weight(index: Index) -> float:
 def graph_quality(index: Index, sample: int = 1000, seed: int = 0) -> float:
     """GQ: share of the sampled vertices' edges that lead to one of their exact d-NN (self
     excluded); NaN when nothing is sampled (``sample=0``)."""
-    n, vectors, nb, _ = _graph(index)
+    n, _, nb, _ = _graph(index)
     if sample <= 0:
         return float("nan")
     d = index.edges_per_vertex
     rng = np.random.default_rng(seed)
     picked = np.sort(rng.choice(n, size=min(sample, n), replace=False))
-    x = vectors.astype(np.float64)
+    x = index.internals().store.floats(slice(0, n)).astype(np.float64)
     sq = np.einsum("ij,ij->i", x, x)
     hits = 0
     for lo in range(0, picked.size, 256):

@@ -1,10 +1,10 @@
-"""The deg index file format, version 6 (little-endian).
+"""The deg index file format, version 7 (little-endian).
 
 =======  ======  ===============================================================
 offset   type    field
 =======  ======  ===============================================================
 0        8s      magic ``b"DEGINDEX"``
-8        u32     format version (6; versions 1 to 5 are read too)
+8        u32     format version (7; versions 1 to 6 are read too)
 12       u32     metric code: 0 l2 (squared), 1 ip (1 - <a,b>), 2 cosine
 16       u32     dim
 20       u32     d (edges per vertex)
@@ -13,9 +13,10 @@ offset   type    field
 36       u32     r, rows of the rotated basis (0: vectors in the input basis; version 3)
 40       P       parameter JSON (construction parameters, next default label; from version 4
                  ``entry_tree``, the shapes of A8-A11: ``[m, t, w]`` in version 4,
-                 ``[m, t, w, p]`` from version 5)
+                 ``[m, t, w, p]`` from version 5; from version 7 ``dtype``, the vectors'
+                 type, which sets A1's: float32, float16 (as u16 bits), uint8 or int8)
 ...              zero padding to a multiple of 64
-A1       f32     vectors   (n, dim), row = internal id
+A1       dtype   vectors   (n, dim), row = internal id (f32 before version 7)
 A2       i32     neighbors (n, d), internal ids, each row in search-view order
                            (deg._kernels.view; ascending ids before version 6)
 A3       f32     weights   (n, d), distance of each edge, same order
@@ -57,6 +58,7 @@ import zlib
 import numpy as np
 
 from deg import _basis as basis
+from deg import _dtypes as dtypes
 from deg import _pipeline
 from deg import _validation as check
 from deg._kernels import verify as kverify
@@ -68,8 +70,8 @@ except ImportError:  # not on Windows: leftover temporary files stay there
     fcntl = None
 
 MAGIC = b"DEGINDEX"
-VERSION = 6
-READABLE = (1, 2, 3, 4, 5, 6)
+VERSION = 7
+READABLE = (1, 2, 3, 4, 5, 6, 7)
 _HEADER = struct.Struct("<8sIIIIQII")
 _TRAILER = struct.Struct("<I4s")
 _END = b"DEND"
@@ -83,11 +85,11 @@ def _align(x):
     return (x + ALIGN - 1) // ALIGN * ALIGN
 
 
-def _layout(dim, d, n, params_len, version=VERSION, rank=0, tree=(0, 0, 0, 0)):
+def _layout(dim, d, n, params_len, version=VERSION, rank=0, tree=(0, 0, 0, 0), dtype="float32"):
     """Offsets of the arrays and the total file size; ``tree = (m, t, w, p)`` (p = t in
-    version 4)."""
+    version 4), ``dtype`` the vectors' (``deg._dtypes``)."""
     specs = [
-        ("vectors", "<f4", (n, dim)),
+        ("vectors", dtypes.STORED[dtype].newbyteorder("<"), (n, dim)),
         ("neighbors", "<i4", (n, d)),
         ("weights", "<f4", (n, d)),
         ("labels", "<i8", (n,)),
@@ -129,9 +131,10 @@ def write(path, metric, params, vectors, neighbors, weights, labels, sig, rotati
         )
     rank = rotation[0].shape[0]
     shapes = (tree[0].shape[0], tree[1].shape[0], tree[2].shape[1], tree[2].shape[0])
-    blob = json.dumps(dict(params, entry_tree=shapes), sort_keys=True).encode()
+    vtype = params.get("dtype", "float32")
+    blob = json.dumps(dict(params, entry_tree=shapes, dtype=vtype), sort_keys=True).encode()
     header = _HEADER.pack(MAGIC, VERSION, METRIC_CODES[metric], dim, d, n, len(blob), rank)
-    layout, total = _layout(dim, d, n, len(blob), rank=rank, tree=shapes)
+    layout, total = _layout(dim, d, n, len(blob), rank=rank, tree=shapes, dtype=vtype)
     arrays = {
         "vectors": vectors,
         "neighbors": neighbors,
@@ -312,11 +315,16 @@ def read(path, mmap=False, verify=True):
     tree = (0, 0, 0, 0)
     if why is None and version >= 4:  # the tree's shapes are in the parameter block
         tree, why = _tree_shapes(params, version, n, dim)
+    vtype = "float32"
+    if why is None and version >= 7:
+        vtype = params.get("dtype")
+        if vtype not in dtypes.DTYPES:
+            why = f"vector type {vtype!r:.40} is none of {', '.join(dtypes.DTYPES)}"
     if why is not None:
         if verify and not _checksum_ok(buf, size):
             raise _bad(path, "checksum mismatch (the file is corrupted)")
         raise _bad(path, why)
-    layout, total = _layout(dim, d, n, plen, version, rank, tree)
+    layout, total = _layout(dim, d, n, plen, version, rank, tree, vtype)
     if size != total:
         raise _bad(path, f"size is {size} bytes, the header implies {total} (truncated?)")
     if verify and not _checksum_ok(buf, size):
@@ -400,6 +408,8 @@ def check_arrays(path, a, n, d, metric, verify=True):
     of its vectors, and connectivity."""
     nb, w = a["neighbors"], a["weights"]
     labels = a["labels"]
+    if a["vectors"].dtype not in dtypes.STORED.values():
+        raise _bad(path, f"vectors of type {a['vectors'].dtype}, not one an index keeps")
     if n and (labels.min() < 0 or np.unique(labels).size != n):
         raise _bad(path, "labels are negative or not unique")
     if "order" in a and n and (np.sort(a["order"], axis=1) != np.arange(d)).any():
@@ -408,6 +418,10 @@ def check_arrays(path, a, n, d, metric, verify=True):
     fault = kverify.structure_fault(nb, w, n, np.empty(n, np.int64), key)
     if fault[0] != kverify.OK:
         raise _bad(path, _describe(_STRUCTURE, fault, a, n, d, metric))
+    if verify and a["vectors"].dtype == dtypes.STORED["float16"]:
+        at = dtypes.half_fault(a["vectors"])
+        if at is not None:
+            raise _bad(path, f"vector {at[0]} has a NaN or infinite coordinate (float16)")
     if verify:
         fault = _value_fault(a["vectors"], nb, w, METRIC_CODES[metric], n)
         if fault[0] != kverify.OK:
@@ -461,7 +475,7 @@ def _describe(messages, fault, a, n, d, metric):
     code, u, j = (int(x) for x in fault)
     nb, w, x = a["neighbors"], a["weights"], a["vectors"]
     v = int(nb[u, j]) if 0 <= j < d else -1
-    norm = float(np.linalg.norm(x[u].astype(np.float64)))
+    norm = float(np.linalg.norm(dtypes.to_float32(x[u], dtypes.named(x.dtype)).astype(np.float64)))
     exact = (
         float(distance(METRIC_CODES[metric], x[u], x[v])) if code == kverify.WRONG_WEIGHT else None
     )

@@ -17,6 +17,7 @@ import numpy as np
 
 from deg import _basis as basis
 from deg import _construction as construction
+from deg import _dtypes as dtypes
 from deg import _filtering as filtering
 from deg import _persistence as persistence
 from deg import _validation as check
@@ -103,8 +104,16 @@ class Index:
         bound, without reading the rest: a heuristic that trades like ``eps`` (Fashion-MNIST:
         +10-15% QPS at the same recall); construction stays exact. :meth:`get_vectors`
         rotates back, within float32 rounding (~1e-6 relative); ``False`` keeps the vectors
-        bit for bit. ``None``: rotate ``"l2"`` and ``"cosine"`` indices of dimension 256 or
-        more.
+        bit for bit. ``None``: rotate ``"l2"`` and ``"cosine"`` float indices of dimension
+        256 or more.
+    dtype : {"float32", "float16", "uint8", "int8"}
+        The type the vectors are kept in (numpy's dtypes are taken too); distances are
+        computed in float32 whatever it is. ``"float16"`` halves the vectors' bytes and rounds
+        each coordinate to half precision (lossy; |values| up to 65504). ``"uint8"`` and
+        ``"int8"`` take a quarter of the bytes and hold integer data (SIFT-like) exactly: data
+        and queries must be integers of the type's range, and neither ``metric="cosine"``
+        nor ``rotate=True`` is possible (both need non-integer coordinates). See the README,
+        "Compact vectors".
 
     Notes
     -----
@@ -128,6 +137,7 @@ class Index:
         max_path_length: int = 5,
         improve_tries: int = 0,
         rotate: bool | None = None,
+        dtype: str = "float32",
     ):
         p = Params.make(
             dim,
@@ -142,9 +152,10 @@ class Index:
             max_path_length,
             improve_tries,
             rotate,
+            dtype,
         )
         self._params = p
-        self._store = Storage(p.dim, p.d, p.metric_code)
+        self._store = Storage(p.dim, p.d, p.metric_code, p.dtype)
         self._basis = basis.Rotation(p.dim)
         self._tree = EntryTree(0)  # drawn below, for no vertices yet
         self._view = SearchView()
@@ -220,6 +231,7 @@ class Index:
         self._check_writable()
         store = self._store
         x = check.prepared(data, self._params.dim, self._params.metric, "data")
+        dtypes.check_values(x, self._params.dtype, "data")
         m = x.shape[0]
         new_labels = store.default_labels(m) if labels is None else check.as_labels(labels, m)
         threads = resolve_threads(threads)
@@ -331,6 +343,8 @@ class Index:
             same distance in its last bits (float32 rounding).
         """
         q = check.prepared(queries, self._params.dim, self._params.metric, "queries")
+        if dtypes.is_integer(self._params.dtype):  # float16 queries may be any float32
+            dtypes.check_values(q, self._params.dtype, "queries")
         spec = SearchSpec(k, eps, None, False, True, False, max_distance_computations, max_degree)
         if max_degree is not None:
             self._view.ensure(self._lock, self._store)
@@ -422,7 +436,8 @@ class Index:
         p = self._params
         return (
             f"deg.Index(dim={p.dim}, metric={p.metric!r}, edges_per_vertex={p.d}, "
-            f"n={len(self)}{', read-only' if self.read_only else ''})"
+            f"n={len(self)}{'' if p.dtype == 'float32' else f', dtype={p.dtype!r}'}"
+            f"{', read-only' if self.read_only else ''})"
         )
 
     @property
@@ -484,6 +499,12 @@ class Index:
         return self._basis.rotated
 
     @property
+    def dtype(self) -> str:
+        """The type the vectors are kept in: ``"float32"``, ``"float16"``, ``"uint8"`` or
+        ``"int8"``."""
+        return self._params.dtype
+
+    @property
     def read_only(self) -> bool:
         """True for an index loaded with ``mmap=True``."""
         return self._store.read_only
@@ -500,11 +521,17 @@ class Index:
         return self._store.labels[: len(self)].copy()
 
     def get_vectors(self, labels) -> np.ndarray:
-        """Stored vectors of ``labels`` as float32 (m, dim); cosine vectors are normalised.
-        In a rotated index (``rotate``) they are rotated back, equal to the added ones within
-        float32 rounding."""
+        """Stored vectors of ``labels`` (m, dim) in the index's ``dtype`` (``np.float16`` for
+        ``"float16"``); cosine vectors are normalised. In a rotated index (``rotate``) they
+        are rotated back, equal to the added ones within float32 rounding (float16: rounded
+        again to half precision)."""
+        store, dtype = self._store, self._params.dtype
         with self._lock.reading():
-            return self._basis.back(self._store.vectors[self._store.vids(labels)])
+            vids = store.vids(labels)
+            if not self._basis.rotated:
+                return dtypes.exposed(store.vectors[vids], dtype).copy()
+            back = self._basis.back(store.floats(vids))
+        return back if dtype == "float32" else back.astype(np.float16)
 
     def neighbors(self, labels) -> tuple[np.ndarray, np.ndarray]:
         """The graph itself: neighbour labels (m, d) int64 and edge weights (m, d) float32.

@@ -17,12 +17,18 @@ class DynamicIndex(RuleBasedStateMachine):
     """A model (dict label -> vector) beside the index; every step is checked against it."""
 
     scheme = "low-lid"
+    dtype = "float32"
 
     def __init__(self):
         super().__init__()
         self.d = 4
         self.index = deg.Index(
-            3, edges_per_vertex=self.d, improve_k=4, improve_tries=1, scheme=self.scheme
+            3,
+            edges_per_vertex=self.d,
+            improve_k=4,
+            improve_tries=1,
+            scheme=self.scheme,
+            dtype=self.dtype,
         )
         self.model = {}
         self.removed = set()
@@ -31,13 +37,17 @@ class DynamicIndex(RuleBasedStateMachine):
         self.allowed = set(range(0, 400, 3))
         self.filter = deg.Filter(self.index, sorted(self.allowed))
 
+    def points(self, m):
+        """m vectors the index's type holds exactly as drawn (integers for uint8/int8)."""
+        if self.dtype in ("uint8", "int8"):
+            lo = 0 if self.dtype == "uint8" else -128
+            return self.rng.integers(lo, lo + 256, size=(m, 3)).astype(np.float32)
+        x = self.rng.random((m, 3), dtype=np.float32)
+        return x.astype(np.float16).astype(np.float32) if self.dtype == "float16" else x
+
     @rule(m=st.integers(1, 25), dup=st.booleans(), reuse=st.booleans())
     def add(self, m, dup, reuse):
-        x = (
-            self.rng.integers(0, 6, size=(m, 3)).astype(np.float32)
-            if dup
-            else self.rng.random((m, 3), dtype=np.float32)
-        )
+        x = self.rng.integers(0, 6, size=(m, 3)).astype(np.float32) if dup else self.points(m)
         labels = None
         if reuse and len(self.removed) >= m:  # removed labels may come back
             labels = sorted(self.removed)[:m]
@@ -77,7 +87,7 @@ class DynamicIndex(RuleBasedStateMachine):
     @precondition(lambda self: self.model)
     @rule(k=st.integers(1, 12))
     def search_and_explore(self, k):
-        q = self.rng.random((3, 3), dtype=np.float32)
+        q = self.points(3)
         labels, _ = self.index.search(q, k=k, eps=0.5)
         found = set(labels.ravel().tolist()) - {-1}
         assert found <= set(self.model) and not found & self.removed
@@ -90,7 +100,7 @@ class DynamicIndex(RuleBasedStateMachine):
     @rule(k=st.integers(1, 12), path=st.sampled_from(["graph", "scan", None]), data=st.data())
     def filtered_search(self, k, path, data):
         denied = data.draw(st.lists(st.sampled_from(sorted(self.model)), max_size=5))
-        q = self.rng.random((3, 3), dtype=np.float32)
+        q = self.points(3)
         with forced(path):
             labels, dist = self.index.search(q, k=k, eps=0.5, filter=self.filter, exclude=denied)
             fresh, _ = self.index.search(
@@ -122,9 +132,9 @@ class DynamicIndex(RuleBasedStateMachine):
         assert sorted(self.index.labels.tolist()) == sorted(self.model)
         if self.model:
             labels = sorted(self.model)
-            np.testing.assert_array_equal(
-                self.index.get_vectors(labels), np.stack([self.model[x] for x in labels])
-            )
+            got = self.index.get_vectors(labels)
+            assert got.dtype == np.dtype(self.dtype)
+            np.testing.assert_array_equal(got, np.stack([self.model[x] for x in labels]))
         assert all(x not in self.index for x in self.removed)
 
 
@@ -138,6 +148,29 @@ class DynamicStreamIndex(DynamicIndex):
 
 DynamicStreamIndex.TestCase.settings = DynamicIndex.TestCase.settings
 TestDynamicStreamIndex = DynamicStreamIndex.TestCase
+
+# every storage type (issue #24): the same machine, fewer runs each
+_TYPED = settings(max_examples=40, stateful_step_count=30, deadline=None)
+
+
+class DynamicFloat16Index(DynamicIndex):
+    dtype = "float16"
+
+
+class DynamicUint8Index(DynamicIndex):
+    dtype = "uint8"
+
+
+class DynamicInt8Index(DynamicIndex):
+    dtype = "int8"
+    scheme = "stream"
+
+
+for _machine in (DynamicFloat16Index, DynamicUint8Index, DynamicInt8Index):
+    _machine.TestCase.settings = _TYPED
+TestDynamicFloat16Index = DynamicFloat16Index.TestCase
+TestDynamicUint8Index = DynamicUint8Index.TestCase
+TestDynamicInt8Index = DynamicInt8Index.TestCase
 
 
 @pytest.mark.parametrize("d", [2, 4, 8])

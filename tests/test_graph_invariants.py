@@ -57,6 +57,29 @@ def test_every_add_keeps_graph_invariants(x, d, metric, scheme, data):
     assert index.labels.tolist() == list(range(len(x)))
 
 
+@settings(max_examples=40)
+@given(
+    x=datasets(),
+    dtype=st.sampled_from(["float16", "uint8", "int8"]),
+    metric=st.sampled_from(["l2", "ip"]),
+    scheme=st.sampled_from(["low-lid", "high-lid", "stream"]),
+    data=st.data(),
+)
+def test_every_add_keeps_graph_invariants_for_every_dtype(x, dtype, metric, scheme, data):
+    """The values a type holds (integers of its range, halves), added in parts."""
+    if dtype == "float16":
+        x = x.astype(np.float16).astype(np.float32)
+    else:
+        lo, hi = (0, 255) if dtype == "uint8" else (-128, 127)
+        x = np.clip(np.round(x), lo, hi)
+    index = deg.Index(x.shape[1], metric=metric, edges_per_vertex=4, scheme=scheme, dtype=dtype)
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(x)), max_size=3)))
+    for lo, hi in zip([0] + cuts, cuts + [len(x)]):
+        index.add(x[lo:hi])
+        assert_graph_ok(index)
+    np.testing.assert_array_equal(index.get_vectors(index.labels), x)
+
+
 @settings(max_examples=25)
 @given(
     x=arrays(

@@ -316,7 +316,7 @@ def _raw_variants(raw, layout):
         )
     )
     edits = {
-        "version": [0, 7, 2**32 - 1],
+        "version": [0, fileformat.VERSION + 1, 2**32 - 1],
         "metric": [3, 2**31],
         "dim": [0, 15, 17, 2**31],
         "d": [0, 7, 10, 2000],

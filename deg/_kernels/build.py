@@ -88,7 +88,7 @@ def least_distortion(graph, v, c, w_cv, known, stamp):
         if stamp[m] != v:
             # the first distance chunk: most unknown distances stop there (FM build, rotated:
             # 256 bytes 2-3% faster than 512 in 3 alternating pairs)
-            prefetch_head(vectors, m, 4 * chunk_end(0, vectors.shape[1]))
+            prefetch_head(vectors, m, vectors.itemsize * chunk_end(0, vectors.shape[1]))
             continue
         if has_edge(neighbors, v, m):
             continue

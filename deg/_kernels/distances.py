@@ -10,6 +10,7 @@ no cancellation for near-duplicates.
 import numpy as np
 
 from deg._kernels._jit import jit
+from deg._kernels.values import f32
 
 L2 = 0
 IP = 1
@@ -20,20 +21,20 @@ METRIC_CODES = {"l2": L2, "ip": IP, "cosine": COS}
 
 @jit
 def l2sq(a, b):
-    """Squared L2 distance of two float32 vectors of equal length."""
+    """Squared L2 distance of two vectors of equal length (any stored type, ``values.f32``)."""
     acc = np.float32(0.0)
     for i in range(a.shape[0]):
-        t = a[i] - b[i]
+        t = f32(a[i]) - f32(b[i])
         acc += t * t
     return acc
 
 
 @jit
 def inner(a, b):
-    """Inner product of two float32 vectors, float32 accumulator (vectorises)."""
+    """Inner product of two vectors (any stored type), float32 accumulator (vectorises)."""
     acc = np.float32(0.0)
     for i in range(a.shape[0]):
-        acc += a[i] * b[i]
+        acc += f32(a[i]) * f32(b[i])
     return acc
 
 
@@ -65,9 +66,7 @@ def half_past(acc, bound):
     return half
 
 
-@jit(
-    "void(int64, float32[::1], float32[:, ::1], int32[::1], int64, float32, float32, float32[::1])"
-)
+@jit
 def distance_rows(metric, query, vectors, ids, count, bound, lead, out):
     """``distance(metric, query, vectors[ids[r]])`` into ``out[r]`` for ``r < count``.
 
@@ -88,6 +87,7 @@ def distance_rows(metric, query, vectors, ids, count, bound, lead, out):
     row views at the time, 10% of a SIFT-small search).
     """
     n = query.shape[0]
+    bound, lead = np.float32(bound), np.float32(lead)  # float32 whatever the caller passed
     for r in range(count):
         out[r] = 0.0
     # COS is half the squared L2 distance of unit vectors: sum L2 against twice the bound
@@ -118,7 +118,7 @@ def distance_rows(metric, query, vectors, ids, count, bound, lead, out):
             out[r] = half_past(out[r], bound)
 
 
-@jit("void(int64, float32[::1], float32[:, ::1], int32[::1], int64, float32, float32[::1])")
+@jit
 def distance_rows_by_four(metric, query, vectors, ids, count, bound, out):
     """``distance_rows`` of an L2 or COS query whose rows are one chunk (dim <= ``CHUNK``),
     four rows summed in one pass: each query coordinate is loaded once for four rows instead
@@ -129,6 +129,7 @@ def distance_rows_by_four(metric, query, vectors, ids, count, bound, out):
     Rows of one chunk are read whole whatever ``bound``, as ``distance_rows`` reads them.
     """
     n = query.shape[0]
+    bound = np.float32(bound)
     r = 0
     while r + 4 <= count:
         a = vectors[ids[r]]
@@ -140,11 +141,11 @@ def distance_rows_by_four(metric, query, vectors, ids, count, bound, out):
         s2 = np.float32(0.0)
         s3 = np.float32(0.0)
         for j in range(n):
-            x = query[j]
-            t0 = x - a[j]
-            t1 = x - b[j]
-            t2 = x - c[j]
-            t3 = x - d[j]
+            x = f32(query[j])
+            t0 = x - f32(a[j])
+            t1 = x - f32(b[j])
+            t2 = x - f32(c[j])
+            t3 = x - f32(d[j])
             s0 += t0 * t0
             s1 += t1 * t1
             s2 += t2 * t2
@@ -162,7 +163,7 @@ def distance_rows_by_four(metric, query, vectors, ids, count, bound, out):
             out[r] = half_past(out[r], bound)
 
 
-@jit("float32(int64, float32[::1], float32[::1], float32)")
+@jit
 def distance_within(metric, a, b, bound):
     """``distance(metric, a, b)``, or for L2 and COS a value > ``bound`` as soon as a partial
     sum shows the distance exceeds it (inner products are always complete).
@@ -173,6 +174,7 @@ def distance_within(metric, a, b, bound):
     ``a`` and ``b`` in every call (see ``graph``). A negative bound returns 0 unread.
     """
     n = a.shape[0]
+    bound = np.float32(bound)
     # COS is half the squared L2 distance of unit vectors: sum L2 against twice the bound
     sq_bound = np.float32(2.0) * bound if metric == COS else bound
     acc = np.float32(0.0)
@@ -191,7 +193,7 @@ def distance_within(metric, a, b, bound):
     return acc
 
 
-@jit("float32(int64, float32[::1], float32[::1])")
+@jit
 def distance(metric, a, b):
     """Distance of ``a`` and ``b`` under ``metric`` (``L2``, ``IP`` or ``COS``), as float32.
 

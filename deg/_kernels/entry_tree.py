@@ -30,6 +30,7 @@ routes.
 import numpy as np
 
 from deg._kernels._jit import jit
+from deg._kernels.values import f32
 
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 # a query enters at this many members of its leaf (leaves hold 4 to 8, ``deg._entries``): each
@@ -79,7 +80,7 @@ def grow(vectors, seed, members, pairs, planes, offsets):
         pairs[i, 0] = a  # vertex ids until every place is known (below)
         pairs[i, 1] = b
         for j in range(width):
-            plane[j] = vectors[a, j] - vectors[b, j]
+            plane[j] = f32(vectors[a, j]) - f32(vectors[b, j])
         if i < planes.shape[0]:  # a loop: ``planes[i] = plane`` compiles a shape check (2 s)
             for j in range(width):
                 planes[i, j] = plane[j]
@@ -87,7 +88,7 @@ def grow(vectors, seed, members, pairs, planes, offsets):
             v = members[lo + r]
             acc = np.float32(0.0)
             for j in range(width):
-                acc += vectors[v, j] * plane[j]
+                acc += f32(vectors[v, j]) * plane[j]
             proj[r] = acc
         order = np.argsort(proj[:size], kind="mergesort")  # stable: ties keep their order
         for r in range(size):
@@ -108,10 +109,7 @@ def grow(vectors, seed, members, pairs, planes, offsets):
         pairs[i, 1] = place[pairs[i, 1]]
 
 
-@jit(
-    "UniTuple(int64, 2)(float32[::1], float32[:, ::1], int32[::1], int32[:, ::1], "
-    "float32[:, ::1], float32[::1])"
-)
+@jit
 def leaf_of(query, vectors, members, pairs, planes, offsets):
     """The range ``[lo, hi)`` of ``members`` in the leaf ``query`` descends to: at each node,
     the upper child when the query lies above the hyperplane."""
@@ -128,7 +126,7 @@ def leaf_of(query, vectors, members, pairs, planes, offsets):
             a = members[pairs[node, 0]]
             b = members[pairs[node, 1]]
             for j in range(width):
-                acc += query[j] * (vectors[a, j] - vectors[b, j])
+                acc += query[j] * (f32(vectors[a, j]) - f32(vectors[b, j]))
         mid = (lo + hi) // 2
         up = acc > 0
         lo = mid if up else lo

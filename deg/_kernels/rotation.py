@@ -7,6 +7,8 @@ the dim*dim of a general rotation. With r = 0 the basis is the input one.
 """
 
 import numpy as np
+from numba import types
+from numba.extending import overload
 
 from deg._kernels._jit import jit
 from deg._kernels.distances import inner
@@ -107,3 +109,17 @@ def rotate_rows(x, yt, tt, out):
         for b in range(m - i):
             for c in range(dim):
                 out[i + b, c] = pad_out[b, c]
+
+
+def rotate_queries(x, yt, tt, out):
+    """``rotate_rows`` for a batch's queries: float32 queries (a search's) are rotated; rows of
+    any other type are stored rows (construction, exploration), already in the stored basis,
+    which the caller never asks to rotate (this compiles to nothing for them)."""
+    rotate_rows(x, yt, tt, out)
+
+
+@overload(rotate_queries)
+def _rotate_queries(x, yt, tt, out):
+    if x.dtype == types.float32:
+        return lambda x, yt, tt, out: rotate_rows(x, yt, tt, out)
+    return lambda x, yt, tt, out: None

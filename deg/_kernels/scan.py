@@ -21,7 +21,7 @@ def scan_one(vectors, metric, query, ids, skip, k, res_d, res_i, group_i, group_
     distance are abandoned (``distance_rows``), exactly: a row within it is never lost."""
     n_res = 0
     bound = np.float32(np.inf)
-    head = 4 * min(vectors.shape[1], 64)
+    head = vectors.itemsize * min(vectors.shape[1], 64)
     m = ids.shape[0]
     lo = 0
     while lo < m:

@@ -24,7 +24,7 @@ from deg._kernels.heap import (
     max_replace_top,
 )
 from deg._kernels.prefetch import prefetch_head
-from deg._kernels.rotation import rotate_rows
+from deg._kernels.rotation import rotate_queries
 from deg._kernels.state import (
     Basis,
     DistanceLog,
@@ -159,7 +159,8 @@ def search_one(
     tag16 = np.uint16(tag)
     d = neighbors.shape[1]
     bounded = metric != IP  # L2 and COS distances are abandoned past the radius
-    head = 4 * (chunk_end(0, vectors.shape[1]) if bounded else vectors.shape[1])  # bytes per row
+    width = chunk_end(0, vectors.shape[1]) if bounded else vectors.shape[1]
+    head = vectors.itemsize * width  # bytes per row to prefetch
     n_cand = 0
     n_res = 0
     n_dc = 0
@@ -352,7 +353,7 @@ def claim_chunk(claim, chunk, queries, yt, tt, rotated):
     lo = fetch_add(claim, chunk)
     hi = min(lo + chunk, nq)
     if lo < nq and yt.shape[0] > 0:
-        rotate_rows(queries[lo:hi], yt, tt, rotated[lo:hi])
+        rotate_queries(queries[lo:hi], yt, tt, rotated[lo:hi])
     return lo, hi
 
 
