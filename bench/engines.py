@@ -166,6 +166,34 @@ class Deg(Engine):
         return labels
 
 
+class DegFloat16(Deg):
+    """deg keeping its vectors as float16 (``Index(dtype="float16")``): half the bytes."""
+
+    name = "deg-f16"
+
+
+class DegUint8(Deg):
+    """deg keeping its vectors as uint8 (``Index(dtype="uint8")``): a quarter of the bytes,
+    exact for integer data such as Fashion-MNIST's pixels and SIFT's; a set of other values
+    (or an angular one, which is normalised) cannot be built and is skipped."""
+
+    name = "deg-u8"
+
+
+class DegSQ8(Deg):
+    """deg walking on one-byte codes and re-ranking exactly (``Index(quantize="sq8")``);
+    the vectors stay float32 beside the codes."""
+
+    name = "deg-sq8"
+
+
+class DegFloat16SQ8(Deg):
+    """deg with float16 vectors and one-byte codes: the least memory of deg's settings that
+    every set can take."""
+
+    name = "deg-f16-sq8"
+
+
 class FaissHNSW(Engine):
     """faiss ``IndexHNSWFlat``; sweeps ``efSearch``. Distance computations come from
     ``faiss.cvar.hnsw_stats``."""
@@ -587,6 +615,10 @@ ENGINES = {
     e.name: e
     for e in (
         Deg,
+        DegFloat16,
+        DegUint8,
+        DegSQ8,
+        DegFloat16SQ8,
         FaissHNSW,
         HnswLib,
         DegLib,
@@ -601,6 +633,10 @@ ENGINES = {
 # comparable degree: HNSW's base layer has 2*M = 30 links, the DEG graphs 30 edges per vertex
 DEFAULT_PARAMS = {
     "deg": {"edges_per_vertex": 30},
+    "deg-f16": {"edges_per_vertex": 30, "dtype": "float16"},
+    "deg-u8": {"edges_per_vertex": 30, "dtype": "uint8"},
+    "deg-sq8": {"edges_per_vertex": 30, "quantize": "sq8"},
+    "deg-f16-sq8": {"edges_per_vertex": 30, "dtype": "float16", "quantize": "sq8"},
     "faiss-hnsw": {"M": 15, "efConstruction": 200},
     "hnswlib": {"M": 15, "efConstruction": 200},
     "deglib": {"edges_per_vertex": 30},

@@ -190,7 +190,21 @@ def table(rows, kind, k):
                 ratio(a, b, la, lb) for a, b, la, lb in zip(at["deg"], at[e], low["deg"], low[e])
             )
             lines.append(f"{'deg / ' + e:30s}{cells}")
+    ours = [e for e in engines if is_deg(e)]
+    if len(ours) > 1:  # deg's variants (dtype, quantizer): the fastest of them per target
+        best = [max(ours, key=lambda e, t=t: at[e][t] or 0) for t in range(len(TARGETS))]
+        lines.append(f"{'deg best is':30s}" + "".join(f"{e[4:] or 'f32':>10s}" for e in best))
+        for e in (e for e in engines if not is_deg(e)):
+            cells = "".join(
+                ratio(at[b][t], at[e][t], low[b][t], low[e][t]) for t, b in enumerate(best)
+            )
+            lines.append(f"{'deg best / ' + e:30s}{cells}")
     return "\n".join(lines)
+
+
+def is_deg(engine: str) -> bool:
+    """deg itself or one of its variants (``deg-f16``...), not deglib."""
+    return engine == "deg" or engine.startswith("deg-")
 
 
 def cell(value, lower_bound):

@@ -12,6 +12,7 @@ import numpy as np
 from deg import _basis as basis
 from deg import _dtypes as dtypes
 from deg import _entries as entries
+from deg import _quantizer as quantizer
 from deg._kernels import build as kbuild
 from deg._kernels import optimize as kopt
 from deg._kernels import rotation as krot
@@ -78,9 +79,10 @@ class Builder:
     view, searching through ``searcher``, optimising through ``maintainer``). The caller holds
     the write lock."""
 
-    def __init__(self, params, store, tree, basis_, view, searcher, maintainer, pool):
+    def __init__(self, params, store, tree, basis_, view, searcher, maintainer, pool, quant):
         self.params, self.store, self.tree, self.basis = params, store, tree, basis_
         self.view, self.searcher, self.maintainer, self.pool = view, searcher, maintainer, pool
+        self.quant = quant
 
     def redraw_tree(self, drawn_at=None) -> None:
         self.tree.redraw_for(self.store, self.basis, self.params.seed, drawn_at)
@@ -165,6 +167,7 @@ class Builder:
                 )
             x = rotated
         store.vectors[start:end] = dtypes.to_stored(x, store.dtype)
+        quantizer.encode_rows(self.quant, store, start, end)
         store.labels[start:end] = new_labels
         store.gen[start:end] = store.next_generation()
         kbuild.reset_rows(store.neighbors, store.weights, start, end)

@@ -51,6 +51,7 @@ class Maintainer:
         if vid != n - 1:  # another vector behind id vid: rows listing it are ordered again
             store.vid_of.move(n - 1, vid, store.labels)
             store.gen[vid] = store.next_generation()
+            store.codes[vid] = store.codes[n - 1]  # its codes follow it (none: 0 columns)
         store.labels[n - 1] = -1
         store.n = n - 1
         store.changes += 1

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from deg import _dtypes as dtypes
+from deg import _quantizer as quantizer
 from deg import _validation as check
 from deg._kernels import build as kbuild
 from deg._kernels.distances import METRIC_CODES
@@ -28,6 +29,7 @@ SAVED = (
     "improve_tries",
     "rotate",
     "dtype",
+    "quantize",
 )
 
 
@@ -48,6 +50,7 @@ class Params:
     improve_tries: int
     rotate: bool | None
     dtype: str = "float32"
+    quantize: str | None = None
 
     @classmethod
     def make(
@@ -65,6 +68,7 @@ class Params:
         improve_tries,
         rotate,
         dtype="float32",
+        quantize=None,
     ) -> Params:
         """Validated parameters (``ValueError``/``TypeError`` naming the first bad one); the
         defaults are ``Index``'s."""
@@ -101,6 +105,13 @@ class Params:
                 f"rotate=True stores rotated (non-integer) coordinates, which dtype={dtype!r} "
                 f"cannot hold; use rotate=None or False"
             )
+        quantize = check.check_choice("quantize", quantize, quantizer.KINDS)
+        if quantize is not None and metric == "ip":
+            raise ValueError(
+                f"quantize={quantize!r} walks on codes whose distances keep the order of "
+                f"'l2' and 'cosine' distances, not of inner products; use metric='l2' or "
+                f"'cosine', or quantize=None"
+            )
         return cls(
             dim,
             metric,
@@ -115,6 +126,7 @@ class Params:
             improve_tries,
             rotate,
             dtype,
+            quantize,
         )
 
     @property

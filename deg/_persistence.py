@@ -9,6 +9,7 @@ import numpy as np
 
 from deg import _dtypes as dtypes
 from deg import _params
+from deg import _quantizer as quantizer
 from deg import _validation as check
 from deg._entries import TYPES
 from deg._kernels import view as kview
@@ -20,14 +21,17 @@ class Saved(NamedTuple):
     next_label: int
     drawn_at: int  # the size of the graph the entry tree was drawn over
     rand_state: int  # the improvement tries' random stream
+    quantizer: dict | None = None  # the code map of a quantized index, once fitted
 
 
-def to_dict(params, store, tree, rand_state) -> dict:
+def to_dict(params, store, tree, rand_state, quant=None) -> dict:
     """Everything besides the arrays that a saved or pickled index needs."""
     out = params.saved()
     out.update(
         next_label=store.next_label, rand_state=int(rand_state[0]), entries_drawn_at=tree.drawn_at
     )
+    if quant is not None and quant.fitted:
+        out["quantizer"] = quant.state()
     return out
 
 
@@ -37,9 +41,11 @@ def from_dict(params: dict, a: dict, metric: str, source: str) -> tuple:
     bounds)."""
     n, dim = a["vectors"].shape
     try:
-        kwargs = {key: params[key] for key in _params.SAVED if key not in ("rotate", "dtype")}
+        later = ("rotate", "dtype", "quantize")  # keys that files before them lack
+        kwargs = {key: params[key] for key in _params.SAVED if key not in later}
         kwargs["rotate"] = params.get("rotate", False)  # files before rotate: False
-        kwargs["dtype"] = params.get("dtype", "float32")  # files before dtype: float32
+        kwargs["dtype"] = params.get("dtype", "float32")
+        kwargs["quantize"] = params.get("quantize")
         if type(kwargs["seed"]) is int:  # before seeds were bounded, -1 meant what 2**64-1 does
             kwargs["seed"] %= 2**64
         kwargs = dict(dim=dim, metric=metric, edges_per_vertex=a["neighbors"].shape[1], **kwargs)
@@ -60,7 +66,20 @@ def from_dict(params: dict, a: dict, metric: str, source: str) -> tuple:
                 maximum=check.MAX_VERTICES,
             ),
             check.check_int("rand_state", params["rand_state"], minimum=0, maximum=2**64 - 1),
+            params.get("quantizer"),
         )
+        why = quantizer.Quantizer.check_state(saved.quantizer, dim)
+        if why is None and saved.quantizer is not None and made.quantize is None:
+            why = "it has a quantizer state but quantize=None"
+        if (
+            why is None
+            and saved.quantizer is None
+            and made.quantize is not None
+            and n >= quantizer.MIN_VECTORS
+        ):
+            why = f"quantize={made.quantize!r} with {n} vectors but no quantizer state"
+        if why is not None:
+            raise ValueError(why)
     except KeyError as e:
         raise ValueError(f"{source} has invalid parameters: {e.args[0]!r} is missing") from None
     except (TypeError, ValueError) as e:
@@ -81,12 +100,16 @@ def pickled_arrays(store, basis_, tree) -> dict:
     return arrays
 
 
-def restore(store, basis_, tree, seed, a: dict, read_only: bool, saved: Saved) -> None:
+def restore(store, basis_, tree, quant, seed, a: dict, read_only: bool, saved: Saved) -> None:
     """Fill new parts with validated arrays ``a`` (a file's or a pickle's); with
-    ``read_only`` the storage keeps ``a``'s arrays (a copy-on-write map) instead of copying."""
+    ``read_only`` the storage keeps ``a``'s arrays (a copy-on-write map) instead of copying.
+    A quantized index's codes are encoded again from its vectors (the same bytes)."""
     n = a["vectors"].shape[0]
     nb, w, sig = _view_rows(a, n)
     store.adopt(a["vectors"], nb, w, a["labels"], sig, read_only, saved.next_label)
+    if saved.quantizer is not None:
+        quant.adopt(saved.quantizer["lo"], saved.quantizer["scale"])
+        quantizer.encode_rows(quant, store, 0, n)
     if "rotation" in a:
         basis_.adopt(a["rotation"], a["rotation_t"])
     if "pairs" in a:  # the saved tree, renumbered by removals as it was

@@ -7,9 +7,13 @@ import numpy as np
 
 from deg import _filtering as filtering
 from deg import _pipeline
+from deg import _quantizer as quantizer
 from deg import _validation as check
 from deg._concurrency import resolve_threads
+from deg._kernels import entry_tree as ktree
 from deg._kernels import labels as klabels
+from deg._kernels import pool as kpool
+from deg._kernels import rotation as krot
 from deg._kernels import scan as kscan
 from deg._kernels import search as ksearch
 from deg._kernels.entry_tree import ENTRIES
@@ -36,8 +40,9 @@ class Searcher:
     """Searches over an index's parts: its storage, entry tree, basis and scratch pool. The
     caller holds the index's lock (reading for queries, writing for construction)."""
 
-    def __init__(self, store, tree, basis, pool):
+    def __init__(self, store, tree, basis, pool, quant=None):
         self.store, self.tree, self.basis, self.pool = store, tree, basis, pool
+        self.quant = quant
 
     def query(
         self,
@@ -49,10 +54,13 @@ class Searcher:
         use_tree=False,
         rotate=False,
         plan: filtering.Plan | None = None,
+        rerank: int | None = None,
     ):
         """Labels, distances and distance counts of a user search or exploration: ``spec``
         as given (validated here), at most n results searched, the rest of each row padded.
-        ``plan`` (``deg._filtering``): what each query may return."""
+        ``plan`` (``deg._filtering``): what each query may return. An unfiltered search
+        (``rotate``: queries in the input basis) of a quantized index walks on codes and
+        re-ranks ``rerank`` candidates (``coded``)."""
         store = self.store
         k = check.check_int("k", spec.k, minimum=1, maximum=check.MAX_K)
         max_degree = store.d if spec.max_degree is None else spec.max_degree
@@ -79,7 +87,9 @@ class Searcher:
                 np.full((nq, k), np.inf, np.float32),
                 np.zeros(nq, np.int64),
             )
-        if plan is None:
+        if plan is None and rotate and self.quant is not None and self.quant.fitted:
+            vids, dists, n_dc = self.coded(queries, spec, threads, rerank)
+        elif plan is None:
             vids, dists, n_dc, _ = self.run(
                 queries, entries, spec, threads, use_tree=use_tree, rotate=rotate
             )
@@ -154,6 +164,53 @@ class Searcher:
             n_dc[chosen] += s_dc
         return vids, dists, n_dc
 
+    def coded(self, queries, spec, threads, rerank):
+        """A quantized search (``deg._quantizer``): each query, rotated into the stored basis
+        and mapped like the codes, walks the graph on codes from its leaf of the entry tree
+        (descended with the real query and vectors) keeping a pool of candidates; the pool
+        is ranked again by exact distances. Returns vids, distances and the distance
+        computations (codes, hyperplanes and exact ones)."""
+        store, quant = self.store, self.quant
+        rotated = queries
+        if self.basis.rotated:
+            rotated = np.empty_like(queries)
+            krot.rotate_rows(queries, self.basis.yt, self.basis.tt, rotated)
+        entries, descent = self.leaf_entries(rotated, spec.max_dc)
+        budget = max(1, spec.max_dc - descent) if spec.max_dc > 0 else 0
+        walk = spec._replace(max_dc=budget)
+        size = quantizer.pool_size(rerank, spec.k, store.n)
+        coded = quant.to_code_space(rotated)
+        pool = np.empty((len(queries), size), np.int32)
+        n_dc = np.empty(len(queries), np.int64)
+        for lo in range(0, len(queries), quantizer.PART):  # the logs of PART queries at a time
+            hi = min(lo + quantizer.PART, len(queries))
+            part = entries if entries.shape[0] == 1 else entries[lo:hi]
+            _, _, n_dc[lo:hi], log = self.run(
+                coded[lo:hi], part, walk, threads, vectors=store.codes, log_capacity=quantizer.LOG
+            )
+            kpool.best_logged(*log, pool[lo:hi])
+        found = pool >= 0  # rows padded past the pool's size
+        offsets = np.zeros(len(pool) + 1, np.int64)
+        offsets[1:] = np.cumsum(found.sum(axis=1))
+        sets = (pool[found], offsets, np.arange(len(pool), dtype=np.int64))
+        skip = np.full(len(pool), -1, np.int64)
+        vids, dists, exact = self.scan_sets(rotated, sets, skip, spec.k, threads, rotate=False)
+        return vids, dists, n_dc + descent + exact
+
+    def leaf_entries(self, queries, max_dc):
+        """Each query's entries into the graph, the first members of its leaf of the entry
+        tree (as ``search.search_block`` takes them), and the hyperplane tests it cost; one
+        row of vertex 0 and no tests without a tree or within a budget too small for it."""
+        tree = self.tree
+        levels = int(tree.pairs.shape[0]).bit_length()
+        if not tree.members.size or (max_dc and max_dc <= 2 * (levels + ENTRIES)):
+            return np.zeros((1, 1), np.int32), 0
+        out = np.empty((queries.shape[0], ENTRIES), np.int32)
+        ktree.leaf_entries(
+            queries, self.store.vectors, tree.members, tree.pairs, tree.planes, tree.offsets, out
+        )
+        return out, levels
+
     def scan(self, queries, plan, of, skip, k, threads, rotate):
         """Exact scans: query q's k nearest among the allowed ids of row ``of[q]`` of the
         plan, never ``skip[q]``; returns vids, distances and the rows read."""
@@ -163,6 +220,11 @@ class Searcher:
         offsets[1:] = np.cumsum([len(i) for i in ids])
         set_of = np.searchsorted(rows, of).astype(np.int64)
         sets = (np.concatenate(ids).astype(np.int32), offsets, set_of)
+        return self.scan_sets(queries, sets, skip, k, threads, rotate)
+
+    def scan_sets(self, queries, sets, skip, k, threads, rotate):
+        """Exact scans of id sets ``(ids, offsets, set of each query)`` (``scan.scan_shared``);
+        returns vids, distances and the rows read."""
         nq = queries.shape[0]
         blocks, chunk, out, basis, rotated, claim, done = self.batch(queries, k, threads, rotate)
         scratch = (
@@ -212,6 +274,7 @@ class Searcher:
         first=None,
         chunk=None,
         filters=NO_FILTER,
+        vectors=None,
     ):
         """Run the search kernel over ``queries``; returns vids, distances, distance counts
         and the distance log ``(ids, dists, counts)`` (up to ``log_capacity`` per query).
@@ -227,7 +290,8 @@ class Searcher:
         the stored basis by the kernel that rotated the stored vectors, so a stored vector
         given as a query is found at distance 0 (by the same machine code: a file moved to
         another CPU may round a few vectors differently). ``filters``: the kernels'
-        ``Filters`` tuple (default: none). ``spec.lead`` < 1 rejects a
+        ``Filters`` tuple (default: none); ``vectors`` replaces the stored vectors (a
+        quantized search's codes). ``spec.lead`` < 1 rejects a
         candidate on its first distance chunk (``LEAD``; 1 = exact, as construction and
         optimisation search); ``spec.exact`` False lets the kernel sum rows four at a time,
         equal to ``distance`` up to float32 rounding (construction's distances become edge
@@ -251,7 +315,7 @@ class Searcher:
         )
         members = tree.members if use_tree else tree.members[:0]
         kernel_tree = (members, tree.pairs, tree.planes, tree.offsets)
-        graph = store.graph(neighbors)
+        graph = store.graph(neighbors, vectors)
         # every entry enters the result heap (include_entry): a row of entries, or a leaf's
         heap = k + max(entries.shape[1], ENTRIES if use_tree else 0) + 1
         with self.pool.take(store.capacity, blocks) as s:

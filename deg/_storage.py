@@ -21,9 +21,12 @@ class Storage:
     """The arrays, ``n`` vertices in use, the next default label and the label map. Callers
     hold the index's lock."""
 
-    def __init__(self, dim: int, d: int, metric_code: int, dtype: str = "float32"):
+    def __init__(
+        self, dim: int, d: int, metric_code: int, dtype: str = "float32", coded: bool = False
+    ):
         self.dim, self.d, self.metric_code = dim, d, metric_code
         self.dtype = dtype  # the vectors' type (deg._dtypes), stored as dtypes.STORED[dtype]
+        self.code_dim = dim if coded else 0  # codes of a quantized index (deg._quantizer)
         self.n = 0
         self.next_label = 0
         self.epoch = 1  # the next vector generation (deg._kernels.view); 0 is a loaded one's
@@ -42,6 +45,7 @@ class Storage:
         self.labels = np.full(capacity, -1, dtype=np.int64)
         self.sig = np.full(capacity, kview.EMPTY_SIG, dtype=np.uint32)
         self.gen = np.zeros(capacity, dtype=np.uint32)
+        self.codes = aligned.zeros((capacity, self.code_dim), np.uint8)
 
     def adopt(self, vectors, neighbors, weights, labels, sig, read_only, next_label) -> None:
         """Take the rows of a loaded index (checked): copied, or with ``read_only`` kept as
@@ -51,6 +55,7 @@ class Storage:
             self.vectors, self.neighbors, self.weights = vectors, neighbors, weights
             self.labels, self.sig = labels, sig
             self.gen = np.zeros(n, dtype=np.uint32)
+            self.codes = aligned.zeros((n, self.code_dim), np.uint8)  # encoded by the caller
             self.capacity = n
             self.read_only = True
         else:
@@ -68,8 +73,16 @@ class Storage:
         return dtypes.to_float32(self.vectors[rows], self.dtype)
 
     def arrays(self) -> tuple:
-        """Every per-vertex array, in one fixed order."""
-        return self.vectors, self.neighbors, self.weights, self.labels, self.sig, self.gen
+        """Every per-vertex array, in one fixed order (the codes last)."""
+        return (
+            self.vectors,
+            self.neighbors,
+            self.weights,
+            self.labels,
+            self.sig,
+            self.gen,
+            self.codes,
+        )
 
     def reserve(self, needed: int) -> bool:
         """Grow capacity by doubling so that ``needed`` vertices fit; True if it grew."""
@@ -81,11 +94,12 @@ class Storage:
             new[: self.n] = prev[: self.n]
         return True
 
-    def graph(self, neighbors: np.ndarray | None = None) -> tuple:
+    def graph(self, neighbors: np.ndarray | None = None, vectors: np.ndarray | None = None):
         """The kernels' ``Graph`` as a plain tuple (see ``state``), optionally over other
-        neighbour rows (construction's copy)."""
+        neighbour rows (construction's copy) or other vectors (a quantized search's codes)."""
         nb = self.neighbors if neighbors is None else neighbors
-        return self.vectors, nb, self.weights, self.metric_code
+        vec = self.vectors if vectors is None else vectors
+        return vec, nb, self.weights, self.metric_code
 
     def next_generation(self) -> np.uint32:
         """A vector generation not given before (wraps after 2**32 - 1)."""

