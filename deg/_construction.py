@@ -101,11 +101,12 @@ class Builder:
             return
         rows = basis.sample_rows(n + x.shape[0])
         yt, tt = basis.fit(np.concatenate([store.floats(rows[rows < n]), x[rows[rows >= n] - n]]))
+        # refused before anything changes: a row the type cannot hold once rotated
+        self.rotated_rows(x, yt, tt, "data row")
         if not n:
             self.basis.adopt(yt, tt)
             return
-        rotated = np.empty((n, p.dim), dtype=np.float32)
-        krot.rotate_rows(store.floats(slice(0, n)), yt, tt, rotated)
+        rotated = self.rotated_rows(store.floats(slice(0, n)), yt, tt, "stored vector")
         rotated = dtypes.to_stored(rotated, p.dtype)  # float16: rounded, as stored
         # empty slots (self-loops) keep weight 0, which is what edge_distances gives them
         weights = edge_distances(rotated, store.neighbors[:n], p.metric_code, n)
@@ -115,6 +116,24 @@ class Builder:
         store.sig[:n] = kview.EMPTY_SIG  # every view row is computed again
         self.redraw_tree(min(self.tree.drawn_at, n))  # removals may have shrunk n
         self.view.changed(store, n)
+
+    def rotated_rows(self, x, yt, tt, what) -> np.ndarray:
+        """Float32 rows ``x`` rotated into the basis ``(yt, tt)``; ``ValueError`` for a row the
+        index's type cannot hold there (a rotated coordinate can grow to the row's norm:
+        float32 rows within as_vectors' bound never overflow, float16 ones may)."""
+        rotated = np.empty_like(x)
+        krot.rotate_rows(x, yt, tt, rotated)
+        ok = np.isfinite(rotated).all(axis=1)
+        if self.store.dtype == "float16":
+            ok &= (np.abs(rotated) <= dtypes.HALF_MAX).all(axis=1)
+        if not ok.all():
+            row = int(np.flatnonzero(~ok)[0])
+            raise ValueError(
+                f"{what} {row} overflows {self.store.dtype} when rotated into the index's basis "
+                f"(norm {np.linalg.norm(x[row].astype(np.float64)):.3g}); use rotate=False "
+                f"for vectors this large"
+            )
+        return rotated
 
     def insert(self, x, new_labels, progress, threads) -> None:
         """Insert the rows ``x`` (validated, in the input basis) under ``new_labels``."""
@@ -151,21 +170,8 @@ class Builder:
         store = self.store
         if store.reserve(end):
             self.pool.clear()
-        if self.basis.rotated:
-            rotated = np.empty_like(x)
-            krot.rotate_rows(x, self.basis.yt, self.basis.tt, rotated)
-            # a guard: rows within as_vectors' norm bound cannot overflow here
-            finite = np.isfinite(rotated).all(axis=1)
-            if store.dtype == "float16":
-                finite &= (np.abs(rotated) <= dtypes.HALF_MAX).all(axis=1)
-            if not finite.all():  # rows beyond n: nothing is inserted yet
-                row = int(np.flatnonzero(~finite)[0])
-                raise ValueError(
-                    f"data row {row} overflows {store.dtype} when rotated into the index's "
-                    f"basis (norm {np.linalg.norm(x[row].astype(np.float64)):.3g}); "
-                    f"use rotate=False for vectors this large"
-                )
-            x = rotated
+        if self.basis.rotated:  # rows beyond n: nothing is inserted yet if this raises
+            x = self.rotated_rows(x, self.basis.yt, self.basis.tt, "data row")
         store.vectors[start:end] = dtypes.to_stored(x, store.dtype)
         quantizer.encode_rows(self.quant, store, start, end)
         store.labels[start:end] = new_labels

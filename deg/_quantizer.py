@@ -36,7 +36,11 @@ MARGIN = 0.02  # the fitted range is widened by this share, for rows added later
 # recall at every eps, k loses 0.5-1 point, a pool as the walk's own result heap of 2k widens
 # the walk: ~50% more distance computations)
 POOL_PER_K = 2
-LOG = 4096  # code distances a walk logs for its pool (beyond: the first LOG)
+LOG = 4096  # code distances a walk logs for its pool (beyond: the first LOG and its results)
+# a query mapped beyond this (far outside the codes' range) is searched exactly: its squared
+# code distances could overflow float32 sums (1e15**2 * 2**20 coordinates < 3.4e38)
+CODE_SPACE_MAX = 1e15
+TINY = float(np.finfo(np.float32).tiny)  # the least normal float32: a scale below is refused
 PART = 256  # queries whose logs are held at once (8 MiB)
 
 
@@ -58,7 +62,7 @@ class Quantizer:
         x = np.asarray(sample, np.float64)
         lo, hi = x.min(axis=0), x.max(axis=0)
         span = float((hi - lo).max()) * (1.0 + MARGIN)
-        scale = span / LEVELS if span > 0 else 1.0
+        scale = span / LEVELS if span / LEVELS >= TINY else 1.0  # all alike: any scale does
         self.adopt((lo + hi) / 2 - scale * LEVELS / 2, scale)
 
     def adopt(self, lo, scale) -> None:
@@ -85,15 +89,24 @@ class Quantizer:
         """Why a file's ``state`` is not a map for vectors of ``dim`` (None if it is)."""
         if state is None:
             return None
+        shape = "quantizer state is not {'lo': [numbers], 'scale': number}"
+        if not isinstance(state, dict) or not {"lo", "scale"} <= state.keys():
+            return shape
+        lo, scale = state["lo"], state["scale"]
+        numbers = isinstance(lo, list) and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in lo
+        )
+        if not numbers or not isinstance(scale, (int, float)) or isinstance(scale, bool):
+            return shape
         try:
-            lo = np.asarray(state["lo"], np.float64)
-            scale = float(state["scale"])
-        except (KeyError, TypeError, ValueError):
-            return "quantizer state is not {'lo': [...], 'scale': float}"
+            lo = np.asarray(lo, np.float64)
+            scale = float(scale)
+        except OverflowError:
+            return "quantizer state has a number beyond float64"
         if lo.shape != (dim,) or not np.isfinite(lo).all() or np.abs(lo).max() > 3e38:
-            return f"quantizer offsets of shape {lo.shape} are not {dim} finite floats"
-        if not (np.isfinite(scale) and 0 < scale < 3e38):
-            return f"quantizer scale {scale!r} is not a positive float"
+            return f"quantizer offsets of shape {lo.shape} are not {dim} finite float32 values"
+        if not TINY <= scale <= 3e38:
+            return f"quantizer scale {scale!r} is not a positive normal float32"
         return None
 
 

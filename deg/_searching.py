@@ -87,8 +87,11 @@ class Searcher:
                 np.full((nq, k), np.inf, np.float32),
                 np.zeros(nq, np.int64),
             )
+        found = None
         if plan is None and rotate and self.quant is not None and self.quant.fitted:
-            vids, dists, n_dc = self.coded(queries, spec, threads, rerank)
+            found = self.coded(queries, spec, threads, rerank)
+        if found is not None:
+            vids, dists, n_dc = found
         elif plan is None:
             vids, dists, n_dc, _ = self.run(
                 queries, entries, spec, threads, use_tree=use_tree, rotate=rotate
@@ -167,29 +170,36 @@ class Searcher:
     def coded(self, queries, spec, threads, rerank):
         """A quantized search (``deg._quantizer``): each query, rotated into the stored basis
         and mapped like the codes, walks the graph on codes from its leaf of the entry tree
-        (descended with the real query and vectors) keeping a pool of candidates; the pool
-        is ranked again by exact distances. Returns vids, distances and the distance
-        computations (codes, hyperplanes and exact ones)."""
+        (descended with the real query and vectors); the least code distances it computed
+        are ranked again by exact distances. Returns vids, distances and the distance
+        computations (hyperplanes, codes and exact ones: within ``max_dc``, which the walk
+        and the re-ranks share; a budget of 1 may take 2), or None when a query maps too far
+        from the codes for float32 sums (searched exactly instead)."""
         store, quant = self.store, self.quant
         rotated = queries
         if self.basis.rotated:
             rotated = np.empty_like(queries)
             krot.rotate_rows(queries, self.basis.yt, self.basis.tt, rotated)
-        entries, descent = self.leaf_entries(rotated, spec.max_dc)
-        budget = max(1, spec.max_dc - descent) if spec.max_dc > 0 else 0
-        walk = spec._replace(max_dc=budget)
-        size = quantizer.pool_size(rerank, spec.k, store.n)
         coded = quant.to_code_space(rotated)
+        if not np.all(np.abs(coded) <= quantizer.CODE_SPACE_MAX):  # NaN fails too
+            return None
+        size = quantizer.pool_size(rerank, spec.k, store.n)
+        entries, descent = self.leaf_entries(rotated, spec.max_dc)
+        left = max(1, spec.max_dc - descent)  # the budget the walk and the re-ranks share
+        budget = max(1, left - min(size, left // 2)) if spec.max_dc > 0 else 0
+        walk = spec._replace(max_dc=budget)
         pool = np.empty((len(queries), size), np.int32)
         n_dc = np.empty(len(queries), np.int64)
         for lo in range(0, len(queries), quantizer.PART):  # the logs of PART queries at a time
             hi = min(lo + quantizer.PART, len(queries))
             part = entries if entries.shape[0] == 1 else entries[lo:hi]
-            _, _, n_dc[lo:hi], log = self.run(
+            walk_i, walk_d, n_dc[lo:hi], log = self.run(
                 coded[lo:hi], part, walk, threads, vectors=store.codes, log_capacity=quantizer.LOG
             )
-            kpool.best_logged(*log, pool[lo:hi])
-        found = pool >= 0  # rows padded past the pool's size
+            kpool.best_logged(*log, walk_i, walk_d, pool[lo:hi])
+        found = pool >= 0  # rows padded past the pool's size, nearest first
+        if spec.max_dc > 0:  # what the walk left of the budget, at least one
+            found &= np.arange(size) < np.maximum(1, left - n_dc)[:, None]
         offsets = np.zeros(len(pool) + 1, np.int64)
         offsets[1:] = np.cumsum(found.sum(axis=1))
         sets = (pool[found], offsets, np.arange(len(pool), dtype=np.int64))

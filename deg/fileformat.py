@@ -450,10 +450,12 @@ def _value_fault(vectors, nb, w, code, n):
     bounds = [n * c // parts for c in range(parts + 1)]
     norms = np.empty(n, np.float64)
     faults = [None] * parts
+    half = vectors.dtype == dtypes.STORED["float16"]
+    unit = kverify.UNIT_HALF if half else kverify.UNIT
 
     def vector_part(t, c):
         faults[c] = kverify.vector_fault(
-            vectors, code, bounds[c], bounds[c + 1], check.MAX_SQ_NORM, norms
+            vectors, code, bounds[c], bounds[c + 1], check.MAX_SQ_NORM, norms, unit
         )
 
     def weight_part(t, c):

@@ -347,10 +347,11 @@ class Index:
         exclude : same kinds as ``filter``, optional
             These labels are never returned (with ``filter``: the allowed less these).
         rerank : int, optional
-            A quantized index (``quantize``): the candidates the walk on codes keeps, ranked
-            again with exact distances (>= k; default 2k). More is slower and more exact;
-            the walk's radius is that of this many candidates. Ignored otherwise.
-            ``distance_computations`` counts the codes read and the exact re-ranks.
+            A quantized index (``quantize``): how many of the least code distances the walk
+            computed are ranked again with exact distances (default 2k; fewer than k count
+            as k). The walk itself, its radius and stopping rule, are the plain search's.
+            Ignored otherwise. ``distance_computations`` counts the codes read and the
+            exact re-ranks, and ``max_distance_computations`` bounds both together.
 
         Returns
         -------

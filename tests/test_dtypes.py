@@ -54,7 +54,9 @@ def test_recall_against_brute_force_on_the_stored_values(dtype, metric):
 
 @pytest.mark.parametrize("dtype", ["float16", "uint8", "int8"])
 def test_smaller_vectors_and_exact_integers(dtype):
-    x = typed_data(dtype, n=300)
+    """Values the type holds exactly build the float32 graph: the entry tree, the searches
+    and the weights all read them alike (3000 vectors: construction descends the tree)."""
+    x = typed_data(dtype, n=3000)
     wide = deg.Index.build(x, edges_per_vertex=8, progress=False)
     narrow = deg.Index.build(x, edges_per_vertex=8, dtype=dtype, progress=False)
     store_w, store_n = wide.internals().store, narrow.internals().store
@@ -62,7 +64,8 @@ def test_smaller_vectors_and_exact_integers(dtype):
     assert narrow.nbytes < wide.nbytes
     # the values survive as they were, so the graphs are the same
     np.testing.assert_array_equal(narrow.get_vectors(narrow.labels), x)
-    np.testing.assert_array_equal(store_n.neighbors[:300], store_w.neighbors[:300])
+    np.testing.assert_array_equal(store_n.neighbors[:3000], store_w.neighbors[:3000])
+    np.testing.assert_array_equal(store_n.weights[:3000], store_w.weights[:3000])
 
 
 def test_float16_rounds_to_half_precision_and_stays_close_to_float32():
@@ -148,6 +151,22 @@ def test_an_integer_index_refuses_float_queries(dtype):
         index.search(np.array([[1.0, 2.5, 3.0, 4.0]], np.float32))
     ok, _ = index.search(np.array([[1, 2, 3, 4]], np.int64))  # integers of any integer type
     assert (ok >= 0).all()
+
+
+def test_rotation_that_would_overflow_float16_changes_nothing():
+    rng = np.random.default_rng(4)
+    big = (rng.random((1100, 64)) * 60000).astype(np.float32)  # halves, but not once rotated
+    empty = deg.Index(64, dtype="float16", rotate=True)
+    with pytest.raises(ValueError, match=r"data row 0 overflows float16 when rotated"):
+        empty.add(big)
+    assert len(empty) == 0 and not empty.rotated
+    index = deg.Index(64, dtype="float16", rotate=True)
+    index.add(big[:500])
+    with pytest.raises(ValueError, match=r"overflows float16 when rotated"):
+        index.add(big[500:])
+    assert len(index) == 500 and not index.rotated
+    np.testing.assert_array_equal(index.get_vectors(index.labels), big[:500].astype(np.float16))
+    assert_graph_ok(index)
 
 
 def test_float16_queries_need_not_be_halves():

@@ -109,8 +109,24 @@ def test_loading_refuses_a_quantizer_state_that_does_not_fit(tmp_path):
     index.save(path)
     good = path.read_bytes()
     _with_params(path, b'"scale": ', b'"scale":-')
-    with pytest.raises(ValueError, match=r"quantizer scale -.* is not a positive float"):
+    with pytest.raises(ValueError, match=r"quantizer scale -.* is not a positive normal float32"):
         deg.Index.load(path)
+    start = good.index(b'"scale": ') + len(b'"scale": ')
+    number = good[start : good.index(b"}", start)]  # the block keeps its length
+    for scale, match in [
+        (b"1e-50", r"quantizer scale 1e-50 is not a positive normal float32"),
+        (b'"0.5"', r"quantizer state is not"),
+    ]:
+        path.write_bytes(good)
+        _with_params(path, b'"scale": ' + number, b'"scale": ' + scale.ljust(len(number)))
+        with pytest.raises(ValueError, match=match):
+            deg.Index.load(path)
+    check = quantizer.Quantizer.check_state
+    assert "beyond float64" in check({"lo": [10**400] * 8, "scale": 1.0}, 8)
+    assert "beyond float64" in check({"lo": [0.0] * 8, "scale": 10**400}, 8)
+    assert "not 8 finite" in check({"lo": [0.0] * 7, "scale": 1.0}, 8)
+    assert "state is not" in check({"lo": [True] * 8, "scale": 1.0}, 8)
+    assert check({"lo": [0.0] * 8, "scale": 1.0}, 8) is None
     path.write_bytes(good)
     _with_params(path, b'"quantize": "sq8"', b'"quantize": null ')
     with pytest.raises(ValueError, match=r"has a quantizer state but quantize=None"):
@@ -119,6 +135,35 @@ def test_loading_refuses_a_quantizer_state_that_does_not_fit(tmp_path):
     _with_params(path, b'"quantize": "sq8"', b'"quantize": "sq9"')
     with pytest.raises(ValueError, match=r"quantize must be one of None, 'sq8', got 'sq9'"):
         deg.Index.load(path)
+
+
+def test_a_budget_covers_the_walk_and_the_re_ranks():
+    x = clustered(n=3000)
+    index = deg.Index.build(x, quantize="sq8", progress=False)
+    for budget in (1, 3, 30, 200):
+        _, _, stats = index.search(
+            x[:50], k=10, max_distance_computations=budget, return_stats=True
+        )
+        assert stats["distance_computations"].max() <= max(budget, 2)
+
+
+def test_a_full_log_keeps_the_walks_own_results(monkeypatch):
+    x = clustered(n=3000)
+    index = deg.Index.build(x, quantize="sq8", progress=False)
+    full = index.search(x[2900:], k=30, eps=0.3)[0]
+    monkeypatch.setattr(quantizer, "LOG", 40)  # the log fills long before the walk ends
+    short = index.search(x[2900:], k=30, eps=0.3)[0]
+    truth = brute_force(x, x[2900:], 30)[0]
+    assert recall(short, truth) >= recall(full, truth) - 0.05
+
+
+def test_a_query_far_outside_the_codes_is_searched_exactly():
+    x = clustered(n=1200)
+    index = deg.Index.build(x, quantize="sq8", progress=False)
+    plain = deg.Index.build(x, progress=False)
+    far = np.full((1, 64), 1e16, np.float32)  # within add's bound, 3e17 in code space
+    assert np.abs(index._quant.to_code_space(far)).max() > quantizer.CODE_SPACE_MAX
+    np.testing.assert_array_equal(index.search(far, k=5)[0], plain.search(far, k=5)[0])
 
 
 def test_bad_settings_are_refused():

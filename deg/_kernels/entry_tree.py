@@ -121,12 +121,12 @@ def leaf_of(query, vectors, members, pairs, planes, offsets):
         acc = offsets[node]
         if node < planes.shape[0]:
             for j in range(width):
-                acc += query[j] * planes[node, j]
+                acc += f32(query[j]) * planes[node, j]
         else:
             a = members[pairs[node, 0]]
             b = members[pairs[node, 1]]
             for j in range(width):
-                acc += query[j] * (f32(vectors[a, j]) - f32(vectors[b, j]))
+                acc += f32(query[j]) * (f32(vectors[a, j]) - f32(vectors[b, j]))
         mid = (lo + hi) // 2
         up = acc > 0
         lo = mid if up else lo

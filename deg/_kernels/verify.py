@@ -37,6 +37,9 @@ RELATIVE = 1e-5
 ABSOLUTE = 1e-5  # of |a| |b| ("ip" only)
 FLOAT32_MAX = np.float32(3.4028235e38)
 UNIT = 1e-3  # allowed |norm^2 - 1| of a cosine index's (normalised, maybe rotated) vectors
+# float16 ones: each coordinate rounded by up to 2**-11 of itself moves norm^2 by up to
+# ~2**-10 (9.8e-4) when all round one way; four times that leaves room for rotated rows
+UNIT_HALF = 4e-3
 
 
 @jit
@@ -127,9 +130,9 @@ def reached(neighbors, n, queue):
 
 
 @jit
-def vector_fault(vectors, metric, lo, hi, max_sq_norm, norms):
-    """Rows ``lo..hi-1`` finite, within add's norm bound (unit length for ``COS``); writes
-    each row's norm into ``norms``."""
+def vector_fault(vectors, metric, lo, hi, max_sq_norm, norms, unit):
+    """Rows ``lo..hi-1`` finite, within add's norm bound (for ``COS`` of unit length, within
+    ``unit`` in the squared norm); writes each row's norm into ``norms``."""
     for u in range(lo, hi):
         sq = 0.0
         for i in range(vectors.shape[1]):
@@ -137,7 +140,7 @@ def vector_fault(vectors, metric, lo, hi, max_sq_norm, norms):
             if not np.isfinite(x):
                 return NOT_FINITE, u, i
             sq += np.float64(x) * np.float64(x)
-        if metric == COS and abs(sq - 1.0) > UNIT:
+        if metric == COS and abs(sq - 1.0) > unit:
             return NOT_UNIT, u, -1
         if sq > max_sq_norm:
             return TOO_LONG, u, -1
