@@ -101,8 +101,8 @@ class Builder:
             return
         rows = basis.sample_rows(n + x.shape[0])
         yt, tt = basis.fit(np.concatenate([store.floats(rows[rows < n]), x[rows[rows >= n] - n]]))
-        # refused before anything changes: a row the type cannot hold once rotated
-        self.rotated_rows(x, yt, tt, "data row")
+        if p.dtype == "float16":  # refused before anything changes: rows that overflow it
+            self.rotated_rows(x, yt, tt, "data row")  # once rotated (float32 rows cannot)
         if not n:
             self.basis.adopt(yt, tt)
             return

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from deg._kernels.distances import all_integers_in, all_within
+
 DTYPES = ("float32", "float16", "uint8", "int8")
 # the array type the kernels get for each
 STORED = {
@@ -46,10 +48,15 @@ def is_integer(dtype: str) -> bool:
 
 
 def check_values(x: np.ndarray, dtype: str, name: str = "data") -> None:
-    """Refuse float32 rows ``x`` (finite, already checked) that ``dtype`` cannot hold:
-    for ``uint8``/``int8`` a value that is not an integer of the range, for ``float16`` one
-    beyond its largest finite value (``ValueError`` naming the first, its row and column)."""
+    """Refuse float32 rows ``x`` (C-contiguous and finite, as ``_validation.prepared`` gives
+    them) that ``dtype`` cannot hold: for ``uint8``/``int8`` a value that is not an integer
+    of the range, for ``float16`` one beyond its largest finite value (``ValueError`` naming
+    the first, its row and column; a kernel's quick pass first, numpy only to name it)."""
     if dtype == "float32" or x.size == 0:
+        return
+    if dtype == "float16" and all_within(x, np.float32(HALF_MAX)):
+        return
+    if is_integer(dtype) and all_integers_in(x, *map(np.float32, INTEGER_RANGE[dtype])):
         return
     if dtype == "float16":
         bad = np.abs(x) > HALF_MAX

@@ -565,7 +565,7 @@ class Index:
         with self._lock.reading():
             vids = store.vids(labels)
             if not self._basis.rotated:
-                return dtypes.exposed(store.vectors[vids], dtype).copy()
+                return dtypes.exposed(store.vectors[vids], dtype)  # indexing copied them
             back = self._basis.back(store.floats(vids))
         return back if dtype == "float32" else back.astype(np.float16)
 

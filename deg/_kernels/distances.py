@@ -233,6 +233,19 @@ def all_within(x, limit):
     return ok
 
 
+@jit("boolean(float32[:, ::1], float32, float32)")
+def all_integers_in(x, lo, hi):
+    """Is every value of ``x`` an integer within ``[lo, hi]`` (False for NaN)? The quick pass
+    of an integer index's input check (``deg._dtypes``), as ``all_within`` is of finiteness:
+    numpy's comparisons and rounding cost ~3.7 us for one 128-D query."""
+    ok = True
+    for i in range(x.shape[0]):
+        for j in range(x.shape[1]):
+            v = x[i, j]
+            ok &= (v >= lo) & (v <= hi) & (v == np.floor(v))
+    return ok
+
+
 @jit
 def edge_distances(vectors, neighbors, metric, n):
     """Recompute the distance of every stored edge slot of vertices ``0..n-1``.
