@@ -1,13 +1,15 @@
 """The readers-writer boundary around an index and the pool of search scratch buffers.
 
 Searches, explorations and saves are readers and run side by side (the kernels release the
-GIL); add and load-time setup are writers and run alone. Each concurrent reader takes its own
-scratch set from the pool, so no two searches share visited tags or heaps, and nothing is
-allocated per query.
+GIL); add, remove and optimize are writers: one at a time, each in short exclusive steps
+between which the readers run (``Steps``). Each concurrent reader takes its own scratch set
+from the pool, so no two searches share visited tags or heaps, and nothing is allocated per
+query.
 """
 
 import contextlib
 import threading
+import time
 
 import numba
 import numpy as np
@@ -17,13 +19,17 @@ from deg._aligned import CACHE_LINE
 
 
 class ReadWriteLock:
-    """Many readers or one writer; a waiting writer blocks new readers (no writer starvation)."""
+    """Many readers or one writer, phase-fair: a waiting writer blocks new readers (no writer
+    starvation), and the readers that waited for a writer go in before the next writer (no
+    reader starvation when a writer takes the lock step after step, see ``Steps``)."""
 
     def __init__(self):
         self._cond = threading.Condition(threading.Lock())
         self._readers = 0
         self._writer = False
         self._writers_waiting = 0
+        self._readers_waiting = 0
+        self._readers_turn = False  # set by a writer leaving with readers waiting
 
     def reading(self):
         """Context manager for a reader (a plain object: a search pays ~1 us for it, where a
@@ -32,8 +38,14 @@ class ReadWriteLock:
 
     def _enter_reading(self):
         with self._cond:
-            while self._writer or self._writers_waiting:
-                self._cond.wait()
+            if self._writer or (self._writers_waiting and not self._readers_turn):
+                self._readers_waiting += 1
+                while self._writer or (self._writers_waiting and not self._readers_turn):
+                    self._cond.wait()
+                self._readers_waiting -= 1
+                if not self._readers_waiting and self._readers_turn:
+                    self._readers_turn = False  # every reader that waited is in
+                    self._cond.notify_all()
             self._readers += 1
 
     def _exit_reading(self):
@@ -46,7 +58,7 @@ class ReadWriteLock:
     def writing(self):
         with self._cond:
             self._writers_waiting += 1
-            while self._writer or self._readers:
+            while self._writer or self._readers or self._readers_turn:
                 self._cond.wait()
             self._writers_waiting -= 1
             self._writer = True
@@ -55,7 +67,48 @@ class ReadWriteLock:
         finally:
             with self._cond:
                 self._writer = False
+                if self._readers_waiting:
+                    self._readers_turn = True
                 self._cond.notify_all()
+
+
+# a writer's exclusive step aims at this long: searches wait at most about this for a write
+STEP_SECONDS = 0.5e-3
+STEP_MAX = 1 << 16
+
+
+class Steps:
+    """A writer's work in exclusive steps of about ``STEP_SECONDS``, so that searches run
+    between them: one large ``add`` no longer holds the lock for its whole batch.
+
+    The step size (units of work: vertices wired, labels removed, improvement tries) adapts
+    to the time the last step took, so it suits any vector size and CPU. Between two steps
+    the graph is whole (even-regular, undirected, connected) and every vertex in it counted;
+    the writer keeps other writers out for its whole operation (the index's writer mutex).
+    """
+
+    def __init__(self, lock: ReadWriteLock):
+        self.lock = lock
+        self.size = 1
+
+    def step(self):
+        """One exclusive step of no fixed size (placing an add's rows, the final renewals)."""
+        return self.lock.writing()
+
+    def run(self, work, total: int) -> None:
+        """``work(lo, hi)`` over ``0..total`` in steps, each under the write lock."""
+        done = 0
+        while done < total:
+            hi = min(total, done + self.size)
+            with self.lock.writing():
+                start = time.perf_counter()
+                work(done, hi)
+                took = time.perf_counter() - start
+            if took < STEP_SECONDS / 4 and hi - done == self.size and self.size < STEP_MAX:
+                self.size *= 2
+            elif took > STEP_SECONDS and self.size > 1:
+                self.size = max(1, int(self.size * STEP_SECONDS / took))
+            done = hi
 
 
 class _Reading:

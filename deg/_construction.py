@@ -76,13 +76,14 @@ def insertion_search(k: int, eps: float, d: int) -> SearchSpec:
 
 class Builder:
     """Inserts vectors into an index's parts (its parameters, storage, entry tree, basis and
-    view, searching through ``searcher``, optimising through ``maintainer``). The caller holds
-    the write lock."""
+    view, searching through ``searcher``, optimising through ``maintainer``). The caller keeps
+    other writers out; every change to what searches read is made in an exclusive step of
+    ``steps`` (``deg._concurrency.Steps``), so searches run between them."""
 
-    def __init__(self, params, store, tree, basis_, view, searcher, maintainer, pool, quant):
+    def __init__(self, params, store, tree, basis_, view, searcher, maintainer, pool, quant, steps):
         self.params, self.store, self.tree, self.basis = params, store, tree, basis_
         self.view, self.searcher, self.maintainer, self.pool = view, searcher, maintainer, pool
-        self.quant = quant
+        self.quant, self.steps = quant, steps
 
     def redraw_tree(self, drawn_at=None) -> None:
         self.tree.redraw_for(self.store, self.basis, self.params.seed, drawn_at)
@@ -136,10 +137,16 @@ class Builder:
         return rotated
 
     def insert(self, x, new_labels, progress, threads) -> None:
-        """Insert the rows ``x`` (validated, in the input basis) under ``new_labels``."""
+        """Insert the rows ``x`` (validated, in the input basis) under ``new_labels``.
+
+        Searches see each vertex once it is wired in: the rows are placed in one step (they
+        are unreachable until wired), the wiring and the optimisation go in short steps, and
+        the entry tree and the view are renewed in a last one."""
         store = self.store
         start, end = store.n, store.n + x.shape[0]
-        self.place(x, new_labels, start, end)
+        with self.steps.step():
+            self.adopt_basis(x)
+            self.place(x, new_labels, start, end)
         bar = None
         if progress:
             from tqdm.auto import tqdm
@@ -147,21 +154,23 @@ class Builder:
             bar = tqdm(total=end - start, desc="deg add", unit="vec")
         try:
             v = start
-            while v < end and v <= store.d:  # bootstrap: the first d+1 form a complete graph
-                kbuild.bootstrap(store.graph(), v)
-                store.commit(v, v + 1)
-                if bar is not None:
-                    bar.update(1)
-                v += 1
+            with self.steps.step():  # bootstrap: the first d+1 form a complete graph
+                while v < end and v <= store.d:
+                    kbuild.bootstrap(store.graph(), v)
+                    store.commit(v, v + 1)
+                    v += 1
+            if bar is not None:
+                bar.update(v - start)
             if v < end and self.params.scheme == "stream":
                 self.extend_stream(v, end, threads, bar)
             elif v < end:
                 self.extend(v, end, threads, bar)
         finally:
-            # a large add, or a graph grown by half: the entry tree for the new size
-            if 8 * (end - start) >= store.n or entries.stale(store.n, self.tree.drawn_at):
-                self.redraw_tree()
-            self.view.changed(store, end - start, threads)
+            with self.steps.step():
+                # a large add, or a graph grown by half: the entry tree for the new size
+                if 8 * (end - start) >= store.n or entries.stale(store.n, self.tree.drawn_at):
+                    self.redraw_tree()
+                self.view.changed(store, end - start, threads)
             if bar is not None:
                 bar.close()
 
@@ -203,13 +212,15 @@ class Builder:
                 found = self.candidates(*following, shadow, lo, threads, wire)
             else:
                 wire()
-            store.commit(lo, hi)
+            # a search's view refresh may reorder rows between steps: copied under a reader
             if self.params.improve_tries:  # the optimisation may touch any row
                 self.maintainer.improve((hi - lo) * self.params.improve_tries)
-                shadow[:hi] = store.neighbors[:hi]
+                with self.steps.lock.reading():
+                    shadow[:hi] = store.neighbors[:hi]
             else:
-                rows = wired_rows(store.neighbors, lo, hi)
-                shadow[rows] = store.neighbors[rows]
+                with self.steps.lock.reading():
+                    rows = wired_rows(store.neighbors, lo, hi)
+                    shadow[rows] = store.neighbors[rows]
             if following and following[1] - following[0] < OVERLAP_MIN:
                 found = self.candidates(*following, shadow, hi, threads)
             if bar is not None:
@@ -221,7 +232,8 @@ class Builder:
         runs on the calling thread before it joins the searches. Returns ``(cand_i, cand_d,
         log)`` as ``Searcher.run`` does."""
         if BUILD_TREE and visible >= 2 * self.tree.drawn_at:  # a fresh tree as n grows
-            self.redraw_tree(visible)
+            with self.steps.step():
+                self.redraw_tree(visible)
         p = self.params
         spec = insertion_search(max(p.extend_k, p.d), p.extend_eps, p.d)
         cand_i, cand_d, _, log = self.searcher.run(
@@ -238,13 +250,33 @@ class Builder:
         return cand_i, cand_d, log
 
     def wire(self, lo, hi, found) -> None:
-        """Connect vertices ``lo..hi-1`` to the candidates ``found`` for them."""
-        cand_i, cand_d, log = found
-        failed = kbuild.connect_batch(
-            self.store.graph(), lo, hi, cand_i, cand_d, self.params.scheme_code, log
-        )
-        if failed >= 0:  # cannot happen on a healthy graph; never leave a half-wired vertex
-            raise RuntimeError(f"internal error: vertex {failed} could not be connected")
+        """Connect vertices ``lo..hi-1`` to the candidates ``found`` for them, a few per step,
+        each step counting the vertices it wired (a wired vertex links only to older ones,
+        so the counted graph is whole between steps)."""
+        cand_i, cand_d, (log_i, log_d, log_n) = found
+        if not cand_i.shape[0] == log_i.shape[0] == log_n.shape[0] == hi - lo:
+            raise ValueError("candidate rows do not match the batch (an internal error)")
+        known = np.empty(hi, dtype=np.float32)  # both indexed by vertex id < hi
+        stamp = np.full(hi, -1, dtype=np.int64)
+        store, scheme = self.store, self.params.scheme_code
+
+        def step(a, b):
+            failed = kbuild.connect_batch(
+                store.graph(),
+                lo + a,
+                lo + b,
+                cand_i[a:b],
+                cand_d[a:b],
+                scheme,
+                (log_i[a:b], log_d[a:b], log_n[a:b]),
+                known,
+                stamp,
+            )
+            if failed >= 0:  # cannot happen on a healthy graph; never count a half-wired vertex
+                raise RuntimeError(f"internal error: vertex {failed} could not be connected")
+            store.commit(lo + a, lo + b)
+
+        self.steps.run(step, hi - lo)
 
     def extend_stream(self, start, end, threads, bar) -> None:
         """Streaming insertion, batch by batch: each vertex searches 2d candidates from a
@@ -257,13 +289,14 @@ class Builder:
             picks = [kopt.rand_below(rand, lo) for _ in range(lo, hi)]
             starts = np.array(picks, dtype=np.int32).reshape(-1, 1)
             cand_i, cand_d, _, _ = self.searcher.run(store.vectors[lo:hi], starts, spec, threads)
-            with self.maintainer.scratch() as (opt, scr, log, owner, touched):
+            # one step per batch: the repair of the cut-off vertices spans the whole batch
+            with self.steps.step(), self.maintainer.scratch() as (opt, scr, log, owner, touched):
                 failed = kbuild.connect_stream_batch(
                     store.graph(), lo, hi, cand_i, cand_d, opt, scr, log, owner, touched
                 )
-            if failed >= 0:
-                raise RuntimeError(f"internal error: vertex {failed} could not be connected")
-            store.commit(lo, hi)
+                if failed >= 0:
+                    raise RuntimeError(f"internal error: vertex {failed} could not be connected")
+                store.commit(lo, hi)
             if p.improve_tries:
                 self.maintainer.improve((hi - lo) * p.improve_tries)
             if bar is not None:

@@ -17,26 +17,32 @@ OPTIMIZE_CHUNK = 500  # improvement tries per kernel call (between time/progress
 
 class Maintainer:
     """Removes vertices from and optimises an index's parts; owns the random stream of the
-    improvement tries (saved with the index). The caller holds the write lock."""
+    improvement tries (saved with the index). The caller keeps other writers out; the changes
+    are made in exclusive steps of ``steps`` (``deg._concurrency.Steps``)."""
 
-    def __init__(self, params, store, tree, basis_, view, pool):
+    def __init__(self, params, store, tree, basis_, view, pool, steps):
         self.params, self.store, self.tree, self.basis = params, store, tree, basis_
-        self.view, self.pool = view, pool
+        self.view, self.pool, self.steps = view, pool, steps
         # splitmix64 stream for the random improvement tries; saved with the index
         self.rand_state = np.array([params.seed & (2**64 - 1)], dtype=np.uint64)
 
     def remove(self, arr) -> None:
-        """Remove the labels ``arr`` (present, distinct), one at a time."""
-        removed = []  # ids removed, in order; the last vertex takes each one's id
-        n_before = self.store.n
+        """Remove the labels ``arr`` (present, distinct), one per step."""
+        labels = arr.tolist()
+
+        def step(a, b):
+            for label in labels[a:b]:
+                n_before = self.store.n
+                vid = self.remove_one(label)  # the last vertex takes the freed id
+                # the tree's members renumbered, or the tree drawn again once it must be
+                if not self.tree.after_removals([vid], n_before, self.store.n):
+                    self.tree.redraw_for(self.store, self.basis, self.params.seed)
+
         try:
-            for label in arr.tolist():
-                removed.append(self.remove_one(label))
+            self.steps.run(step, len(labels))
         finally:
-            # a small remove keeps the tree, its members renumbered; a large one redraws it
-            if not self.tree.after_removals(removed, n_before, self.store.n):
-                self.tree.redraw_for(self.store, self.basis, self.params.seed)
-            self.view.changed(self.store, arr.size)
+            with self.steps.step():
+                self.view.changed(self.store, arr.size)
 
     def remove_one(self, label) -> int:
         """Remove one label: its vertex goes, the last vertex takes its id, the graph is
@@ -84,17 +90,25 @@ class Maintainer:
                 if bar is not None:
                     bar.update(step)
         finally:
-            self.view.changed(store, done)
+            with self.steps.step():
+                self.view.changed(store, done)
             if bar is not None:
                 bar.close()
         return {"tries": done, "improved": improved, "aew_before": before, "aew_after": store.aew()}
 
     def improve(self, tries) -> int:
-        """``tries`` random improvement tries; how many changed the graph."""
-        with self.scratch() as (opt, scr, log, _, _):
-            return kopt.improve_many(
-                self.store.graph(), self.store.n, tries, opt, scr, log, self.rand_state
+        """``tries`` random improvement tries, a few per step; how many changed the graph."""
+        improved = 0
+
+        def step(a, b):
+            nonlocal improved
+            improved += kopt.improve_many(
+                self.store.graph(), self.store.n, b - a, opt, scr, log, self.rand_state
             )
+
+        with self.scratch() as (opt, scr, log, _, _):
+            self.steps.run(step, tries)
+        return improved
 
     @contextlib.contextmanager
     def scratch(self):

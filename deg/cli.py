@@ -3,9 +3,11 @@
     python -m deg info FILE                       size, dim, metric, d, and the graph checks
     python -m deg build DATA OUT [--metric l2 -d 30 ...]   DATA: .npy (n, dim), or .hdf5
     python -m deg search FILE QUERIES.npy [-k 10 --eps 0.1 --out RESULT.npz]
+    python -m deg serve --dir DIR [--dim N --metric l2 ...] [--host 127.0.0.1 --port 8000]
 
-``serve`` is reserved for the retrieval service. Errors are printed as one line on stderr
-with exit status 2 (bad input) or 1 (anything else).
+(``deg`` is the same command.) ``serve`` runs the retrieval service (``deg.server``) until
+interrupted. Errors are printed as one line on stderr with exit status 2 (bad input) or 1
+(anything else).
 """
 
 from __future__ import annotations
@@ -45,8 +47,55 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument(
         "--out", default=None, help=".npz file for labels and distances (default: print JSON lines)"
     )
-    sub.add_parser("serve", help="reserved: the retrieval service")
+    _serve_parser(sub.add_parser("serve", help="run the retrieval service (HTTP/JSON)"))
     return p
+
+
+def _serve_parser(serve) -> None:
+    serve.add_argument("--dir", required=True, help="snapshot and write-ahead log directory")
+    new = serve.add_argument_group("a new index (an existing DIR is reopened; given, must agree)")
+    new.add_argument("--dim", type=int, default=None, help="vector dimension (new DIR: needed)")
+    new.add_argument("--metric", default=None, help="l2 (default), ip or cosine")
+    new.add_argument("-d", "--edges-per-vertex", type=int, default=None)
+    new.add_argument("--dtype", default=None, help="float32 (default), float16, uint8, int8")
+    new.add_argument("--quantize", default=None, help="sq8 for quantized traversal")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--token", default=None, help="bearer token (default: $DEG_TOKEN, none)")
+    serve.add_argument(
+        "--sync",
+        default="group",
+        choices=["group", "request"],
+        help="group: concurrent writes share fsyncs; request: one fsync per write",
+    )
+    serve.add_argument("--max-body-bytes", type=int, default=64 << 20)
+    serve.add_argument("--max-batch", type=int, default=10_000, help="rows per request")
+    serve.add_argument("--max-k", type=int, default=1000)
+    serve.add_argument(
+        "--snapshot-bytes",
+        type=int,
+        default=256 << 20,
+        help="snapshot once the log holds this many bytes",
+    )
+
+
+def _serve(args):
+    from deg import server
+
+    names = ("dim", "metric", "edges_per_vertex", "dtype", "quantize")
+    params = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+    limits = server.Limits(args.max_body_bytes, args.max_batch, args.max_k)
+    server.serve(
+        args.dir,
+        params,
+        host=args.host,
+        port=args.port,
+        token=args.token,
+        limits=limits,
+        sync=args.sync,
+        snapshot_bytes=args.snapshot_bytes,
+    )
+    return []
 
 
 def _info(args) -> dict:
@@ -131,10 +180,7 @@ def _search(args):
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
-    if args.command == "serve":
-        print("python -m deg: serve is not available yet (the retrieval service)", file=sys.stderr)
-        return 2
-    run = {"info": _info, "build": _build, "search": _search}[args.command]
+    run = {"info": _info, "build": _build, "search": _search, "serve": _serve}[args.command]
     try:
         out = run(args)
     except (ValueError, TypeError, KeyError, OSError, ImportError) as e:

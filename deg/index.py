@@ -11,6 +11,7 @@ arrays indexed by a dense internal id, worked on by the numba kernels of ``deg._
 from __future__ import annotations
 
 import os
+import threading
 from typing import NamedTuple
 
 import numpy as np
@@ -22,7 +23,7 @@ from deg import _filtering as filtering
 from deg import _persistence as persistence
 from deg import _validation as check
 from deg import fileformat
-from deg._concurrency import ReadWriteLock, ScratchPool, resolve_threads
+from deg._concurrency import ReadWriteLock, ScratchPool, Steps, resolve_threads
 from deg._entries import EntryTree
 from deg._kernels.state import SearchSpec
 from deg._maintenance import Maintainer
@@ -126,8 +127,12 @@ class Index:
     Notes
     -----
     Thread safety: ``search``, ``explore``, ``neighbors``, ``get_vectors`` and ``save`` may run
-    concurrently from many Python threads; ``add``, ``remove`` and ``optimize`` wait until they
-    finish and block them while they run. ``threads > 1`` runs the serial kernels on a shared
+    concurrently from many Python threads, and beside ``add``, ``remove`` and ``optimize``:
+    those run one at a time and change the index in short exclusive steps (about half a
+    millisecond each: a few vertices wired, one label removed, a few improvement tries), so a
+    search waits at most about one step for a write, never for a whole batch. A search
+    between steps sees a whole graph holding every vertex wired so far: a vector being added
+    may be found before ``add`` returns. ``threads > 1`` runs the serial kernels on a shared
     pool of Python threads (they release the GIL), so any number of such calls may run at once.
     """
 
@@ -171,10 +176,12 @@ class Index:
         self._tree = EntryTree(0)  # drawn below, for no vertices yet
         self._view = SearchView()
         self._lock = ReadWriteLock()
+        self._writer = threading.Lock()  # one add, remove or optimize at a time
+        self._steps = Steps(self._lock)  # ... which changes the index in short steps
         self._scratch = ScratchPool()
         self._searcher = Searcher(self._store, self._tree, self._basis, self._scratch, self._quant)
         self._maintainer = Maintainer(
-            p, self._store, self._tree, self._basis, self._view, self._scratch
+            p, self._store, self._tree, self._basis, self._view, self._scratch, self._steps
         )
         self._builder = construction.Builder(
             p,
@@ -186,6 +193,7 @@ class Index:
             self._maintainer,
             self._scratch,
             self._quant,
+            self._steps,
         )
         self._builder.redraw_tree()
 
@@ -247,10 +255,9 @@ class Index:
         m = x.shape[0]
         new_labels = store.default_labels(m) if labels is None else check.as_labels(labels, m)
         threads = resolve_threads(threads)
-        with self._lock.writing():
+        with self._writer:
             store.check_room(new_labels, labels is not None)
             if m:
-                self._builder.adopt_basis(x)
                 self._builder.insert(x, new_labels, progress, threads)
         return new_labels
 
@@ -271,7 +278,7 @@ class Index:
             raise ValueError(
                 f"labels to remove contain duplicates, e.g. {uniq[counts > 1][0].item()}"
             )
-        with self._lock.writing():
+        with self._writer:
             self._store.vids(arr)  # raises KeyError for an unknown label, before any change
             self._maintainer.remove(arr)
 
@@ -291,7 +298,7 @@ class Index:
             tries = len(self)
         tries = None if tries is None else check.check_int("tries", tries, minimum=0)
         seconds = None if seconds is None else check.check_float("seconds", seconds, minimum=0)
-        with self._lock.writing():
+        with self._writer:
             return self._maintainer.optimize(tries, seconds, progress)
 
     # ------------------------------------------------------------------ queries

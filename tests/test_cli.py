@@ -54,7 +54,7 @@ def test_search_prints_or_saves_neighbours(built):
         (("info", "missing.deg"), "No such file"),
         (("search", "{f}/x.deg", "{f}/x.npy", "-k", "0"), "k must be >= 1"),
         (("build", "{f}/x.txt", "{f}/y.deg"), "must be a .npy or .hdf5 file"),
-        (("serve",), "not available yet"),
+        (("serve", "--dir", "{f}/service"), "holds no index: give its dimension (--dim)"),
     ],
 )
 def test_errors_are_one_line_and_exit_2(built, args, message):

@@ -135,3 +135,33 @@ def test_a_waiting_writer_runs_once_the_last_reader_leaves():
     assert events == ["wrote"] and not writer.is_alive()
     with lock.reading():  # readers get in again once the writer is done
         pass
+
+
+def test_a_large_add_lets_searches_through():
+    """An add changes the index in short steps: searches from another thread keep finishing
+    while it runs, and see it grow vertex group by vertex group (a lock held for the whole
+    batch lets none through)."""
+    x = low_dim_data(22_000, dim=8, seed=21)
+    index = deg.Index.build(x[:2000], edges_per_vertex=8, progress=False)
+    finished = threading.Event()
+    seen = []
+
+    def adder():
+        try:
+            index.add(x[2000:], labels=np.arange(2000, 22_000), threads=1)
+        finally:
+            finished.set()
+
+    t = threading.Thread(target=adder)
+    t.start()
+    while not finished.is_set():
+        labels, _ = index.search(x[:4], k=5, threads=1)
+        assert (labels >= 0).all()
+        if not finished.is_set():
+            seen.append(len(index))
+    t.join()
+    during = [size for size in seen if 2000 < size < 22_000]  # part of the add wired in
+    assert len(during) >= 20, f"only {len(during)} searches finished in the middle of the add"
+    assert len(set(during)) >= 10 and seen == sorted(seen)  # each saw more of it wired in
+    assert len(index) == 22_000
+    assert_graph_ok(index)

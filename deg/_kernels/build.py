@@ -192,21 +192,22 @@ def nearest_first(vectors, metric, v):
 
 
 @jit
-def connect_batch(graph, start, end, cand_i, cand_d, scheme, log):
-    """Wire vertices ``start..end-1`` into the graph, candidates in ``cand_i/cand_d`` rows.
+def connect_batch(graph, start, end, cand_i, cand_d, scheme, log, known, stamp):
+    """Wire vertices ``start..end-1`` into the graph, candidates in ``cand_i/cand_d`` rows
+    (row 0 is ``start``'s).
 
     Candidate rows are ascending and padded with -1; ``log`` (a ``DistanceLog``) holds each
     candidate search's exact distances (see ``search_block``): before v is wired they are
-    spread into ``known`` (float32, one per vertex) and stamped with v in ``stamp`` (int64,
-    initially -1), so ``choose_cut`` finds them in O(1). Returns -1 on success, else the vertex
-    that could not be completed (cannot happen in a healthy graph; the caller raises).
-    ``graph`` and ``log`` are plain tuples of the fields of ``Graph`` and ``DistanceLog``.
+    spread into ``known`` (float32, at least ``end`` of them, one per vertex) and stamped with
+    v in ``stamp`` (int64, as many, initially -1), so ``choose_cut`` finds them in O(1); the
+    caller keeps both across the calls that wire one batch in steps. Returns -1 on success,
+    else the vertex that could not be completed (cannot happen in a healthy graph; the caller
+    raises). ``graph`` and ``log`` are plain tuples of the fields of ``Graph`` and
+    ``DistanceLog``.
     """
     graph = Graph(*graph)
     neighbors = graph.neighbors
     log_i, log_d, log_n = DistanceLog(*log)
-    known = np.empty(end, dtype=np.float32)
-    stamp = np.full(end, -1, dtype=np.int64)
     d = neighbors.shape[1]
     for v in range(start, end):
         q = v - start

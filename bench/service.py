@@ -1,0 +1,242 @@
+"""``python -m bench.service``: the retrieval service under load, on loopback.
+
+Builds (or reuses) a deg index of the dataset's train set, starts ``python -m deg serve`` on
+it as a subprocess, and drives it from this process with keep-alive ``deg.client.Client``
+threads: ``/search`` (one query per request, k=10) with 1, 4 and 16 concurrent clients, JSON
+and binary bodies, each on an idle service and beside a continuous write stream (one writer
+adding rows in small batches and removing them again); then write throughput with an fsync
+per request and with group commit, for 1, 4 and 16 concurrent writers. Client and server
+share the machine's cores: the figures are the service's and its load generator's together.
+Prints a table and writes JSON lines to ``bench/results/<dataset>/service.jsonl``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+import deg
+from bench import report
+from deg.client import Client
+
+
+def parse(argv):
+    p = argparse.ArgumentParser(prog="python -m bench.service", description=__doc__.split("\n")[0])
+    p.add_argument("--dataset", default="fashion-mnist-784-euclidean")
+    p.add_argument("--eps", type=float, default=0.1)
+    p.add_argument("--seconds", type=float, default=6.0, help="per load setting")
+    p.add_argument("--clients", default="1,4,16")
+    p.add_argument("--writers", default="1,4,16")
+    p.add_argument("--write-rows", type=int, default=10, help="rows per write request")
+    p.add_argument("--out", default=None)
+    return p.parse_args(argv)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def service(directory, extra=()):
+    port = free_port()
+    cmd = [sys.executable, "-m", "deg", "serve", "--dir", str(directory), "--port", str(port)]
+    proc = subprocess.Popen([*cmd, *extra], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        with contextlib.suppress(OSError), Client(url) as c:
+            c.health()
+            break
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("the service did not start")
+        time.sleep(0.1)
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(120)
+
+
+def search_load(url, queries, clients, binary, seconds, eps):
+    """Requests per second and latency percentiles (ms) of one-query searches."""
+    lat = [[] for _ in range(clients)]
+    stop = threading.Event()
+
+    def run(t):
+        with Client(url, binary=binary) as c:
+            rng = np.random.default_rng(t)
+            while not stop.is_set():
+                q = queries[rng.integers(len(queries))]
+                start = time.perf_counter()
+                c.search(q, k=10, eps=eps)
+                lat[t].append(time.perf_counter() - start)
+
+    threads = [threading.Thread(target=run, args=(t,)) for t in range(clients)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    time.sleep(seconds)
+    stop.set()
+    for t in threads:
+        t.join()
+    took = time.perf_counter() - start
+    all_lat = np.concatenate([np.asarray(x) for x in lat]) * 1e3
+    return {
+        "requests": int(all_lat.size),
+        "rps": round(all_lat.size / took, 1),
+        "p50_ms": round(float(np.percentile(all_lat, 50)), 3),
+        "p99_ms": round(float(np.percentile(all_lat, 99)), 3),
+    }
+
+
+@contextlib.contextmanager
+def write_stream(url, rows, first_label, batch):
+    """One writer adding ``rows`` in batches and removing each batch again after the next."""
+    stop = threading.Event()
+    count = [0]
+
+    def run():
+        with Client(url) as c:
+            label, previous = first_label, None
+            while not stop.is_set():
+                lo = (label - first_label) % (len(rows) - batch)
+                labels = np.arange(label, label + batch)
+                c.add(rows[lo : lo + batch], labels=labels)
+                if previous is not None:
+                    c.remove(previous)
+                previous, label = labels, label + batch
+                count[0] += 1
+
+    t = threading.Thread(target=run)
+    start = time.perf_counter()
+    t.start()
+    try:
+        yield count
+    finally:
+        stop.set()
+        t.join()
+        count.append(count[0] / (time.perf_counter() - start))
+
+
+def write_load(url, rows, writers, batch, seconds, first_label):
+    """Acknowledged write requests per second (each adds ``batch`` new rows)."""
+    stop = threading.Event()
+    done = [0] * writers
+    lat = [[] for _ in range(writers)]
+
+    def run(t):
+        with Client(url) as c:
+            label = first_label + t * 10_000_000
+            while not stop.is_set():
+                lo = (label - first_label) % (len(rows) - batch)
+                start = time.perf_counter()
+                c.add(rows[lo : lo + batch], labels=np.arange(label, label + batch))
+                lat[t].append(time.perf_counter() - start)
+                label += batch
+                done[t] += 1
+
+    threads = [threading.Thread(target=run, args=(t,)) for t in range(writers)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    time.sleep(seconds)
+    stop.set()
+    for t in threads:
+        t.join()
+    took = time.perf_counter() - start
+    all_lat = np.concatenate([np.asarray(x) for x in lat]) * 1e3
+    return {
+        "writes_per_s": round(sum(done) / took, 1),
+        "rows_per_s": round(sum(done) * batch / took, 1),
+        "p50_ms": round(float(np.percentile(all_lat, 50)), 3),
+        "p99_ms": round(float(np.percentile(all_lat, 99)), 3),
+    }
+
+
+def recall_of(url, ds, eps, k=10) -> float:
+    with Client(url) as c:
+        labels, _ = c.search(ds.test, k=k, eps=eps)
+    truth = ds.neighbors[:, :k]
+    return float(np.mean([len(set(a) & set(b)) / k for a, b in zip(labels, truth)]))
+
+
+def _cpu_flags() -> set:
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    return set()
+
+
+def main(argv=None) -> int:
+    args = parse(argv)
+    ds = deg.datasets.load(args.dataset, download=False, progress=False)
+    out_dir = Path(args.out or f"bench/results/{args.dataset}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cached = Path("datasets") / f"{args.dataset}.service-index.deg"
+    if not cached.exists():
+        print(f"building the {args.dataset} index (once; cached as {cached})", flush=True)
+        deg.Index.build(ds.train, metric=ds.deg_metric, progress=False).save(cached)
+    rows = ds.test.astype(np.float32)
+    flags = _cpu_flags()
+    machine = {**report.machine(), "commit": report.commit(), "avx512f": "avx512f" in flags}
+    lines = []
+
+    def record(kind, **fields):
+        line = {"kind": kind, **fields, "load": os.getloadavg()[0]}
+        lines.append(line)
+        print(json.dumps(line), flush=True)
+
+    with tempfile.TemporaryDirectory(dir=".") as tmp:
+        directory = Path(tmp) / "svc"
+        directory.mkdir()
+        shutil.copy(cached, directory / "snapshot-00000000000000000000.deg")
+        with service(directory) as url:
+            record("recall", eps=args.eps, recall=round(recall_of(url, ds, args.eps), 4))
+            for clients in (int(c) for c in args.clients.split(",")):
+                for binary in (False, True):
+                    body = "binary" if binary else "json"
+                    idle = search_load(url, rows, clients, binary, args.seconds, args.eps)
+                    record("search", clients=clients, body=body, writing=False, **idle)
+                    with write_stream(url, rows, 10**9, args.write_rows) as count:
+                        busy = search_load(url, rows, clients, binary, args.seconds, args.eps)
+                    record(
+                        "search",
+                        clients=clients,
+                        body=body,
+                        writing=True,
+                        writes_per_s=round(count[1], 1),
+                        p99_ratio=round(busy["p99_ms"] / idle["p99_ms"], 2),
+                        **busy,
+                    )
+        for sync in ("request", "group"):
+            shutil.rmtree(directory)
+            directory.mkdir()
+            shutil.copy(cached, directory / "snapshot-00000000000000000000.deg")
+            with service(directory, ["--sync", sync]) as url:
+                for writers in (int(w) for w in args.writers.split(",")):
+                    got = write_load(url, rows, writers, args.write_rows, args.seconds, 2 * 10**9)
+                    record("write", sync=sync, writers=writers, rows=args.write_rows, **got)
+    with open(out_dir / "service.jsonl", "w") as f:
+        f.write(json.dumps({"kind": "machine", **machine}) + "\n")
+        for line in lines:
+            f.write(json.dumps(line) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
