@@ -167,6 +167,54 @@ def write_load(url, rows, writers, batch, seconds, first_label):
     }
 
 
+def library_load(index, rows, eps, seconds, batch):
+    """In-process ``Index.search`` latency (one query per call, one thread), idle and beside
+    a writer thread adding ``batch`` rows at a time and removing them after the next add."""
+    stop = threading.Event()
+    writes = [0]
+
+    def writer():
+        label, previous = 3 * 10**9, None
+        while not stop.is_set():
+            lo = (label - 3 * 10**9) % (len(rows) - batch)
+            labels = np.arange(label, label + batch)
+            index.add(rows[lo : lo + batch], labels=labels, threads=1)
+            if previous is not None:
+                index.remove(previous)
+            previous, label = labels, label + batch
+            writes[0] += 1
+        if previous is not None:
+            index.remove(previous)
+
+    def latencies():
+        lat, rng = [], np.random.default_rng(0)
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            q = rows[rng.integers(len(rows))]
+            start = time.perf_counter()
+            index.search(q, k=10, eps=eps, threads=1)
+            lat.append(time.perf_counter() - start)
+        return np.asarray(lat) * 1e3
+
+    idle = latencies()
+    t = threading.Thread(target=writer)
+    t.start()
+    busy = latencies()
+    stop.set()
+    t.join()
+    p99 = [float(np.percentile(a, 99)) for a in (idle, busy)]
+    return {
+        "batch": batch,
+        "idle_p50_ms": round(float(np.percentile(idle, 50)), 3),
+        "idle_p99_ms": round(p99[0], 3),
+        "busy_p50_ms": round(float(np.percentile(busy, 50)), 3),
+        "busy_p99_ms": round(p99[1], 3),
+        "busy_max_ms": round(float(busy.max()), 3),
+        "p99_ratio": round(p99[1] / p99[0], 2),
+        "write_rows_per_s": round(writes[0] * batch / seconds, 1),
+    }
+
+
 def recall_of(url, ds, eps, k=10) -> float:
     with Client(url) as c:
         labels, _ = c.search(ds.test, k=k, eps=eps)
@@ -201,6 +249,11 @@ def main(argv=None) -> int:
         lines.append(line)
         print(json.dumps(line), flush=True)
 
+    index = deg.Index.load(cached)
+    deg.warmup()
+    for batch in (10, 1000):
+        record("library", eps=args.eps, **library_load(index, rows, args.eps, args.seconds, batch))
+    del index
     with tempfile.TemporaryDirectory(dir=".") as tmp:
         directory = Path(tmp) / "svc"
         directory.mkdir()

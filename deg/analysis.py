@@ -55,6 +55,11 @@ def check(index: Index, gq_sample: int = 1000, seed: int = 0) -> dict:
         ``gq``: graph quality, the fraction of edges of ``gq_sample`` sampled vertices that lead
         to one of the vertex's exact d nearest other vertices.
     """
+    with index._lock.reading():  # one state, though other threads add or remove meanwhile
+        return _check(index, gq_sample, seed)
+
+
+def _check(index: Index, gq_sample: int, seed: int) -> dict:
     n, vectors, nb, w = _graph(index)
     d = index.edges_per_vertex
     out = {"n": n, "edges_per_vertex": d}
