@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 import deg
+import deg.datasets
 from bench import report
 from deg.client import Client
 
@@ -120,6 +121,8 @@ def write_stream(url, rows, first_label, batch):
                     c.remove(previous)
                 previous, label = labels, label + batch
                 count[0] += 1
+            if previous is not None:
+                c.remove(previous)  # the index as it was
 
     t = threading.Thread(target=run)
     start = time.perf_counter()
@@ -133,7 +136,8 @@ def write_stream(url, rows, first_label, batch):
 
 
 def write_load(url, rows, writers, batch, seconds, first_label):
-    """Acknowledged write requests per second (each adds ``batch`` new rows)."""
+    """Acknowledged write requests per second (each adds ``batch`` new rows, labels from
+    ``first_label``, 10**7 apart per writer)."""
     stop = threading.Event()
     done = [0] * writers
     lat = [[] for _ in range(writers)]
@@ -265,7 +269,8 @@ def main(argv=None) -> int:
                     body = "binary" if binary else "json"
                     idle = search_load(url, rows, clients, binary, args.seconds, args.eps)
                     record("search", clients=clients, body=body, writing=False, **idle)
-                    with write_stream(url, rows, 10**9, args.write_rows) as count:
+                    first = 10**9 + 10**7 * len(lines)  # labels no earlier stream used
+                    with write_stream(url, rows, first, args.write_rows) as count:
                         busy = search_load(url, rows, clients, binary, args.seconds, args.eps)
                     record(
                         "search",
@@ -282,7 +287,8 @@ def main(argv=None) -> int:
             shutil.copy(cached, directory / "snapshot-00000000000000000000.deg")
             with service(directory, ["--sync", sync]) as url:
                 for writers in (int(w) for w in args.writers.split(",")):
-                    got = write_load(url, rows, writers, args.write_rows, args.seconds, 2 * 10**9)
+                    first = 2 * 10**9 + 10**8 * writers
+                    got = write_load(url, rows, writers, args.write_rows, args.seconds, first)
                     record("write", sync=sync, writers=writers, rows=args.write_rows, **got)
     with open(out_dir / "service.jsonl", "w") as f:
         f.write(json.dumps({"kind": "machine", **machine}) + "\n")

@@ -40,12 +40,14 @@ class ReadWriteLock:
         with self._cond:
             if self._writer or (self._writers_waiting and not self._readers_turn):
                 self._readers_waiting += 1
-                while self._writer or (self._writers_waiting and not self._readers_turn):
-                    self._cond.wait()
-                self._readers_waiting -= 1
-                if not self._readers_waiting and self._readers_turn:
-                    self._readers_turn = False  # every reader that waited is in
-                    self._cond.notify_all()
+                try:  # an interrupt while waiting must not leave the counts behind
+                    while self._writer or (self._writers_waiting and not self._readers_turn):
+                        self._cond.wait()
+                finally:
+                    self._readers_waiting -= 1
+                    if not self._readers_waiting and self._readers_turn:
+                        self._readers_turn = False  # every reader that waited is in
+                        self._cond.notify_all()
             self._readers += 1
 
     def _exit_reading(self):
@@ -58,8 +60,13 @@ class ReadWriteLock:
     def writing(self):
         with self._cond:
             self._writers_waiting += 1
-            while self._writer or self._readers or self._readers_turn:
-                self._cond.wait()
+            try:
+                while self._writer or self._readers or self._readers_turn:
+                    self._cond.wait()
+            except BaseException:
+                self._writers_waiting -= 1
+                self._cond.notify_all()  # readers held back for this writer go on
+                raise
             self._writers_waiting -= 1
             self._writer = True
         try:
@@ -73,7 +80,7 @@ class ReadWriteLock:
 
 
 # a writer's exclusive step aims at this long: searches wait at most about this for a write
-STEP_SECONDS = 0.5e-3
+STEP_SECONDS = 0.25e-3
 STEP_MAX = 1 << 16
 
 
@@ -81,33 +88,37 @@ class Steps:
     """A writer's work in exclusive steps of about ``STEP_SECONDS``, so that searches run
     between them: one large ``add`` no longer holds the lock for its whole batch.
 
-    The step size (units of work: vertices wired, labels removed, improvement tries) adapts
-    to the time the last step took, so it suits any vector size and CPU. Between two steps
-    the graph is whole (even-regular, undirected, connected) and every vertex in it counted;
-    the writer keeps other writers out for its whole operation (the index's writer mutex).
+    The step size of each kind of work (vertices wired, labels removed, improvement tries)
+    adapts to the time its last step took, so it suits any vector size and CPU. Between two
+    steps the graph is whole (even-regular, undirected, connected) and every vertex in it
+    counted; the writer keeps other writers out for its whole operation (the index's writer
+    mutex). Nothing may take the read lock inside a step, nor twice in one thread: a writer
+    waiting between the two would wait for ever.
     """
 
     def __init__(self, lock: ReadWriteLock):
         self.lock = lock
-        self.size = 1
+        self.sizes: dict = {}
 
     def step(self):
         """One exclusive step of no fixed size (placing an add's rows, the final renewals)."""
         return self.lock.writing()
 
-    def run(self, work, total: int) -> None:
-        """``work(lo, hi)`` over ``0..total`` in steps, each under the write lock."""
-        done = 0
+    def run(self, work, total: int, kind: str) -> None:
+        """``work(lo, hi)`` over ``0..total`` in steps, each under the write lock; ``kind``
+        names the work whose step size is kept."""
+        done, size = 0, self.sizes.get(kind, 1)
         while done < total:
-            hi = min(total, done + self.size)
+            hi = min(total, done + size)
             with self.lock.writing():
                 start = time.perf_counter()
                 work(done, hi)
                 took = time.perf_counter() - start
-            if took < STEP_SECONDS / 4 and hi - done == self.size and self.size < STEP_MAX:
-                self.size *= 2
-            elif took > STEP_SECONDS and self.size > 1:
-                self.size = max(1, int(self.size * STEP_SECONDS / took))
+            if took < STEP_SECONDS / 4 and hi - done == size and size < STEP_MAX:
+                size *= 2
+            elif took > STEP_SECONDS and size > 1:
+                size = max(1, int(size * STEP_SECONDS / took))
+            self.sizes[kind] = size
             done = hi
 
 

@@ -147,6 +147,7 @@ class Builder:
         with self.steps.step():
             self.adopt_basis(x)
             self.place(x, new_labels, start, end)
+            self.view.stale = True  # rows change from the first wiring step on
         bar = None
         if progress:
             from tqdm.auto import tqdm
@@ -203,7 +204,8 @@ class Builder:
         store = self.store
         todo = batches(start, end)
         shadow = np.empty_like(store.neighbors[:end])
-        shadow[:start] = store.neighbors[:start]
+        with self.steps.lock.reading():  # a search's view refresh may reorder rows meanwhile
+            shadow[:start] = store.neighbors[:start]
         found = self.candidates(*todo[0], shadow, start, threads)
         for b, (lo, hi) in enumerate(todo):
             wire = functools.partial(self.wire, lo, hi, found)
@@ -276,7 +278,7 @@ class Builder:
                 raise RuntimeError(f"internal error: vertex {failed} could not be connected")
             store.commit(lo + a, lo + b)
 
-        self.steps.run(step, hi - lo)
+        self.steps.run(step, hi - lo, "wire")
 
     def extend_stream(self, start, end, threads, bar) -> None:
         """Streaming insertion, batch by batch: each vertex searches 2d candidates from a
@@ -288,7 +290,10 @@ class Builder:
             rand = self.maintainer.rand_state
             picks = [kopt.rand_below(rand, lo) for _ in range(lo, hi)]
             starts = np.array(picks, dtype=np.int32).reshape(-1, 1)
-            cand_i, cand_d, _, _ = self.searcher.run(store.vectors[lo:hi], starts, spec, threads)
+            with self.steps.lock.reading():  # the live rows: no view refresh meanwhile
+                cand_i, cand_d, _, _ = self.searcher.run(
+                    store.vectors[lo:hi], starts, spec, threads
+                )
             # one step per batch: the repair of the cut-off vertices spans the whole batch
             with self.steps.step(), self.maintainer.scratch() as (opt, scr, log, owner, touched):
                 failed = kbuild.connect_stream_batch(

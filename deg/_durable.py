@@ -117,7 +117,7 @@ class Durable:
                     self.skipped += 1
                 self.seq = rec.seq
             last_first = first
-        self.log = wal.Log(self.directory, last_first, valid if segs else None)
+        self.log = wal.Log(self.directory, last_first, self.seq, valid if segs else None)
         self.log_records = self.seq - self.snapshot_seq
 
     # ------------------------------------------------------------------ writes
@@ -169,12 +169,15 @@ class Durable:
             yield
 
     def _checked_vectors(self, vectors) -> np.ndarray:
-        """What ``Index.add`` would take, checked before anything is logged."""
+        """What ``Index.add`` would take, checked before anything is logged (an add may still
+        refuse rows: see ``_log_and_apply``)."""
         p = self.index
         x = check.prepared(vectors, p.dim, "l2", "vectors")  # not normalised: logged as sent
         dtypes.check_values(x, p.dtype, "vectors")
-        if p.metric == "cosine":
-            check.prepared(x, p.dim, p.metric, "vectors")  # refuses zero rows
+        unit = check.prepared(x, p.dim, p.metric, "vectors")  # cosine: refuses zero rows
+        parts = p.internals()
+        if p.dtype == "float16" and parts.basis.rotated:  # rows that overflow once rotated
+            p._builder.rotated_rows(unit, parts.basis.yt, parts.basis.tt, "vector")
         return x
 
     def _log_and_apply(self, op, labels, vectors) -> int:
@@ -184,11 +187,19 @@ class Durable:
         self.log.append(record, seq)
         if self.sync_mode == "request":
             self.log.sync(seq)
+        n_before = len(self.index)
         try:
             self._apply(op, labels, vectors)
-        except BaseException as e:  # the index may be partly changed: no more writes
-            self.log.cut(seq - 1, size)
-            self.failed = f"applying write {seq} failed ({e!r})"
+        except BaseException as e:
+            # Index.add refuses bad rows before it changes anything (the rotation's overflow
+            # check comes first only when this add fits the basis): a clean refusal then
+            clean = op == wal.ADD and isinstance(e, ValueError) and len(self.index) == n_before
+            try:
+                self.log.cut(seq - 1, size)
+            except OSError:
+                clean = False
+            if not clean:
+                self.failed = f"applying write {seq} failed ({e!r})"  # may be half-applied
             raise
         self.seq = seq
         self.log_records += 1
@@ -206,7 +217,11 @@ class Durable:
         index.add(vectors, labels=labels, threads=self.threads)
 
     def _synced(self, seq: int) -> None:
-        self.log.sync(seq)
+        try:
+            self.log.sync(seq)
+        except OSError as e:  # what the log holds after a failed fsync is not known
+            self.failed = f"the write-ahead log failed ({e!r})"
+            raise RuntimeError(f"writes are refused: {self.failed}; restart the service") from e
         if self.log.bytes >= self.snapshot_bytes and not self._snapshotting.locked():
             threading.Thread(target=self._background_snapshot, daemon=True).start()
 
@@ -222,14 +237,14 @@ class Durable:
         if not self._snapshotting.acquire(blocking=blocking):
             return {"seq": self.snapshot_seq, "skipped": "a snapshot is running"}
         try:
-            with self._write:
+            with self._writing():  # never a state a failed write may have left half-changed
                 start = time.perf_counter()
                 seq = self.seq
                 self.log.sync(seq)
                 if seq != self.snapshot_seq:
                     self.index.save(os.path.join(self.directory, _snapshot_name(seq)))
                     old = self.log
-                    self.log = wal.Log(self.directory, seq + 1)
+                    self.log = wal.Log(self.directory, seq + 1, seq)
                     old.close()
                     self.snapshot_seq, self.snapshot_time = seq, time.time()
                     self.log_records = 0

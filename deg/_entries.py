@@ -70,17 +70,27 @@ def renumber(members, removed, n_before):
     vertex taking the removed one's id (``Index.remove``). A moved vertex keeps its place in
     the tree under its new id; a removed vertex's place goes to the member before it (after it
     for the first), a vertex of the same or the neighbouring leaf. Returns a new array."""
-    where = np.arange(n_before, dtype=np.int64)  # current id of each original vertex, -1: gone
-    who = np.arange(n_before, dtype=np.int64)  # original vertex behind each current id
-    n = n_before
-    for vid in removed:
-        last = n - 1
-        where[who[vid]] = -1
-        if vid != last:
-            where[who[last]] = vid
-            who[vid] = who[last]
-        n = last
-    out = where[members]
+    if len(removed) * members.size <= n_before:  # few removals (one per step): the members only
+        out = members.astype(np.int64)
+        n = n_before
+        for vid in removed:
+            last = n - 1
+            gone = out == vid
+            out[out == last] = vid
+            out[gone] = -1
+            n = last
+    else:
+        where = np.arange(n_before, dtype=np.int64)  # current id of each original vertex
+        who = np.arange(n_before, dtype=np.int64)  # original vertex behind each current id
+        n = n_before
+        for vid in removed:
+            last = n - 1
+            where[who[vid]] = -1
+            if vid != last:
+                where[who[last]] = vid
+                who[vid] = who[last]
+            n = last
+        out = where[members]
     alive = np.flatnonzero(out >= 0)
     if alive.size == 0:
         return np.zeros(0, np.int32)

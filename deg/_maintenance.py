@@ -30,6 +30,8 @@ class Maintainer:
         """Remove the labels ``arr`` (present, distinct), one per step."""
         labels = arr.tolist()
 
+        self.view.stale = True
+
         def step(a, b):
             for label in labels[a:b]:
                 n_before = self.store.n
@@ -39,7 +41,7 @@ class Maintainer:
                     self.tree.redraw_for(self.store, self.basis, self.params.seed)
 
         try:
-            self.steps.run(step, len(labels))
+            self.steps.run(step, len(labels), "remove")
         finally:
             with self.steps.step():
                 self.view.changed(self.store, arr.size)
@@ -107,7 +109,7 @@ class Maintainer:
             )
 
         with self.scratch() as (opt, scr, log, _, _):
-            self.steps.run(step, tries)
+            self.steps.run(step, tries, "improve")
         return improved
 
     @contextlib.contextmanager

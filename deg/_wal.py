@@ -100,7 +100,12 @@ def read_segment(path: str, dim: int) -> tuple[list, int, str | None]:
             return records, pos, f"torn record at byte {pos} ({len(data) - pos} of {end - pos})"
         payload = data[pos + HEADER.size : end]
         if zlib.crc32(payload) != crc:
-            return records, pos, f"checksum mismatch in the record at byte {pos}"
+            if end < len(data):  # a torn write is the last thing in the file, never followed
+                raise ValueError(
+                    f"{path}: checksum mismatch in the record at byte {pos}, with "
+                    f"{len(data) - end} bytes after it: the log is damaged, not torn"
+                )
+            return records, pos, f"checksum mismatch in the last record (byte {pos})"
         records.append(decode(payload, dim))
         pos = end
     return records, pos, None
@@ -121,9 +126,12 @@ class Log:
     concurrent writers share fsyncs. ``append`` is called by one writer at a time (the
     service's write lock); ``sync`` by any number of threads."""
 
-    def __init__(self, directory: str, first_seq: int, valid_bytes: int | None = None):
-        """Append to the segment starting at ``first_seq`` (created if absent), cut to
-        ``valid_bytes`` (its whole records) if given."""
+    def __init__(
+        self, directory: str, first_seq: int, last_seq: int, valid_bytes: int | None = None
+    ):
+        """Append to the segment starting at ``first_seq`` (created if absent) whose records
+        so far end with ``last_seq`` (on disk: synced here), cut to ``valid_bytes`` (its whole
+        records) if given."""
         self.directory = directory
         self.path = os.path.join(directory, segment_name(first_seq))
         created = not os.path.exists(self.path)
@@ -131,41 +139,55 @@ class Log:
         if valid_bytes is not None and os.fstat(self.fd).st_size != valid_bytes:
             os.ftruncate(self.fd, valid_bytes)  # a torn tail: cut before appending
             os.fsync(self.fd)
+        os.fsync(self.fd)
         if created:
             fsync_directory(directory)
         self.bytes = os.fstat(self.fd).st_size
         self._cond = threading.Condition()
-        self._written = self._synced = first_seq - 1  # seq of the last record written / synced
+        self._written = self._synced = last_seq  # seq of the last record written / synced
         self._syncing = False
+        self.broken = None  # a failed write or fsync: nothing after it can be promised
         self.syncs = 0  # fsyncs made, for the service's statistics
 
     def append(self, record: bytes, seq: int) -> None:
         """Write a record (not yet synced). On a failed or short write the segment is cut back
         to where it was, so no partial record is followed by another."""
+        if self.broken is not None:
+            raise OSError(f"the log failed before: {self.broken}")
         at = self.bytes
         try:
             written = os.write(self.fd, record)
             if written != len(record):
                 raise OSError(f"short write to the log ({written} of {len(record)} bytes)")
-        except BaseException:
-            os.ftruncate(self.fd, at)
+        except BaseException as e:
+            try:
+                os.ftruncate(self.fd, at)
+            except OSError:
+                self.broken = repr(e)
             raise
         self.bytes = at + len(record)
         with self._cond:
             self._written = seq
 
     def cut(self, seq: int, size: int) -> None:
-        """Drop the records after byte ``size`` (a write that could not be applied)."""
+        """Drop the record after byte ``size``, the last one written (a write that could not
+        be applied); ``seq`` is the record before it. The caller holds the write lock, so
+        no other record follows it."""
         os.ftruncate(self.fd, size)
         os.fsync(self.fd)
         self.bytes = size
         with self._cond:
-            self._written = self._synced = min(self._synced, seq)
+            self._written = self._synced = seq
+            self._cond.notify_all()
 
     def sync(self, seq: int) -> None:
         """Return once every record up to ``seq`` is on disk."""
         with self._cond:
             while self._synced < seq:
+                if self.broken is not None:  # Linux may drop the pages of a failed fsync
+                    raise OSError(f"the log failed before: {self.broken}")
+                if seq > self._written:
+                    raise ValueError(f"record {seq} was never written (an internal error)")
                 if self._syncing:  # another writer's fsync may cover this record too
                     self._cond.wait()
                     continue
@@ -174,6 +196,9 @@ class Log:
                 self._cond.release()
                 try:
                     os.fsync(self.fd)
+                except BaseException as e:
+                    self.broken = repr(e)
+                    raise
                 finally:
                     self._cond.acquire()
                     self._syncing = False

@@ -52,7 +52,10 @@ class Client:
             body = json.dumps(body).encode()
             head["Content-Type"] = "application/json"
         head.update(headers or {})
-        for attempt in range(2):  # a kept-alive connection the server closed: once more
+        # a kept-alive connection the server closed: once more, but only for a request that
+        # changes nothing (a write may have been applied before the connection went)
+        retry = method == "GET" or path.startswith(("/search", "/explore"))
+        for attempt in range(2 if retry else 1):
             conn = getattr(self._local, "conn", None)
             if conn is None:
                 conn = self._local.conn = http.client.HTTPConnection(
@@ -65,10 +68,14 @@ class Client:
                 resp = conn.getresponse()
                 data = resp.read()
                 break
-            except (ConnectionError, http.client.HTTPException):
+            except Exception as e:  # a timeout too: the connection is in no known state
                 conn.close()
                 self._local.conn = None
-                if attempt:
+                if (
+                    attempt
+                    or not retry
+                    or not isinstance(e, (ConnectionError, http.client.HTTPException))
+                ):
                     raise
         if resp.status >= 400:
             raise _error(resp.status, data)
@@ -165,7 +172,7 @@ class Client:
 
     # ------------------------------------------------------------------ the service's own
 
-    def stats(self, check_graph: bool = True) -> dict:
+    def stats(self, check_graph: bool = False) -> dict:
         return self._request("GET", f"/stats?check_graph={str(check_graph).lower()}")
 
     def health(self) -> dict:

@@ -253,9 +253,11 @@ class Index:
         x = check.prepared(data, self._params.dim, self._params.metric, "data")
         dtypes.check_values(x, self._params.dtype, "data")
         m = x.shape[0]
-        new_labels = store.default_labels(m) if labels is None else check.as_labels(labels, m)
+        new_labels = None if labels is None else check.as_labels(labels, m)
         threads = resolve_threads(threads)
         with self._writer:
+            if new_labels is None:  # after the largest so far: taken while no other add runs
+                new_labels = store.default_labels(m)
             store.check_room(new_labels, labels is not None)
             if m:
                 self._builder.insert(x, new_labels, progress, threads)

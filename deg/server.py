@@ -8,7 +8,8 @@ before they are acknowledged (``deg._durable``); searches run on the index's rea
 which writes only hold for short steps (``deg._concurrency.Steps``). Every route but
 ``/health`` asks for the bearer token when one is set. Bad input gets a 4xx naming what was
 wrong and changes nothing: 422 bad vectors or parameters, 404 unknown labels, 409 labels
-repeated or already present, 413 bodies or batches too large, 401 a missing or wrong token.
+repeated or already present, 413 bodies or batches too large, 401 a missing or wrong token
+(``/docs`` and ``/openapi.json`` describe the API and are open too).
 
 Large batches may be sent as raw little-endian float32 (``Content-Type:
 application/octet-stream``, the shape in ``X-Deg-Shape: rows,dim``; ``PUT /vectors`` sends
@@ -190,9 +191,9 @@ def create_app(durable: Durable, token: str | None = None, limits: Limits | None
             raise HTTPError(422, f"k must be in 1..{limits.max_k}, got {k}")
         return k
 
-    def binary(request: Request, body: bytes, with_labels: bool):
-        """(labels or None, float32 rows) of an octet-stream body."""
-        shape = request.headers.get("x-deg-shape", "")
+    def binary(head, body: bytes, with_labels: bool):
+        """(labels or None, float32 rows) of an octet-stream body (``head``: its headers)."""
+        shape = head.get("x-deg-shape", "")
         try:
             m, dim = (int(v) for v in shape.split(","))
         except ValueError:
@@ -209,8 +210,8 @@ def create_app(durable: Durable, token: str | None = None, limits: Limits | None
             body = body[8 * m :]
         return labels, np.frombuffer(body, dtype="<f4").reshape(m, dim)
 
-    def answer(request: Request, labels, dists):
-        if OCTET in request.headers.get("accept", ""):
+    def answer(head, labels, dists):
+        if OCTET in head.get("accept", ""):
             payload = labels.astype("<i8").tobytes() + dists.astype("<f4").tobytes()
             shape = f"{labels.shape[0]},{labels.shape[1]}"
             return Response(payload, media_type=OCTET, headers={"X-Deg-Shape": shape})
@@ -255,22 +256,22 @@ def create_app(durable: Durable, token: str | None = None, limits: Limits | None
         """k nearest neighbours of each query vector. JSON body, or float32 rows with the
         shape in ``X-Deg-Shape`` (then ``k`` and ``eps`` are query parameters)."""
         authorized(request)
-        body = await body_of(request)
-        filt = excl = None
-        if request.headers.get("content-type", "").startswith(OCTET):
-            _, q = binary(request, body, with_labels=False)
-        else:
-            b = parsed(models.SearchBody, body)
-            q, k, eps, filt, excl = b.vectors, b.k, b.eps, b.filter, b.exclude
-            if q and not isinstance(q[0], list):
-                q = [q]
-            rows(len(q), "query vectors")
-            q = _float_rows(q, index.dim)
-        k = k_of(k)
-        labels, dists = await run(
-            index.search, q, k=k, eps=eps, threads=1, filter=filt, exclude=excl
-        )
-        return answer(request, labels, dists)
+        body, head = await body_of(request), request.headers
+
+        def work():  # parsing and encoding too off the event loop: large bodies take long
+            if head.get("content-type", "").startswith(OCTET):
+                q, kk, ee, filt, excl = binary(head, body, False)[1], k, eps, None, None
+            else:
+                b = parsed(models.SearchBody, body)
+                q, kk, ee, filt, excl = b.vectors, b.k, b.eps, b.filter, b.exclude
+                if q and not isinstance(q[0], list):
+                    q = [q]
+                rows(len(q), "query vectors")
+                q = _float_rows(q, index.dim)
+            found = index.search(q, k=k_of(kk), eps=ee, threads=1, filter=filt, exclude=excl)
+            return answer(head, *found)
+
+        return await run(work)
 
     @app.post(
         "/explore", openapi_extra=models.body(models.ExploreBody), response_model=models.Answer
@@ -278,17 +279,18 @@ def create_app(durable: Durable, token: str | None = None, limits: Limits | None
     async def explore(request: Request):
         """Neighbourhoods of stored vectors, by label (indexed queries)."""
         authorized(request)
-        b = parsed(models.ExploreBody, await body_of(request))
-        rows(len(b.labels), "labels")
-        labels, dists = await run(
-            index.explore,
-            np.asarray(b.labels, dtype=np.int64),
-            k=k_of(b.k),
-            eps=b.eps,
-            include_entry=b.include_entry,
-            threads=1,
-        )
-        return answer(request, labels, dists)
+        body, head = await body_of(request), request.headers
+
+        def work():
+            b = parsed(models.ExploreBody, body)
+            rows(len(b.labels), "labels")
+            entries = np.asarray(b.labels, dtype=np.int64)
+            found = index.explore(
+                entries, k=k_of(b.k), eps=b.eps, include_entry=b.include_entry, threads=1
+            )
+            return answer(head, *found)
+
+        return await run(work)
 
     @app.put("/vectors", openapi_extra=models.body(models.AddBody), response_model=models.Added)
     async def put_vectors(request: Request, upsert: bool = False):
@@ -296,17 +298,26 @@ def create_app(durable: Durable, token: str | None = None, limits: Limits | None
         ``upsert`` replace the vectors of labels already present. Acknowledged once the
         write-ahead log is on disk."""
         authorized(request)
-        body = await body_of(request)
-        if request.headers.get("content-type", "").startswith(OCTET):
-            labels, x = binary(request, body, with_labels=True)
-        else:
-            b = parsed(models.AddBody, body)
-            rows(len(b.vectors), "vectors")
-            labels, x, upsert = b.labels, _float_rows(b.vectors, index.dim), b.upsert or upsert
-            if labels is not None and len(labels) != len(b.vectors):
-                raise HTTPError(422, f"{len(labels)} labels for {len(b.vectors)} vectors")
-        out = await run(durable.add, labels, x, replace=upsert)
-        return {"labels": out["labels"].tolist(), "replaced": out["replaced"], "seq": out["seq"]}
+        body, head = await body_of(request), request.headers
+
+        def work():
+            replace = upsert
+            if head.get("content-type", "").startswith(OCTET):
+                labels, x = binary(head, body, True)
+            else:
+                b = parsed(models.AddBody, body)
+                rows(len(b.vectors), "vectors")
+                labels, x, replace = b.labels, _float_rows(b.vectors, index.dim), b.upsert or upsert
+                if labels is not None and len(labels) != len(b.vectors):
+                    raise HTTPError(422, f"{len(labels)} labels for {len(b.vectors)} vectors")
+            out = durable.add(labels, x, replace=replace)
+            return {
+                "labels": out["labels"].tolist(),
+                "replaced": out["replaced"],
+                "seq": out["seq"],
+            }
+
+        return await run(work)
 
     @app.delete(
         "/vectors", openapi_extra=models.body(models.LabelsBody), response_model=models.Removed
@@ -314,9 +325,14 @@ def create_app(durable: Durable, token: str | None = None, limits: Limits | None
     async def delete_vectors(request: Request):
         """Remove vectors by label (404 naming an unknown one; nothing is removed then)."""
         authorized(request)
-        b = parsed(models.LabelsBody, await body_of(request))
-        rows(len(b.labels), "labels")
-        return await run(durable.remove, b.labels)
+        body = await body_of(request)
+
+        def work():
+            b = parsed(models.LabelsBody, body)
+            rows(len(b.labels), "labels")
+            return durable.remove(b.labels)
+
+        return await run(work)
 
     @app.get("/vectors/{label}", response_model=models.Vector)
     async def get_vector(request: Request, label: int):
@@ -326,9 +342,9 @@ def create_app(durable: Durable, token: str | None = None, limits: Limits | None
         return {"label": label, "vector": v[0].astype(np.float32).tolist()}
 
     @app.get("/stats")
-    async def stats(request: Request, check_graph: bool = True):
-        """Size, parameters, memory, log and snapshot state, and the graph checks
-        (``check_graph=false`` skips them: they read the whole graph)."""
+    async def stats(request: Request, check_graph: bool = False):
+        """Size, parameters, memory, log and snapshot state; with ``check_graph=true`` also
+        the graph checks (they read the whole graph, and writes wait meanwhile)."""
         authorized(request)
         return await run(_stats, durable, check_graph)
 
@@ -397,7 +413,8 @@ def _stats(durable: Durable, check_graph: bool) -> dict:
     }
     if check_graph:
         start = time.perf_counter()
-        report = analysis.check(index, gq_sample=0)
+        with durable._write:  # writes wait, so no writer holds searches back meanwhile
+            report = analysis.check(index, gq_sample=0)
         keys = ("ok", "regular", "undirected", "weights_exact", "connected", "view_current")
         out["graph"] = {key: report[key] for key in keys if key in report}
         out["graph"]["seconds"] = round(time.perf_counter() - start, 3)

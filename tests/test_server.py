@@ -103,7 +103,7 @@ def test_every_route_round_trips(tmp_path):
         assert 7 not in c and 9 in c and len(c) == 1208
         c.add(np.ones((1, DIM)), labels=[9], upsert=True)
         np.testing.assert_array_equal(c.get_vectors([9])[0], np.ones(DIM))
-        stats = c.stats()
+        stats = c.stats(check_graph=True)
         assert stats["size"] == 1208 and stats["graph"]["ok"] and stats["wal_records"] == 5
         snap = c.snapshot()
         assert snap["seq"] == 5 and c.stats(check_graph=False)["wal_records"] == 0
@@ -304,7 +304,7 @@ def test_kill_9_loses_no_acknowledged_write(tmp_path, sync):
                 t.join(30)
             proc = start_server(directory, port := free_port(), args)
         c = Client(f"http://127.0.0.1:{port}")
-        stats = c.stats()
+        stats = c.stats(check_graph=True)
         assert stats["replayed_at_start"] + stats["last_snapshot"]["seq"] == stats["seq"]
         assert stats["graph"]["ok"], stats
         alive = sorted(set(acked_adds) - uncertain)
@@ -352,7 +352,13 @@ def test_a_torn_log_tail_is_cut_cleanly(tmp_path):
         assert_graph_ok(d.index)
         d.log.close()
         os.close(d._lock_fd)
+    d = Durable(tmp_path, {"dim": DIM})  # replays 7 records, then snapshots at close
+    closing = threading.Thread(target=d.close)
+    closing.start()
+    closing.join(30)
+    assert not closing.is_alive(), "a snapshot right after a replay did not finish"
     d = Durable(tmp_path, {"dim": DIM})
+    assert d.replayed == 0 and len(d.index) == 598
     d.add([9000], np.ones((1, DIM)))  # appends after the last whole record
     d.close()
     d = Durable(tmp_path, {"dim": DIM})
@@ -371,3 +377,23 @@ def test_a_directory_is_served_once_and_needs_a_dim(tmp_path):
         Durable(tmp_path / "a")
     d.close()
     Durable(tmp_path / "a").close()
+
+
+def test_a_write_the_index_refuses_is_refused_cleanly(tmp_path):
+    """A float16 row that overflows once rotated into the basis: 422-worthy, nothing logged,
+    and later writes still go through."""
+    x = low_dim_data(1200, dim=DIM, seed=6)
+    d = Durable(tmp_path, {"dim": DIM, "dtype": "float16", "rotate": True})
+    d.add(np.arange(1200), x)
+    assert d.index.rotated
+    seq = d.seq
+    with pytest.raises(ValueError, match="overflows float16"):
+        d.add([5000], np.full((1, DIM), 60000.0))
+    with pytest.raises(ValueError, match="overflows float16"):
+        d.add([0], np.full((1, DIM), 60000.0), replace=True)  # before the old one goes
+    assert d.seq == seq and d.failed is None and 0 in d.index
+    d.add([5000], x[:1])
+    d.close()
+    d = Durable(tmp_path)
+    assert len(d.index) == 1201 and 5000 in d.index
+    d.close()
