@@ -69,34 +69,15 @@ def renumber(members, removed, n_before):
     """Members after removals: ``removed`` lists the ids removed in order, each time the last
     vertex taking the removed one's id (``Index.remove``). A moved vertex keeps its place in
     the tree under its new id; a removed vertex's place goes to the member before it (after it
-    for the first), a vertex of the same or the neighbouring leaf. Returns a new array."""
-    if len(removed) * members.size <= n_before:  # few removals (one per step): the members only
-        out = members.astype(np.int64)
-        n = n_before
-        for vid in removed:
-            last = n - 1
-            gone = out == vid
-            out[out == last] = vid
-            out[gone] = -1
-            n = last
-    else:
-        where = np.arange(n_before, dtype=np.int64)  # current id of each original vertex
-        who = np.arange(n_before, dtype=np.int64)  # original vertex behind each current id
-        n = n_before
-        for vid in removed:
-            last = n - 1
-            where[who[vid]] = -1
-            if vid != last:
-                where[who[last]] = vid
-                who[vid] = who[last]
-            n = last
-        out = where[members]
-    alive = np.flatnonzero(out >= 0)
-    if alive.size == 0:
-        return np.zeros(0, np.int32)
-    source = np.maximum.accumulate(np.where(out >= 0, np.arange(out.size), -1))
-    source[source < 0] = alive[0]
-    return out[source].astype(np.int32)
+    for the first), a vertex of the same or the neighbouring leaf. Returns a new array (empty
+    when no member is left)."""
+    out = np.array(members, dtype=np.int32)
+    n = n_before
+    for vid in removed:
+        if not ktree.renumber_removal(out, np.int32(vid), np.int32(n - 1)):
+            return np.zeros(0, np.int32)
+        n -= 1
+    return out
 
 
 TYPES = {"members": np.int32, "pairs": np.int32, "planes": np.float32, "offsets": np.float32}
@@ -139,6 +120,10 @@ class EntryTree:
         drawn again instead (the graph shrank by a third, or no member is left)."""
         if stale(n, self.drawn_at):
             return False
+        if len(removed) == 1 and self.members.size:  # one per removal step: in place
+            return bool(
+                ktree.renumber_removal(self.members, np.int32(removed[0]), np.int32(n_before - 1))
+            )
         if len(removed) and self.members.size:
             self.members = renumber(self.members, removed, n_before)
             return self.members.size > 0

@@ -143,3 +143,33 @@ def leaf_entries(queries, vectors, members, pairs, planes, offsets, out):
         lo, hi = leaf_of(queries[q], vectors, members, pairs, planes, offsets)
         for e in range(out.shape[1]):
             out[q, e] = members[lo + e] if lo + e < hi else members[lo]
+
+
+@jit
+def renumber_removal(members, vid, last):
+    """The members after the removal of vertex ``vid``, the last vertex ``last`` taking its id
+    (``deg._entries.renumber``), in place: ``last`` becomes ``vid``, and each place of ``vid``
+    goes to the member before it (the first member left, for places before any). Returns
+    False when no member is left."""
+    prev = -1
+    first = -1
+    leading = 0
+    for i in range(members.shape[0]):
+        v = members[i]
+        if v == vid:
+            if prev >= 0:
+                members[i] = prev
+            else:
+                leading += 1
+            continue
+        if v == last:
+            v = vid
+        members[i] = v
+        prev = v
+        if first < 0:
+            first = v
+    if first < 0:
+        return False
+    for i in range(leading):
+        members[i] = first
+    return True

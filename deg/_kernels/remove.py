@@ -357,51 +357,85 @@ def longest_first(edges, w, n):
 
 
 @jit
-def restore_graph(graph, missing, m, improve, opt, scr, log, owner, touched):
-    """RESTORE_GRAPH (algorithm.md §6.2): give each of the m missing vertices its edge back.
+def repair_graph(graph, missing, m, owner, touched, new_edges, new_w):
+    """RESTORE_GRAPH's repair (algorithm.md §6.2) without its optimisation: give each of the
+    m missing vertices its edge back.
 
-    ``missing`` holds distinct vertices that each lack exactly one edge (m is even). With
-    ``improve`` and ``opt.k > 0`` the edges made for isolated vertices are then optimised
-    (Alg. 4). ``owner`` (int64, all -1) and ``touched`` (int64) have one slot per vertex.
-    Returns OK or an error code; on error the graph still has empty slots.
+    ``missing`` holds distinct vertices that each lack exactly one edge (m is even, at most
+    ``new_edges.shape[0]``). ``owner`` (int64, all -1) and ``touched`` (int64) have one slot
+    per vertex. The edges made for isolated vertices, the ones Alg. 4 optimises, go to
+    ``new_edges`` (int64, (>= m, 2)) and ``new_w``, longest first. Returns ``(status,
+    count)``: OK or an error code (the graph then still has empty slots), and how many edges
+    were written.
     """
-    neighbors = graph.neighbors
     if m == 0:
-        return OK
+        return OK, 0
     parent = np.empty(m, dtype=np.int64)
     members = np.empty(m, dtype=np.int64)
-    status = bfs_groups(neighbors, missing, m, owner, touched, parent, members)
+    status = bfs_groups(graph.neighbors, missing, m, owner, touched, parent, members)
     if status != OK:
-        return status
-    new_edges = np.empty((m, 2), dtype=np.int64)
-    new_w = np.empty(m, dtype=np.float32)
-    n_new = attach_isolated(graph, parent, members, missing, m, new_edges, new_w)
+        return status, 0
+    made = np.empty((m, 2), dtype=np.int64)
+    made_w = np.empty(m, dtype=np.float32)
+    n_new = attach_isolated(graph, parent, members, missing, m, made, made_w)
     if n_new < 0:
-        return ERR_BFS
+        return ERR_BFS, 0
     if not merge_groups(graph, parent, missing, m):
-        return ERR_LEFTOVER
+        return ERR_LEFTOVER, 0
     pair_remaining(graph, missing, m)
     if not rewire_leftovers(graph, missing, m):
-        return ERR_LEFTOVER
-    if improve and opt.k > 0 and n_new > 0:
-        for o in longest_first(new_edges, new_w, n_new):
-            x = new_edges[o, 0]
-            y = new_edges[o, 1]
-            if has_edge(neighbors, x, y):
-                improve_edge(graph, x, y, new_w[o], opt, scr, log)
-    return OK
+        return ERR_LEFTOVER, 0
+    for t, o in enumerate(longest_first(made, made_w, n_new)):
+        new_edges[t, 0] = made[o, 0]
+        new_edges[t, 1] = made[o, 1]
+        new_w[t] = made_w[o]
+    return OK, n_new
 
 
 @jit
-def remove_and_repair(graph, labels, n, x, opt, scr, log, owner, touched):
+def improve_new_edges(graph, new_edges, new_w, lo, hi, opt, scr, log):
+    """Alg. 4 on the repair's new edges ``lo..hi-1`` (``repair_graph``'s order) that are
+    still in the graph."""
+    for o in range(lo, hi):
+        x = new_edges[o, 0]
+        y = new_edges[o, 1]
+        if has_edge(graph.neighbors, x, y):
+            improve_edge(graph, x, y, new_w[o], opt, scr, log)
+
+
+@jit
+def restore_graph(graph, missing, m, improve, opt, scr, log, owner, touched):
+    """RESTORE_GRAPH (algorithm.md §6.2): ``repair_graph``, then with ``improve`` and
+    ``opt.k > 0`` the new edges optimised (Alg. 4), longest first. Returns OK or an error
+    code; on error the graph still has empty slots.
+    """
+    new_edges = np.empty((max(m, 1), 2), dtype=np.int64)
+    new_w = np.empty(max(m, 1), dtype=np.float32)
+    status, n_new = repair_graph(graph, missing, m, owner, touched, new_edges, new_w)
+    if status == OK and improve and opt.k > 0:
+        improve_new_edges(graph, new_edges, new_w, 0, n_new, opt, scr, log)
+    return status
+
+
+@jit
+def remove_and_restore(graph, labels, n, x, owner, touched, new_edges, new_w):
     """Remove vertex x of ``n`` (``remove_vertex``) and, while more than d vertices remain,
-    repair the graph (``restore_graph``, the new edges optimised). Returns OK or the repair's
-    error code. ``graph``, ``opt``, ``scr`` and ``log`` are plain tuples of the fields of
-    ``Graph``, ``OptSpec``, ``OptScratch`` and ``EditLog`` (see ``state``)."""
-    graph, opt, scr, log = Graph(*graph), OptSpec(*opt), OptScratch(*scr), EditLog(*log)
+    repair the graph (``repair_graph``: ``new_edges`` (>= d rows) and ``new_w`` get the new
+    edges to optimise, which the caller does in steps with ``improve_new_edges``). Returns
+    ``(status, count)`` as ``repair_graph``."""
+    graph = Graph(*graph)
     d = graph.neighbors.shape[1]
     involved = np.empty(d, dtype=np.int64)
     count = remove_vertex(graph, labels, n, x, involved)
     if n - 1 <= d:  # the complete graph on n - 1 vertices: empty slots are expected
-        return OK
-    return restore_graph(graph, involved, count, np.bool_(True), opt, scr, log, owner, touched)
+        return OK, 0
+    return repair_graph(graph, involved, count, owner, touched, new_edges, new_w)
+
+
+@jit
+def improve_repair(graph, new_edges, new_w, lo, hi, opt, scr, log):
+    """``improve_new_edges`` on plain tuples of ``Graph``, ``OptSpec``, ``OptScratch`` and
+    ``EditLog`` (the caller's steps after ``remove_and_restore``)."""
+    graph, opt, scr, log = Graph(*graph), OptSpec(*opt), OptScratch(*scr), EditLog(*log)
+    if opt.k > 0:
+        improve_new_edges(graph, new_edges, new_w, lo, hi, opt, scr, log)
