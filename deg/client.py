@@ -7,7 +7,9 @@
 Standard library only (``http.client``), one keep-alive connection per thread. Vectors go as
 float32 bytes (``binary=True``, the default) or JSON. An error reply raises what ``Index``
 would have raised: ``KeyError`` (404), ``ValueError`` (409, 413, 422), ``PermissionError``
-(401), ``RuntimeError`` otherwise (``ServiceError``, with the status).
+(401), ``RuntimeError`` otherwise (``ServiceError``, with the status); a lost connection is
+an ``OSError`` (``ConnectionError``, a timeout), after which a write may or may not have been
+applied (searches and reads are sent again once on a fresh connection).
 """
 
 from __future__ import annotations
@@ -71,12 +73,15 @@ class Client:
             except Exception as e:  # a timeout too: the connection is in no known state
                 conn.close()
                 self._local.conn = None
-                if (
-                    attempt
-                    or not retry
-                    or not isinstance(e, (ConnectionError, http.client.HTTPException))
-                ):
-                    raise
+                lost = isinstance(e, (ConnectionError, http.client.HTTPException))
+                if lost and retry and not attempt:
+                    continue
+                if isinstance(e, http.client.HTTPException):  # one kind for a lost connection
+                    raise ConnectionError(
+                        f"{method} {path}: the connection failed ({e!r})"
+                        + ("" if retry else "; the write may or may not have been applied")
+                    ) from e
+                raise
         if resp.status >= 400:
             raise _error(resp.status, data)
         if raw:
