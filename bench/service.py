@@ -7,7 +7,7 @@ and binary bodies, each on an idle service and beside a continuous write stream 
 adding rows in small batches and removing them again); then write throughput with an fsync
 per request and with group commit, for 1, 4 and 16 concurrent writers. Client and server
 share the machine's cores: the figures are the service's and its load generator's together.
-Prints a table and writes JSON lines to ``bench/results/<dataset>/service.jsonl``.
+Prints JSON lines and writes them to ``bench/results/<dataset>/service-<time>.jsonl``.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -40,8 +41,12 @@ def parse(argv):
     p.add_argument("--seconds", type=float, default=6.0, help="per load setting")
     p.add_argument("--clients", default="1,4,16")
     p.add_argument("--writers", default="1,4,16")
-    p.add_argument("--write-rows", type=int, default=10, help="rows per write request")
+    p.add_argument("--write-rows", type=int, default=10, help="rows per write (the stream's)")
+    p.add_argument("--write-sizes", default="1,10", help="rows per write, write throughput")
+    p.add_argument("--parts", default="library,search,write", help="which measurements")
     p.add_argument("--out", default=None)
+    p.add_argument("--writer-for", default=None, help=argparse.SUPPRESS)  # write_stream's
+    p.add_argument("--first-label", type=int, default=0, help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
 
@@ -104,35 +109,52 @@ def search_load(url, queries, clients, binary, seconds, eps):
     }
 
 
-@contextlib.contextmanager
-def write_stream(url, rows, first_label, batch):
-    """One writer adding ``rows`` in batches and removing each batch again after the next."""
-    stop = threading.Event()
-    count = [0]
-
-    def run():
-        with Client(url) as c:
-            label, previous = first_label, None
-            while not stop.is_set():
-                lo = (label - first_label) % (len(rows) - batch)
-                labels = np.arange(label, label + batch)
-                c.add(rows[lo : lo + batch], labels=labels)
-                if previous is not None:
-                    c.remove(previous)
-                previous, label = labels, label + batch
-                count[0] += 1
+def stream_writes(url, rows, first_label, batch, stop) -> int:
+    """Add ``rows`` in batches, removing each batch after the next, until ``stop()``; the
+    last batch is removed too. Returns the adds made."""
+    count = 0
+    with Client(url) as c:
+        label, previous = first_label, None
+        while not stop():
+            lo = (label - first_label) % (len(rows) - batch)
+            labels = np.arange(label, label + batch)
+            c.add(rows[lo : lo + batch], labels=labels)
             if previous is not None:
-                c.remove(previous)  # the index as it was
+                c.remove(previous)
+            previous, label = labels, label + batch
+            count += 1
+        if previous is not None:
+            c.remove(previous)  # the index as it was
+    return count
 
-    t = threading.Thread(target=run)
-    start = time.perf_counter()
-    t.start()
+
+@contextlib.contextmanager
+def write_stream(url, dataset, first_label, batch):
+    """One writer in a process of its own (not sharing this one's GIL with the searching
+    clients) running ``stream_writes`` until the block ends; yields a list that then holds
+    the adds per second."""
+    cmd = [sys.executable, "-m", "bench.service", "--dataset", dataset, "--writer-for", url]
+    cmd += ["--first-label", str(first_label), "--write-rows", str(batch)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "writing"
+    start, out = time.perf_counter(), []
     try:
-        yield count
+        yield out
     finally:
-        stop.set()
-        t.join()
-        count.append(count[0] / (time.perf_counter() - start))
+        proc.send_signal(signal.SIGINT)
+        adds = int(proc.communicate(timeout=120)[0].strip() or 0)
+        out.append(adds / (time.perf_counter() - start))
+
+
+def writer_main(args) -> int:
+    """``--writer-for URL``: ``stream_writes`` until interrupted; prints the adds made."""
+    ds = deg.datasets.load(args.dataset, download=False, progress=False)
+    stopped = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stopped.set())
+    print("writing", flush=True)
+    rows = ds.test.astype(np.float32)
+    print(stream_writes(args.writer_for, rows, args.first_label, args.write_rows, stopped.is_set))
+    return 0
 
 
 def write_load(url, rows, writers, batch, seconds, first_label):
@@ -236,6 +258,8 @@ def _cpu_flags() -> set:
 
 def main(argv=None) -> int:
     args = parse(argv)
+    if args.writer_for:
+        return writer_main(args)
     ds = deg.datasets.load(args.dataset, download=False, progress=False)
     out_dir = Path(args.out or f"bench/results/{args.dataset}")
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -253,44 +277,50 @@ def main(argv=None) -> int:
         lines.append(line)
         print(json.dumps(line), flush=True)
 
-    index = deg.Index.load(cached)
+    parts = set(args.parts.split(","))
     deg.warmup()
-    for batch in (10, 1000):
-        record("library", eps=args.eps, **library_load(index, rows, args.eps, args.seconds, batch))
-    del index
+    if "library" in parts:
+        index = deg.Index.load(cached)
+        for batch in (10, 1000):
+            got = library_load(index, rows, args.eps, args.seconds, batch)
+            record("library", eps=args.eps, **got)
+        del index
     with tempfile.TemporaryDirectory(dir=".") as tmp:
         directory = Path(tmp) / "svc"
         directory.mkdir()
         shutil.copy(cached, directory / "snapshot-00000000000000000000.deg")
-        with service(directory) as url:
-            record("recall", eps=args.eps, recall=round(recall_of(url, ds, args.eps), 4))
-            for clients in (int(c) for c in args.clients.split(",")):
+        with contextlib.ExitStack() as stack:
+            url = stack.enter_context(service(directory)) if "search" in parts else None
+            if url:
+                record("recall", eps=args.eps, recall=round(recall_of(url, ds, args.eps), 4))
+            for clients in (int(c) for c in args.clients.split(",")) if url else ():
                 for binary in (False, True):
                     body = "binary" if binary else "json"
                     idle = search_load(url, rows, clients, binary, args.seconds, args.eps)
                     record("search", clients=clients, body=body, writing=False, **idle)
                     first = 10**9 + 10**7 * len(lines)  # labels no earlier stream used
-                    with write_stream(url, rows, first, args.write_rows) as count:
+                    with write_stream(url, args.dataset, first, args.write_rows) as count:
                         busy = search_load(url, rows, clients, binary, args.seconds, args.eps)
                     record(
                         "search",
                         clients=clients,
                         body=body,
                         writing=True,
-                        writes_per_s=round(count[1], 1),
+                        writes_per_s=round(count[0], 1),
                         p99_ratio=round(busy["p99_ms"] / idle["p99_ms"], 2),
                         **busy,
                     )
-        for sync in ("request", "group"):
+        for sync in ("request", "group") if "write" in parts else ():
             shutil.rmtree(directory)
             directory.mkdir()
             shutil.copy(cached, directory / "snapshot-00000000000000000000.deg")
             with service(directory, ["--sync", sync]) as url:
-                for writers in (int(w) for w in args.writers.split(",")):
-                    first = 2 * 10**9 + 10**8 * writers
-                    got = write_load(url, rows, writers, args.write_rows, args.seconds, first)
-                    record("write", sync=sync, writers=writers, rows=args.write_rows, **got)
-    with open(out_dir / "service.jsonl", "w") as f:
+                for size in (int(r) for r in args.write_sizes.split(",")):
+                    for writers in (int(w) for w in args.writers.split(",")):
+                        first = 2 * 10**9 + 10**8 * writers + 10**9 * size
+                        got = write_load(url, rows, writers, size, args.seconds, first)
+                        record("write", sync=sync, writers=writers, rows=size, **got)
+    with open(out_dir / f"service-{time.strftime('%Y%m%d-%H%M%S')}.jsonl", "w") as f:
         f.write(json.dumps({"kind": "machine", **machine}) + "\n")
         for line in lines:
             f.write(json.dumps(line) + "\n")

@@ -16,8 +16,10 @@ vertex is removed and a new one added, as one log record).
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import os
+import sys
 import threading
 import time
 import warnings
@@ -47,6 +49,8 @@ class Durable:
     ``params`` (``Index``'s keyword arguments, ``dim`` among them) create a new index when the
     directory holds none; for an existing one they must agree with it where given.
     ``snapshot_bytes``: a snapshot is taken in the background once the log holds this much.
+    ``nice``: writes are applied on a thread of this much lower CPU priority (Linux), so
+    searches get the cores first while a write's candidate searches run (0: the same).
     """
 
     def __init__(
@@ -56,6 +60,7 @@ class Durable:
         sync: str = "group",
         snapshot_bytes: int = 256 << 20,
         threads: int = 1,
+        nice: int = 10,
     ):
         if sync not in SYNC_MODES:
             raise ValueError(f"sync must be one of {SYNC_MODES}, got {sync!r}")
@@ -63,6 +68,10 @@ class Durable:
         self.sync_mode = sync
         self.snapshot_bytes = check.check_int("snapshot_bytes", snapshot_bytes, minimum=1)
         self.threads = threads
+        nice = check.check_int("nice", nice, minimum=0, maximum=19)
+        self._applier = concurrent.futures.ThreadPoolExecutor(
+            1, "deg-writes", initializer=_lower_priority, initargs=(nice,)
+        )
         self._write = threading.Lock()  # one write (log append and apply) at a time
         self._snapshotting = threading.Lock()
         self.failed = None  # why writes are refused (an internal error while applying one)
@@ -73,6 +82,7 @@ class Durable:
         try:
             self._open(params or {})
         except BaseException:
+            self._applier.shutdown()
             os.close(self._lock_fd)
             raise
 
@@ -189,7 +199,7 @@ class Durable:
             self.log.sync(seq)
         n_before = len(self.index)
         try:
-            self._apply(op, labels, vectors)
+            self._applier.submit(self._apply, op, labels, vectors).result()
         except BaseException as e:
             # Index.add refuses bad rows before it changes anything (the rotation's overflow
             # check comes first only when this add fits the basis): a clean refusal then
@@ -287,8 +297,17 @@ class Durable:
             if snapshot and self.failed is None:
                 self.snapshot()
         finally:
+            self._applier.shutdown()
             self.log.close()
             os.close(self._lock_fd)
+
+
+def _lower_priority(nice: int) -> None:
+    """Lower this thread's CPU priority by ``nice`` (Linux schedules threads one by one;
+    elsewhere this may lower the whole process's or fail, then nothing changes)."""
+    if nice and sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
 
 
 def _snapshot_name(seq: int) -> str:

@@ -68,6 +68,12 @@ def _serve_parser(serve) -> None:
         choices=["group", "request"],
         help="group: concurrent writes share fsyncs; request: one fsync per write",
     )
+    serve.add_argument(
+        "--write-nice",
+        type=int,
+        default=10,
+        help="CPU priority drop of the thread applying writes (Linux; 0: none)",
+    )
     serve.add_argument("--max-body-bytes", type=int, default=64 << 20)
     serve.add_argument("--max-batch", type=int, default=10_000, help="rows per request")
     serve.add_argument("--max-k", type=int, default=1000)
@@ -94,6 +100,7 @@ def _serve(args):
         limits=limits,
         sync=args.sync,
         snapshot_bytes=args.snapshot_bytes,
+        write_nice=args.write_nice,
     )
     return []
 

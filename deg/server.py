@@ -439,13 +439,14 @@ def serve(
     limits: Limits | None = None,
     sync: str = "group",
     snapshot_bytes: int = 256 << 20,
+    write_nice: int = 10,
 ) -> None:
     """Open (or create) the durable index in ``directory`` and serve it until interrupted;
     a clean stop takes a last snapshot."""
     import uvicorn
 
     token = token or os.environ.get("DEG_TOKEN") or None
-    durable = Durable(directory, params, sync=sync, snapshot_bytes=snapshot_bytes)
+    durable = Durable(directory, params, sync=sync, snapshot_bytes=snapshot_bytes, nice=write_nice)
     print(
         f"deg serve: http://{host}:{port} ({durable.directory}, {len(durable.index)} vectors, "
         f"{durable.replayed} log records replayed)",
