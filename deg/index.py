@@ -128,8 +128,8 @@ class Index:
     -----
     Thread safety: ``search``, ``explore``, ``neighbors``, ``get_vectors`` and ``save`` may run
     concurrently from many Python threads, and beside ``add``, ``remove`` and ``optimize``:
-    those run one at a time and change the index in short exclusive steps (about half a
-    millisecond each: a few vertices wired, one label removed, a few improvement tries), so a
+    those run one at a time and change the index in short exclusive steps (about a quarter
+    of a millisecond each: a few vertices wired, one label removed, a few improvement tries), so a
     search waits at most about one step for a write, never for a whole batch. A search
     between steps sees a whole graph holding every vertex wired so far: a vector being added
     may be found before ``add`` returns. ``threads > 1`` runs the serial kernels on a shared
