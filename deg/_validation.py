@@ -161,6 +161,8 @@ def lookup_labels(labels, name="labels", flat=True):
     arr = arr.reshape(-1)
     if arr.size and not np.issubdtype(arr.dtype, np.integer):
         raise TypeError(f"{name} must be integers, got dtype {arr.dtype}")
+    if not arr.flags.writeable:  # a frombuffer or shared-memory array: the kernels take writable
+        arr = arr.copy()
     return arr
 
 

@@ -233,3 +233,17 @@ def test_analysis_after_a_plain_import():
 
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.stdout.strip() == "True", out.stderr[-1000:]
+
+
+def test_read_only_label_arrays_are_taken():
+    """Labels in a read-only array (np.frombuffer, shared memory, a Ray object) look up as any
+    others (the label kernels take writable arrays)."""
+    x = np.random.default_rng(3).random((300, 8), dtype=np.float32)
+    index = deg.Index.build(x, edges_per_vertex=8, progress=False)
+    ro = np.frombuffer(np.arange(5, dtype=np.int64).tobytes(), dtype=np.int64)
+    assert not ro.flags.writeable
+    np.testing.assert_array_equal(index.get_vectors(ro), x[:5])
+    assert index.explore(ro, k=3)[0].shape == (5, 3)
+    assert index.neighbors(ro)[0].shape == (5, 8)
+    index.remove(ro)
+    assert len(index) == 295 and 0 not in index

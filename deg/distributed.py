@@ -1,0 +1,490 @@
+"""``deg.distributed.ShardedIndex``: a collection split over several ``deg.Index`` shards, each
+held by a Ray actor (``pip install 'dynamic-exploration-graph[distributed]'``).
+
+``ray.init()`` starts a local cluster (tests, one machine); ``ray.init(address="auto")`` or
+``ray.init(address="ray://head:10001")`` joins a real one, where the actors are spread over
+the nodes. Vectors go to a shard by a hash of their label (default) or of a caller's shard
+key; searches fan out to every shard (one ``ray.put`` of the queries) and the shards' top-k
+are merged into the global top-k, in ``Index.search``'s format. Each shard is a whole DEG of
+its own: removals repair it, filters pass through, and ``save``/``load`` write one file per
+shard plus a manifest, atomically. A shard whose actor died raises ``ShardUnavailable``
+naming it; ``recover()`` reloads dead shards from the last ``save`` (writes since then are
+lost unless a write-ahead log, such as ``deg serve``'s, is in front of the index).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+
+import numpy as np
+
+from deg import _validation as check
+
+try:
+    import ray
+except ImportError as e:  # pragma: no cover - the extra is not installed
+    raise ImportError(
+        "deg.distributed needs Ray: pip install 'dynamic-exploration-graph[distributed]'"
+    ) from e
+
+MANIFEST = "manifest.json"
+START_SECONDS = 120  # for the shards' actors to start (they import deg and load their file)
+FORMAT = 1
+_MIX = np.uint64(0x9E3779B97F4A7C15)  # splitmix64's constants: an even spread of any labels
+
+
+class ShardUnavailable(RuntimeError):
+    """A shard's actor died or cannot be reached; ``recover()`` reloads it from its save."""
+
+    def __init__(self, shard: int, cause: BaseException):
+        super().__init__(
+            f"shard {shard} is unavailable ({type(cause).__name__}: {cause}); call recover() "
+            "to reload it from the last save (writes to it since then are lost)"
+        )
+        self.shard = shard
+
+
+def shard_of(keys, shards: int) -> np.ndarray:
+    """The shard (0..shards-1) of each int64 key: splitmix64 of the key, modulo ``shards``."""
+    z = np.asarray(keys, dtype=np.int64).astype(np.uint64) + _MIX
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    z = z ^ (z >> np.uint64(31))
+    return (z % np.uint64(shards)).astype(np.int64)
+
+
+@ray.remote
+class _Shard:
+    """One shard: a ``deg.Index`` in an actor. Calls run one at a time (Ray's default), each
+    kernel on ``threads`` threads."""
+
+    def __init__(self, params: dict | None, path: str | None, threads: int):
+        import deg
+
+        self.threads = threads
+        self.index = deg.Index.load(path) if path else deg.Index(**params)
+
+    def add(self, data, rows, labels):
+        x = data if rows is None else data[rows]
+        self.index.add(x, labels=labels, threads=self.threads)
+        return len(self.index)
+
+    def remove(self, labels):
+        self.index.remove(labels)
+        return len(self.index)
+
+    def contains(self, labels):
+        index = self.index
+        return np.fromiter((int(v) in index for v in labels), dtype=bool, count=len(labels))
+
+    def search(self, queries, k, eps, filter, exclude):
+        return self.index.search(
+            queries, k=k, eps=eps, threads=self.threads, filter=filter, exclude=exclude
+        )
+
+    def explore(self, labels, k, eps, include_entry, filter, exclude):
+        return self.index.explore(
+            labels,
+            k=k,
+            eps=eps,
+            include_entry=include_entry,
+            threads=self.threads,
+            filter=filter,
+            exclude=exclude,
+        )
+
+    def get_vectors(self, labels):
+        return self.index.get_vectors(labels).astype(np.float32)
+
+    def info(self):
+        index = self.index
+        labels = index.labels
+        return {
+            "n": len(index),
+            "nbytes": index.nbytes,
+            "max_label": int(labels.max()) if labels.size else -1,
+        }
+
+    def save(self, path):
+        self.index.save(path)
+        return path
+
+
+class ShardedIndex:
+    """``shards`` DEG indices over Ray actors; ``params`` go to each shard's ``Index``.
+
+    ``threads``: kernel threads per shard (default 1: shards search in parallel with one
+    another). ``cpus_per_shard``: Ray CPUs each actor reserves (default: 1, or the cluster's
+    CPUs shared out when there are more shards than CPUs).
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        shards: int = 2,
+        metric: str = "l2",
+        threads: int = 1,
+        cpus_per_shard: float | None = None,
+        **params,
+    ):
+        self.shards = check.check_int("shards", shards, minimum=1, maximum=4096)
+        self.threads = check.check_int("threads", threads, minimum=1, maximum=1024)
+        self.params = {"dim": dim, "metric": metric, **params}
+        import deg
+
+        deg.Index(**self.params)  # bad parameters raise here, before any actor starts
+        self._cpus = _cpus(self.shards, cpus_per_shard)
+        self._saved = None  # the directory of the last save or load
+        self.next_label = 0
+        self._actors = [self._start(None) for _ in range(self.shards)]
+        self._ready(range(self.shards))
+
+    def _start(self, path):
+        opts = {"num_cpus": self._cpus}
+        return _Shard.options(**opts).remote(self.params, path, self.threads)
+
+    def _ready(self, shards) -> None:
+        """Wait until the shards' actors run; an actor Ray cannot place (each reserves
+        ``cpus_per_shard`` CPUs) would otherwise leave every call waiting for ever."""
+        refs = {s: self._actors[s].info.remote() for s in shards}
+        _, pending = ray.wait(list(refs.values()), num_returns=len(refs), timeout=START_SECONDS)
+        if pending:
+            late = [s for s, ref in refs.items() if ref in pending]
+            raise RuntimeError(
+                f"shards {late} did not start within {START_SECONDS} s: each actor reserves "
+                f"{self._cpus} CPUs (cpus_per_shard) and the cluster has "
+                f"{ray.available_resources().get('CPU', 0)} free"
+            )
+        self._wait(refs)
+
+    # ------------------------------------------------------------------ construction
+
+    @classmethod
+    def build(
+        cls,
+        data,
+        labels=None,
+        shards: int = 2,
+        shard_keys=None,
+        threads: int = 1,
+        **params,
+    ) -> ShardedIndex:
+        """Build ``shards`` shards over ``data`` (n, dim) in parallel (one ``ray.put`` of the
+        data; each actor takes its rows from the object store)."""
+        arr = np.asarray(data)
+        if arr.ndim != 2:
+            raise ValueError(f"data must be 2-D (n, dim), got shape {arr.shape}")
+        index = cls(arr.shape[1], shards=shards, threads=threads, **params)
+        index.add(arr, labels=labels, shard_keys=shard_keys)
+        return index
+
+    def add(self, data, labels=None, shard_keys=None) -> np.ndarray:
+        """Insert vectors into their shards (by label hash, or by ``shard_keys``: one int per
+        vector); returns their labels. Labels must be new to every shard."""
+        x = np.asarray(data, dtype=np.float32)
+        x = x.reshape(1, -1) if x.ndim == 1 else x
+        m = x.shape[0]
+        if labels is None:
+            new = np.arange(self.next_label, self.next_label + m, dtype=np.int64)
+        else:
+            new = check.as_labels(labels, m)
+            present = self._present(new)
+            if present.any():
+                raise ValueError(f"label {new[present][0].item()} is already in the index")
+        keys = new if shard_keys is None else check.lookup_labels(shard_keys, "shard_keys")
+        if keys.shape[0] != m:
+            raise ValueError(f"{keys.shape[0]} shard keys for {m} vectors")
+        owner = shard_of(keys, self.shards)
+        ref = ray.put(x)
+        calls = {}
+        for s in range(self.shards):
+            rows = np.flatnonzero(owner == s)
+            if rows.size:
+                calls[s] = self._actors[s].add.remote(ref, rows, new[rows])
+        self._wait(calls)
+        if m:
+            self.next_label = max(self.next_label, int(new.max()) + 1)
+        return new
+
+    def remove(self, labels) -> None:
+        """Remove labels from their shards; unknown labels raise ``KeyError`` first."""
+        arr = check.lookup_labels(labels)
+        uniq, counts = np.unique(arr, return_counts=True)
+        if (counts > 1).any():
+            raise ValueError(f"labels to remove contain duplicates, e.g. {uniq[counts > 1][0]}")
+        owner = self._owners(arr)
+        self._wait(
+            {
+                s: self._actors[s].remove.remote(arr[owner == s])
+                for s in range(self.shards)
+                if (owner == s).any()
+            }
+        )
+
+    # ------------------------------------------------------------------ queries
+
+    def search(
+        self, queries, k: int = 10, eps: float = 0.1, filter=None, exclude=None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Each shard's top-k of each query, merged: ``Index.search``'s labels and distances
+        (padding label -1, distance inf). ``filter``/``exclude`` go to every shard."""
+        k = check.check_int("k", k, minimum=1, maximum=check.MAX_K)
+        q = np.asarray(queries, dtype=np.float32)
+        q = q.reshape(1, -1) if q.ndim == 1 else q
+        ref = ray.put(q)
+        calls = {s: a.search.remote(ref, k, eps, filter, exclude) for s, a in self._live()}
+        return _merge(list(self._wait(calls).values()), k)
+
+    def explore(
+        self,
+        entry_labels,
+        k: int = 10,
+        eps: float = 0.0,
+        include_entry: bool = False,
+        filter=None,
+        exclude=None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Neighbourhoods of stored vectors: explored on the shard holding each entry, and
+        searched with its vector on the others, merged."""
+        k = check.check_int("k", k, minimum=1, maximum=check.MAX_K)
+        arr = check.lookup_labels(entry_labels, "entry_labels")
+        owner = self._owners(arr)
+        vectors = self.get_vectors(arr, owner)
+        parts_l = np.full((arr.shape[0], self.shards * k), -1, dtype=np.int64)
+        parts_d = np.full((arr.shape[0], self.shards * k), np.inf, dtype=np.float32)
+        calls = {}
+        for s in range(self.shards):
+            mine = np.flatnonzero(owner == s)
+            others = np.flatnonzero(owner != s)
+            a = self._actors[s]
+            if mine.size:
+                calls[(s, "own")] = (
+                    mine,
+                    a.explore.remote(arr[mine], k, eps, include_entry, filter, exclude),
+                )
+            if others.size:
+                calls[(s, "other")] = (
+                    others,
+                    a.search.remote(vectors[others], k, max(eps, 0.0), filter, exclude),
+                )
+        got = self._wait({key: ref for key, (_, ref) in calls.items()})
+        for key, (rows, _) in calls.items():
+            lab, dist = got[key]
+            s = key[0]
+            parts_l[rows, s * k : (s + 1) * k] = _pad(lab, k, -1)
+            parts_d[rows, s * k : (s + 1) * k] = _pad(dist, k, np.inf)
+        return _merge([(parts_l, parts_d)], k)
+
+    def get_vectors(self, labels, owner=None) -> np.ndarray:
+        """Stored vectors (m, dim) float32, from their shards."""
+        arr = check.lookup_labels(labels)
+        owner = self._owners(arr) if owner is None else owner
+        out = np.empty((arr.shape[0], self.params["dim"]), dtype=np.float32)
+        calls = {
+            s: self._actors[s].get_vectors.remote(arr[owner == s])
+            for s in range(self.shards)
+            if (owner == s).any()
+        }
+        for s, rows in self._wait(calls).items():
+            out[owner == s] = rows
+        return out
+
+    def __len__(self) -> int:
+        return sum(i["n"] for i in self._info())
+
+    def __contains__(self, label) -> bool:
+        key = check.label_key(label)
+        return key is not None and bool(self._present(np.array([key], dtype=np.int64))[0])
+
+    @property
+    def nbytes(self) -> int:
+        return sum(i["nbytes"] for i in self._info())
+
+    @property
+    def sizes(self) -> list:
+        """Vectors per shard."""
+        return [i["n"] for i in self._info()]
+
+    # ------------------------------------------------------------------ persistence
+
+    def save(self, directory) -> None:
+        """One file per shard (``shard-<i>.deg``, each an atomic ``Index.save``) and then the
+        manifest, written atomically: a load sees the old manifest or the new one. The
+        directory must be reachable from every node holding a shard (shared storage)."""
+        directory = os.path.abspath(os.fspath(directory))
+        os.makedirs(directory, exist_ok=True)
+        stamp = time.strftime("%Y%m%d-%H%M%S") + f"-{os.getpid()}-{time.monotonic_ns() % 10**9}"
+        files = [f"shard-{s}-{stamp}.deg" for s in range(self.shards)]
+        calls = {
+            s: a.save.remote(os.path.join(directory, files[s])) for s, a in enumerate(self._actors)
+        }
+        self._wait(calls)
+        manifest = {
+            "format": FORMAT,
+            "shards": self.shards,
+            "files": files,
+            "params": self.params,
+            "threads": self.threads,
+            "next_label": self.next_label,
+        }
+        old = (
+            _read_manifest(directory) if os.path.exists(os.path.join(directory, MANIFEST)) else None
+        )
+        _write_atomic(os.path.join(directory, MANIFEST), json.dumps(manifest, indent=1))
+        if old is not None:  # the previous save's files, now that nothing names them
+            for name in set(old["files"]) - set(files):
+                path = os.path.join(directory, name)
+                if os.path.exists(path):
+                    os.unlink(path)
+        self._saved = directory
+
+    @classmethod
+    def load(cls, directory, threads: int | None = None, cpus_per_shard=None) -> ShardedIndex:
+        """The index a ``save`` wrote to ``directory`` (each shard loaded in its actor)."""
+        directory = os.path.abspath(os.fspath(directory))
+        manifest = _read_manifest(directory)
+        self = cls.__new__(cls)
+        self.shards = manifest["shards"]
+        self.threads = threads or manifest["threads"]
+        self.params = manifest["params"]
+        self.next_label = manifest["next_label"]
+        self._cpus = _cpus(self.shards, cpus_per_shard)
+        self._saved = directory
+        self._files = manifest["files"]
+        self._actors = [self._start(os.path.join(directory, f)) for f in manifest["files"]]
+        self._ready(range(self.shards))
+        return self
+
+    def recover(self) -> list:
+        """Reload every shard whose actor died from the last save; returns their numbers."""
+        dead = []
+        for s, a in enumerate(self._actors):
+            try:
+                ray.get(a.info.remote())
+            except ray.exceptions.RayActorError:
+                dead.append(s)
+        if dead and self._saved is None:
+            raise RuntimeError(f"shards {dead} died and the index was never saved")
+        if dead:
+            files = _read_manifest(self._saved)["files"]
+            for s in dead:
+                self._actors[s] = self._start(os.path.join(self._saved, files[s]))
+            self._ready(dead)
+        return dead
+
+    def close(self) -> None:
+        """End the shards' actors (what was not saved is gone)."""
+        for a in self._actors:
+            ray.kill(a)
+        self._actors = []
+
+    # ------------------------------------------------------------------ helpers
+
+    def _live(self):
+        return list(enumerate(self._actors))
+
+    def _wait(self, calls: dict) -> dict:
+        """The results of ``{key: object ref}``; a dead actor raises ``ShardUnavailable``."""
+        keys = list(calls)
+        out = {}
+        try:
+            values = ray.get([calls[key] for key in keys])
+        except ray.exceptions.RayActorError:
+            for key in keys:  # which one
+                try:
+                    out[key] = ray.get(calls[key])
+                except ray.exceptions.RayActorError as e:
+                    raise ShardUnavailable(key[0] if isinstance(key, tuple) else key, e) from e
+            raise
+        except ray.exceptions.RayTaskError as e:  # the shard's own error, e.g. a KeyError
+            raise e.as_instanceof_cause() from None
+        return dict(zip(keys, values))
+
+    def _info(self) -> list:
+        got = self._wait({s: a.info.remote() for s, a in enumerate(self._actors)})
+        return [got[s] for s in range(self.shards)]
+
+    def _present(self, labels: np.ndarray) -> np.ndarray:
+        got = self._wait({s: a.contains.remote(labels) for s, a in enumerate(self._actors)})
+        return np.logical_or.reduce([got[s] for s in range(self.shards)])
+
+    def _owners(self, labels: np.ndarray) -> np.ndarray:
+        """The shard holding each label; ``KeyError`` naming the first held by none."""
+        got = self._wait({s: a.contains.remote(labels) for s, a in enumerate(self._actors)})
+        owner = np.full(labels.shape[0], -1, dtype=np.int64)
+        for s in range(self.shards):
+            owner[got[s]] = s
+        if (owner < 0).any():
+            raise KeyError(f"label {labels[owner < 0][0].item()} is not in the index")
+        return owner
+
+
+def _pad(a: np.ndarray, k: int, fill) -> np.ndarray:
+    if a.shape[1] >= k:
+        return a[:, :k]
+    out = np.full((a.shape[0], k), fill, dtype=a.dtype)
+    out[:, : a.shape[1]] = a
+    return out
+
+
+def _merge(parts: list, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The k least distances of each row over every part's (labels, distances)."""
+    labels = np.concatenate([p[0] for p in parts], axis=1)
+    dists = np.concatenate([p[1] for p in parts], axis=1)
+    order = np.argsort(dists, axis=1, kind="stable")[:, :k]
+    out_l = np.take_along_axis(labels, order, axis=1)
+    out_d = np.take_along_axis(dists, order, axis=1)
+    if out_l.shape[1] < k:
+        out_l, out_d = _pad(out_l, k, -1), _pad(out_d, k, np.inf)
+    return out_l.astype(np.int64), out_d.astype(np.float32)
+
+
+def _cpus(shards: int, cpus_per_shard) -> float:
+    if cpus_per_shard is not None:
+        return float(cpus_per_shard)
+    total = ray.cluster_resources().get("CPU", 1.0)
+    return min(1.0, total / shards)
+
+
+def _read_manifest(directory: str) -> dict:
+    path = os.path.join(directory, MANIFEST)
+    try:
+        with open(path) as f:
+            manifest = json.load(f)
+    except FileNotFoundError:
+        raise ValueError(f"{directory} holds no sharded index ({MANIFEST} is missing)") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path} is not a deg manifest: {e}") from None
+    if manifest.get("format") != FORMAT or not isinstance(manifest.get("files"), list):
+        raise ValueError(f"{path}: unknown manifest format {manifest.get('format')!r}")
+    if len(manifest["files"]) != manifest.get("shards"):
+        raise ValueError(
+            f"{path}: {len(manifest['files'])} files for {manifest.get('shards')} shards"
+        )
+    for name in manifest["files"]:
+        if os.path.basename(name) != name or not os.path.exists(os.path.join(directory, name)):
+            raise ValueError(f"{path} names a shard file that is not in {directory}: {name!r}")
+    return manifest
+
+
+def _write_atomic(path: str, text: str) -> None:
+    folder = os.path.dirname(path)
+    fd, tmp = tempfile.mkstemp(prefix=".manifest-", dir=folder)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    dir_fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
