@@ -31,6 +31,7 @@ except ImportError as e:  # pragma: no cover - the extra is not installed
     ) from e
 
 MANIFEST = "manifest.json"
+INLINE_BYTES = 64 << 10  # queries up to this size travel with each shard's call
 START_SECONDS = 120  # for the shards' actors to start (they import deg and load their file)
 FORMAT = 1
 _MIX = np.uint64(0x9E3779B97F4A7C15)  # splitmix64's constants: an even spread of any labels
@@ -234,7 +235,8 @@ class ShardedIndex:
         k = check.check_int("k", k, minimum=1, maximum=check.MAX_K)
         q = np.asarray(queries, dtype=np.float32)
         q = q.reshape(1, -1) if q.ndim == 1 else q
-        ref = ray.put(q)
+        # one copy in the object store for all shards; a few queries go inline with the calls
+        ref = ray.put(q) if q.nbytes > INLINE_BYTES else q
         calls = {s: a.search.remote(ref, k, eps, filter, exclude) for s, a in self._live()}
         return _merge(list(self._wait(calls).values()), k)
 
