@@ -69,7 +69,9 @@ def test_labels_routing_add_remove_save_load(tmp_path):
     try:
         assert (index.add(x[:2000]) == np.arange(2000)).all()  # default labels, unique overall
         assert len(index) == 2000 and sum(index.sizes) == 2000
-        keyed = index.add(x[2000:2100], labels=np.arange(5000, 5100), shard_keys=np.zeros(100, dtype=int))
+        keyed = index.add(
+            x[2000:2100], labels=np.arange(5000, 5100), shard_keys=np.zeros(100, dtype=int)
+        )
         assert (keyed == np.arange(5000, 5100)).all() and 5050 in index
         with pytest.raises(ValueError, match="already in the index"):
             index.add(x[:1], labels=[5050], shard_keys=[1])  # another shard: still refused
