@@ -26,12 +26,18 @@ class SearchView:
         if 8 * amount >= store.n:
             self.refresh(store, threads)
 
-    def ensure(self, lock, store) -> None:
-        """Refresh a stale view before it is read; takes the write lock (call without one)."""
-        if self.stale:
-            with lock.writing():
-                if self.stale:
-                    self.refresh(store)
+    def ensure(self, lock, store, writer) -> None:
+        """Refresh a stale view before it is read; takes the index's writer mutex ``writer``
+        and the write lock (call with neither). While an add, remove or optimize runs, the
+        view stays as it is (rows out of order cost a pruned search speed, never a wrong
+        result): a refresh between their steps would reorder rows they are reading."""
+        if self.stale and writer.acquire(blocking=False):
+            try:
+                with lock.writing():
+                    if self.stale:
+                        self.refresh(store)
+            finally:
+                writer.release()
 
     def refresh(self, store, threads=None) -> None:
         """Put every row whose signature changed back in order. The caller holds the write

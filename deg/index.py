@@ -377,7 +377,7 @@ class Index:
         if rerank is not None:
             rerank = check.check_int("rerank", rerank, minimum=1, maximum=check.MAX_K)
         if max_degree is not None:
-            self._view.ensure(self._lock, self._store)
+            self._view.ensure(self._lock, self._store, self._writer)
         with self._lock.reading():
             found = self._query(
                 q,
@@ -419,7 +419,7 @@ class Index:
             k, eps, None, False, bool(include_entry), True, max_distance_computations, max_degree
         )
         if max_degree is not None:
-            self._view.ensure(self._lock, self._store)
+            self._view.ensure(self._lock, self._store, self._writer)
         with self._lock.reading():
             vids = self._store.vids(arr)
             found = self._query(
@@ -610,7 +610,7 @@ class Index:
 
     def save(self, path) -> None:
         """Write the index to ``path`` atomically (see :mod:`deg.fileformat`)."""
-        self._view.ensure(self._lock, self._store)
+        self._view.ensure(self._lock, self._store, self._writer)
         with self._lock.reading():
             store, n = self._store, len(self)
             fileformat.write(
@@ -675,7 +675,7 @@ class Index:
 
         An index loaded with ``mmap=True`` unpickles as an ordinary in-memory copy.
         """
-        self._view.ensure(self._lock, self._store)
+        self._view.ensure(self._lock, self._store, self._writer)
         with self._lock.reading():
             arrays = persistence.pickled_arrays(self._store, self._basis, self._tree)
             return _unpickle, (self._params.metric, self._saved_params(), arrays)
