@@ -133,12 +133,14 @@ class ShardedIndex:
     ):
         self.shards = check.check_int("shards", shards, minimum=1, maximum=4096)
         self.threads = check.check_int("threads", threads, minimum=1, maximum=1024)
-        self.params = {"dim": dim, "metric": metric, **params}
         import deg
 
-        deg.Index(**self.params)  # bad parameters raise here, before any actor starts
+        probe = deg.Index(dim, metric=metric, **params)  # bad parameters raise here
+        # as the index holds them (numpy types to plain ones): a manifest is JSON
+        plain = {k: v.item() if isinstance(v, np.generic) else v for k, v in params.items()}
+        self.params = {**plain, "dim": probe.dim, "metric": probe.metric, "dtype": probe.dtype}
         self._cpus = _cpus(self.shards, cpus_per_shard)
-        self._saved = None  # the directory of the last save or load
+        self._saved = None  # the directory and files of the last save or load
         self.next_label = 0
         self._actors = [self._start(None) for _ in range(self.shards)]
         self._ready(range(self.shards))
@@ -185,10 +187,17 @@ class ShardedIndex:
     def add(self, data, labels=None, shard_keys=None) -> np.ndarray:
         """Insert vectors into their shards (by label hash, or by ``shard_keys``: one int per
         vector); returns their labels. Labels must be new to every shard."""
-        x = np.asarray(data, dtype=np.float32)
-        x = x.reshape(1, -1) if x.ndim == 1 else x
+        from deg import _dtypes as dtypes
+
+        dim, metric = self.params["dim"], self.params["metric"]
+        # what every shard's Index.add would refuse, refused before any shard changes
+        x = check.prepared(data, dim, "l2", "data")  # sent as given: each shard normalises
+        dtypes.check_values(x, self.params["dtype"], "data")
+        check.prepared(x, dim, metric, "data")
         m = x.shape[0]
         if labels is None:
+            if self.next_label + m - 1 > check.MAX_LABEL:
+                raise ValueError(f"default labels would pass {check.MAX_LABEL}; pass labels")
             new = np.arange(self.next_label, self.next_label + m, dtype=np.int64)
         else:
             new = check.as_labels(labels, m)
@@ -199,6 +208,8 @@ class ShardedIndex:
         if keys.shape[0] != m:
             raise ValueError(f"{keys.shape[0]} shard keys for {m} vectors")
         owner = shard_of(keys, self.shards)
+        if m:  # taken even if a shard fails below: no later add reuses them
+            self.next_label = max(self.next_label, int(new.max()) + 1)
         ref = ray.put(x)
         calls = {}
         for s in range(self.shards):
@@ -206,8 +217,6 @@ class ShardedIndex:
             if rows.size:
                 calls[s] = self._actors[s].add.remote(ref, rows, new[rows])
         self._wait(calls)
-        if m:
-            self.next_label = max(self.next_label, int(new.max()) + 1)
         return new
 
     def remove(self, labels) -> None:
@@ -263,15 +272,11 @@ class ShardedIndex:
             others = np.flatnonzero(owner != s)
             a = self._actors[s]
             if mine.size:
-                calls[(s, "own")] = (
-                    mine,
-                    a.explore.remote(arr[mine], k, eps, include_entry, filter, exclude),
-                )
+                f, e = _rows_of(filter, mine), _rows_of(exclude, mine)
+                calls[(s, "own")] = (mine, a.explore.remote(arr[mine], k, eps, include_entry, f, e))
             if others.size:
-                calls[(s, "other")] = (
-                    others,
-                    a.search.remote(vectors[others], k, max(eps, 0.0), filter, exclude),
-                )
+                f, e = _rows_of(filter, others), _rows_of(exclude, others)
+                calls[(s, "other")] = (others, a.search.remote(vectors[others], k, eps, f, e))
         got = self._wait({key: ref for key, (_, ref) in calls.items()})
         for key, (rows, _) in calls.items():
             lab, dist = got[key]
@@ -332,16 +337,12 @@ class ShardedIndex:
             "threads": self.threads,
             "next_label": self.next_label,
         }
-        old = (
-            _read_manifest(directory) if os.path.exists(os.path.join(directory, MANIFEST)) else None
-        )
-        _write_atomic(os.path.join(directory, MANIFEST), json.dumps(manifest, indent=1))
-        if old is not None:  # the previous save's files, now that nothing names them
-            for name in set(old["files"]) - set(files):
-                path = os.path.join(directory, name)
-                if os.path.exists(path):
-                    os.unlink(path)
-        self._saved = directory
+        text = json.dumps(manifest, indent=1)  # before anything is replaced
+        _write_atomic(os.path.join(directory, MANIFEST), text)
+        for name in os.listdir(directory):  # earlier saves' files: nothing names them now
+            if name.startswith("shard-") and name.endswith(".deg") and name not in files:
+                os.unlink(os.path.join(directory, name))
+        self._saved = (directory, files)
 
     @classmethod
     def load(cls, directory, threads: int | None = None, cpus_per_shard=None) -> ShardedIndex:
@@ -354,8 +355,7 @@ class ShardedIndex:
         self.params = manifest["params"]
         self.next_label = manifest["next_label"]
         self._cpus = _cpus(self.shards, cpus_per_shard)
-        self._saved = directory
-        self._files = manifest["files"]
+        self._saved = (directory, manifest["files"])
         self._actors = [self._start(os.path.join(directory, f)) for f in manifest["files"]]
         self._ready(range(self.shards))
         return self
@@ -365,15 +365,19 @@ class ShardedIndex:
         dead = []
         for s, a in enumerate(self._actors):
             try:
-                ray.get(a.info.remote())
-            except ray.exceptions.RayActorError:
+                ray.get(a.info.remote(), timeout=START_SECONDS)
+            except ray.exceptions.ActorDiedError:
                 dead.append(s)
         if dead and self._saved is None:
             raise RuntimeError(f"shards {dead} died and the index was never saved")
         if dead:
-            files = _read_manifest(self._saved)["files"]
+            directory, files = self._saved  # this index's own save, whatever saved since
+            missing = [f for f in files if not os.path.exists(os.path.join(directory, f))]
+            if missing:
+                raise RuntimeError(f"the save to recover from is gone from {directory}: {missing}")
             for s in dead:
-                self._actors[s] = self._start(os.path.join(self._saved, files[s]))
+                ray.kill(self._actors[s], no_restart=True)
+                self._actors[s] = self._start(os.path.join(directory, files[s]))
             self._ready(dead)
         return dead
 
@@ -422,6 +426,17 @@ class ShardedIndex:
         if (owner < 0).any():
             raise KeyError(f"label {labels[owner < 0][0].item()} is not in the index")
         return owner
+
+
+def _rows_of(spec, rows):
+    """A filter for the queries ``rows``: a per-query sequence cut to them, else as it is."""
+    from deg._filtering import _is_sequence_of_sets
+
+    if spec is None or not _is_sequence_of_sets(spec):
+        return spec
+    if isinstance(spec, np.ndarray):
+        return spec[rows]
+    return [spec[i] for i in rows.tolist()]
 
 
 def _pad(a: np.ndarray, k: int, fill) -> np.ndarray:
