@@ -77,21 +77,12 @@ def service(directory, extra=()):
         proc.wait(120)
 
 
-def search_load(url, queries, clients, binary, seconds, eps):
-    """Requests per second and latency percentiles (ms) of one-query searches."""
-    lat = [[] for _ in range(clients)]
+def timed_threads(count, seconds, run):
+    """``run(t, stop, times)`` on ``count`` threads for ``seconds``, each appending its calls'
+    seconds to ``times``; returns every call's latency in ms and the wall seconds."""
     stop = threading.Event()
-
-    def run(t):
-        with Client(url, binary=binary) as c:
-            rng = np.random.default_rng(t)
-            while not stop.is_set():
-                q = queries[rng.integers(len(queries))]
-                start = time.perf_counter()
-                c.search(q, k=10, eps=eps)
-                lat[t].append(time.perf_counter() - start)
-
-    threads = [threading.Thread(target=run, args=(t,)) for t in range(clients)]
+    lat = [[] for _ in range(count)]
+    threads = [threading.Thread(target=run, args=(t, stop, lat[t])) for t in range(count)]
     start = time.perf_counter()
     for t in threads:
         t.start()
@@ -100,13 +91,31 @@ def search_load(url, queries, clients, binary, seconds, eps):
     for t in threads:
         t.join()
     took = time.perf_counter() - start
-    all_lat = np.concatenate([np.asarray(x) for x in lat]) * 1e3
+    return np.concatenate([np.asarray(x, dtype=np.float64) for x in lat]) * 1e3, took
+
+
+def percentiles(lat_ms, prefix="") -> dict:
+    """p50 and p99 of latencies in ms, rounded to microseconds."""
     return {
-        "requests": int(all_lat.size),
-        "rps": round(all_lat.size / took, 1),
-        "p50_ms": round(float(np.percentile(all_lat, 50)), 3),
-        "p99_ms": round(float(np.percentile(all_lat, 99)), 3),
+        f"{prefix}p50_ms": round(float(np.percentile(lat_ms, 50)), 3),
+        f"{prefix}p99_ms": round(float(np.percentile(lat_ms, 99)), 3),
     }
+
+
+def search_load(url, queries, clients, binary, seconds, eps):
+    """Requests per second and latency percentiles (ms) of one-query searches."""
+
+    def run(t, stop, times):
+        with Client(url, binary=binary) as c:
+            rng = np.random.default_rng(t)
+            while not stop.is_set():
+                q = queries[rng.integers(len(queries))]
+                start = time.perf_counter()
+                c.search(q, k=10, eps=eps)
+                times.append(time.perf_counter() - start)
+
+    lat, took = timed_threads(clients, seconds, run)
+    return {"requests": int(lat.size), "rps": round(lat.size / took, 1), **percentiles(lat)}
 
 
 def stream_writes(url, rows, first_label, batch, stop) -> int:
@@ -160,36 +169,22 @@ def writer_main(args) -> int:
 def write_load(url, rows, writers, batch, seconds, first_label):
     """Acknowledged write requests per second (each adds ``batch`` new rows, labels from
     ``first_label``, 10**7 apart per writer)."""
-    stop = threading.Event()
-    done = [0] * writers
-    lat = [[] for _ in range(writers)]
 
-    def run(t):
+    def run(t, stop, times):
         with Client(url) as c:
             label = first_label + t * 10_000_000
             while not stop.is_set():
                 lo = (label - first_label) % (len(rows) - batch)
                 start = time.perf_counter()
                 c.add(rows[lo : lo + batch], labels=np.arange(label, label + batch))
-                lat[t].append(time.perf_counter() - start)
+                times.append(time.perf_counter() - start)
                 label += batch
-                done[t] += 1
 
-    threads = [threading.Thread(target=run, args=(t,)) for t in range(writers)]
-    start = time.perf_counter()
-    for t in threads:
-        t.start()
-    time.sleep(seconds)
-    stop.set()
-    for t in threads:
-        t.join()
-    took = time.perf_counter() - start
-    all_lat = np.concatenate([np.asarray(x) for x in lat]) * 1e3
+    lat, took = timed_threads(writers, seconds, run)
     return {
-        "writes_per_s": round(sum(done) / took, 1),
-        "rows_per_s": round(sum(done) * batch / took, 1),
-        "p50_ms": round(float(np.percentile(all_lat, 50)), 3),
-        "p99_ms": round(float(np.percentile(all_lat, 99)), 3),
+        "writes_per_s": round(lat.size / took, 1),
+        "rows_per_s": round(lat.size * batch / took, 1),
+        **percentiles(lat),
     }
 
 
@@ -228,15 +223,12 @@ def library_load(index, rows, eps, seconds, batch):
     busy = latencies()
     stop.set()
     t.join()
-    p99 = [float(np.percentile(a, 99)) for a in (idle, busy)]
     return {
         "batch": batch,
-        "idle_p50_ms": round(float(np.percentile(idle, 50)), 3),
-        "idle_p99_ms": round(p99[0], 3),
-        "busy_p50_ms": round(float(np.percentile(busy, 50)), 3),
-        "busy_p99_ms": round(p99[1], 3),
+        **percentiles(idle, "idle_"),
+        **percentiles(busy, "busy_"),
         "busy_max_ms": round(float(busy.max()), 3),
-        "p99_ratio": round(p99[1] / p99[0], 2),
+        "p99_ratio": round(float(np.percentile(busy, 99) / np.percentile(idle, 99)), 2),
         "write_rows_per_s": round(writes[0] * batch / seconds, 1),
     }
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from deg import _validation as check
 from deg._kernels.distances import all_integers_in, all_within
 
 DTYPES = ("float32", "float16", "uint8", "int8")
@@ -45,6 +46,16 @@ def named(stored: np.dtype) -> str:
 
 def is_integer(dtype: str) -> bool:
     return dtype in INTEGER_RANGE
+
+
+def addable(data, dim: int, metric: str, dtype: str, name: str) -> tuple:
+    """``(rows, prepared)``: ``data`` as float32 rows, not normalised, checked as
+    ``Index.add`` checks it (shape, finite, the type's values, cosine's non-zero rows), and
+    the rows as ``add`` prepares them (unit rows for cosine). For callers that keep or send
+    the rows as given (the service's log, a sharded index's shards)."""
+    rows = check.prepared(data, dim, "l2", name)
+    check_values(rows, dtype, name)
+    return rows, check.prepared(rows, dim, metric, name)
 
 
 def check_values(x: np.ndarray, dtype: str, name: str = "data") -> None:

@@ -29,6 +29,7 @@ import numpy as np
 from deg import _dtypes as dtypes
 from deg import _validation as check
 from deg import _wal as wal
+from deg import fileformat
 from deg.index import Index
 
 try:
@@ -143,9 +144,9 @@ class Durable:
                 arr = store.default_labels(x.shape[0])
             else:
                 arr = check.lookup_labels(labels)
-                uniq, counts = np.unique(arr, return_counts=True)
-                if (counts > 1).any():
-                    raise LabelConflict(f"label {uniq[counts > 1][0].item()} is repeated")
+                repeat = check.first_repeat(arr)
+                if repeat is not None:
+                    raise LabelConflict(f"label {repeat} is repeated")
                 arr = check.as_labels(arr, x.shape[0])
             present = np.array([label in self.index for label in arr.tolist()], dtype=bool)
             if present.any() and not replace:
@@ -163,9 +164,9 @@ class Durable:
         """Remove ``labels`` (all present, distinct: ``KeyError`` / ``LabelConflict``)."""
         with self._writing():
             arr = check.lookup_labels(labels)
-            uniq, counts = np.unique(arr, return_counts=True)
-            if (counts > 1).any():
-                raise LabelConflict(f"label {uniq[counts > 1][0].item()} is repeated")
+            repeat = check.first_repeat(arr)
+            if repeat is not None:
+                raise LabelConflict(f"label {repeat} is repeated")
             self.index.internals().store.vids(arr)  # KeyError naming an unknown label
             seq = self._log_and_apply(wal.REMOVE, arr, None)
         self._synced(seq)
@@ -182,9 +183,7 @@ class Durable:
         """What ``Index.add`` would take, checked before anything is logged (an add may still
         refuse rows: see ``_log_and_apply``)."""
         p = self.index
-        x = check.prepared(vectors, p.dim, "l2", "vectors")  # not normalised: logged as sent
-        dtypes.check_values(x, p.dtype, "vectors")
-        unit = check.prepared(x, p.dim, p.metric, "vectors")  # cosine: refuses zero rows
+        x, unit = dtypes.addable(vectors, p.dim, p.metric, p.dtype, "vectors")  # logged as sent
         parts = p.internals()
         if p.dtype == "float16" and parts.basis.rotated:  # rows that overflow once rotated
             p._builder.rotated_rows(unit, parts.basis.yt, parts.basis.tt, "vector")
@@ -272,7 +271,7 @@ class Durable:
         for first, path in wal.segments(self.directory):
             if first <= seq and os.path.basename(path) != current:
                 os.unlink(path)
-        wal.fsync_directory(self.directory)
+        fileformat.fsync_directory(self.directory)
 
     # ------------------------------------------------------------------ state
 

@@ -72,12 +72,18 @@ def renumber(members, removed, n_before):
     for the first), a vertex of the same or the neighbouring leaf. Returns a new array (empty
     when no member is left)."""
     out = np.array(members, dtype=np.int32)
+    return out if renumber_in_place(out, removed, n_before) else np.zeros(0, np.int32)
+
+
+def renumber_in_place(members, removed, n_before) -> bool:
+    """``renumber`` on int32 ``members`` itself; False when no member is left (the array is
+    then of no use)."""
     n = n_before
     for vid in removed:
-        if not ktree.renumber_removal(out, np.int32(vid), np.int32(n - 1)):
-            return np.zeros(0, np.int32)
+        if not ktree.renumber_removal(members, np.int32(vid), np.int32(n - 1)):
+            return False
         n -= 1
-    return out
+    return True
 
 
 TYPES = {"members": np.int32, "pairs": np.int32, "planes": np.float32, "offsets": np.float32}
@@ -120,13 +126,8 @@ class EntryTree:
         drawn again instead (the graph shrank by a third, or no member is left)."""
         if stale(n, self.drawn_at):
             return False
-        if len(removed) == 1 and self.members.size:  # one per removal step: in place
-            return bool(
-                ktree.renumber_removal(self.members, np.int32(removed[0]), np.int32(n_before - 1))
-            )
         if len(removed) and self.members.size:
-            self.members = renumber(self.members, removed, n_before)
-            return self.members.size > 0
+            return renumber_in_place(self.members, removed, n_before)
         return True
 
     @property

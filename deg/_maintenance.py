@@ -36,23 +36,20 @@ class Maintainer:
         new_w = np.empty(d, dtype=np.float32)
         try:
             with self.scratch() as (opt, scr, log, owner, touched):
-                for label in arr.tolist():
-                    made = [0]
 
-                    def removal(a, b, label=label, made=made):
+                def optimisation(a, b):
+                    kremove.improve_repair(
+                        self.store.graph(), new_edges, new_w, a, b, opt, scr, log
+                    )
+
+                for label in arr.tolist():
+                    with self.steps.step():
                         n_before = self.store.n
-                        vid, made[0] = self.remove_one(label, owner, touched, new_edges, new_w)
+                        vid, made = self.remove_one(label, owner, touched, new_edges, new_w)
                         # the tree's members renumbered, or the tree drawn again once it must
                         if not self.tree.after_removals([vid], n_before, self.store.n):
                             self.tree.redraw_for(self.store, self.basis, self.params.seed)
-
-                    def optimisation(a, b):
-                        kremove.improve_repair(
-                            self.store.graph(), new_edges, new_w, a, b, opt, scr, log
-                        )
-
-                    self.steps.run(removal, 1, "remove")
-                    self.steps.run(optimisation, made[0], "repair")
+                    self.steps.run(optimisation, made, "repair")
         finally:
             with self.steps.step():
                 self.view.changed(self.store, arr.size)

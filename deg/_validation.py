@@ -188,10 +188,16 @@ def as_labels(labels, m, name="labels"):
     if arr.ndim != 1 or arr.shape[0] != m:
         raise ValueError(f"{name} must have shape ({m},), got shape {arr.shape}")
     arr = label_values(arr, name)
-    uniq, counts = np.unique(arr, return_counts=True)
-    if (counts > 1).any():
-        raise ValueError(f"{name} contains duplicates, e.g. {int(uniq[counts > 1][0])}")
+    repeat = first_repeat(arr)
+    if repeat is not None:
+        raise ValueError(f"{name} contains duplicates, e.g. {repeat}")
     return arr
+
+
+def first_repeat(arr: np.ndarray) -> int | None:
+    """The least value that ``arr`` holds more than once, or None."""
+    uniq, counts = np.unique(arr, return_counts=True)
+    return int(uniq[counts > 1][0]) if (counts > 1).any() else None
 
 
 def label_values(arr, name="labels"):

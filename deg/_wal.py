@@ -20,6 +20,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from deg.fileformat import fsync_directory
+
 MAGIC = b"DEGW"
 HEADER = struct.Struct("<4sIII")  # magic, payload length, crc32, reserved
 FIXED = struct.Struct("<B7xQQQ")  # op, seq, m, dim
@@ -109,15 +111,6 @@ def read_segment(path: str, dim: int) -> tuple[list, int, str | None]:
         records.append(decode(payload, dim))
         pos = end
     return records, pos, None
-
-
-def fsync_directory(directory: str) -> None:
-    """Make a file's creation, rename or deletion in ``directory`` durable."""
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class Log:

@@ -21,7 +21,9 @@ import time
 
 import numpy as np
 
+from deg import _dtypes as dtypes
 from deg import _validation as check
+from deg import fileformat
 
 try:
     import ray
@@ -187,13 +189,10 @@ class ShardedIndex:
     def add(self, data, labels=None, shard_keys=None) -> np.ndarray:
         """Insert vectors into their shards (by label hash, or by ``shard_keys``: one int per
         vector); returns their labels. Labels must be new to every shard."""
-        from deg import _dtypes as dtypes
-
-        dim, metric = self.params["dim"], self.params["metric"]
-        # what every shard's Index.add would refuse, refused before any shard changes
-        x = check.prepared(data, dim, "l2", "data")  # sent as given: each shard normalises
-        dtypes.check_values(x, self.params["dtype"], "data")
-        check.prepared(x, dim, metric, "data")
+        p = self.params
+        # what every shard's Index.add would refuse, refused before any shard changes; the
+        # rows are sent as given: each shard normalises
+        x, _ = dtypes.addable(data, p["dim"], p["metric"], p["dtype"], "data")
         m = x.shape[0]
         if labels is None:
             if self.next_label + m - 1 > check.MAX_LABEL:
@@ -222,9 +221,9 @@ class ShardedIndex:
     def remove(self, labels) -> None:
         """Remove labels from their shards; unknown labels raise ``KeyError`` first."""
         arr = check.lookup_labels(labels)
-        uniq, counts = np.unique(arr, return_counts=True)
-        if (counts > 1).any():
-            raise ValueError(f"labels to remove contain duplicates, e.g. {uniq[counts > 1][0]}")
+        repeat = check.first_repeat(arr)
+        if repeat is not None:
+            raise ValueError(f"labels to remove contain duplicates, e.g. {repeat}")
         owner = self._owners(arr)
         self._wait(
             {
@@ -414,17 +413,21 @@ class ShardedIndex:
         return [got[s] for s in range(self.shards)]
 
     def _present(self, labels: np.ndarray) -> np.ndarray:
-        got = self._wait({s: a.contains.remote(labels) for s, a in enumerate(self._actors)})
-        return np.logical_or.reduce([got[s] for s in range(self.shards)])
+        return self._holders(labels) >= 0
 
     def _owners(self, labels: np.ndarray) -> np.ndarray:
         """The shard holding each label; ``KeyError`` naming the first held by none."""
+        owner = self._holders(labels)
+        if (owner < 0).any():
+            raise KeyError(f"label {labels[owner < 0][0].item()} is not in the index")
+        return owner
+
+    def _holders(self, labels: np.ndarray) -> np.ndarray:
+        """The shard holding each label, -1 for none (every shard asked at once)."""
         got = self._wait({s: a.contains.remote(labels) for s, a in enumerate(self._actors)})
         owner = np.full(labels.shape[0], -1, dtype=np.int64)
         for s in range(self.shards):
             owner[got[s]] = s
-        if (owner < 0).any():
-            raise KeyError(f"label {labels[owner < 0][0].item()} is not in the index")
         return owner
 
 
@@ -500,8 +503,4 @@ def _write_atomic(path: str, text: str) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-    dir_fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    fileformat.fsync_directory(folder)

@@ -184,6 +184,11 @@ def write(path, metric, params, vectors, neighbors, weights, labels, sig, rotati
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    fsync_directory(folder)
+
+
+def fsync_directory(folder) -> None:
+    """Make a file's creation, rename or deletion in ``folder`` durable."""
     dir_fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(dir_fd)

@@ -275,11 +275,9 @@ class Index:
         """
         self._check_writable()
         arr = check.lookup_labels(labels)
-        uniq, counts = np.unique(arr, return_counts=True)
-        if (counts > 1).any():
-            raise ValueError(
-                f"labels to remove contain duplicates, e.g. {uniq[counts > 1][0].item()}"
-            )
+        repeat = check.first_repeat(arr)
+        if repeat is not None:
+            raise ValueError(f"labels to remove contain duplicates, e.g. {repeat}")
         with self._writer:
             self._store.vids(arr)  # raises KeyError for an unknown label, before any change
             self._maintainer.remove(arr)
