@@ -12,20 +12,26 @@ from bench.engines import cpu_count
 TARGETS = (0.90, 0.95, 0.99)
 
 
+SIMD_FLAGS = ("avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx512vbmi")
+
+
 def machine():
     """CPU model, usable cores, load average and Python: enough to tell two machines apart."""
-    cpu = "?"
+    cpu, flags = "?", []
     try:
         with open("/proc/cpuinfo") as f:
-            cpu = next(
-                (line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "?"
-            )
+            lines = f.read().splitlines()
+        fields = {k.strip(): v for k, v in (ln.split(":", 1) for ln in lines if ":" in ln)}
+        cpu = fields.get("model name", "?").strip()
+        have = fields.get("flags", "").split()
+        flags = [f for f in SIMD_FLAGS if f in have]
     except OSError:
         pass
     # other processes on a shared machine skew timings: record how busy it was at the start
     load = load_now()
     return {
         "cpu": cpu,
+        "simd": " ".join(flags),
         "cores": cpu_count(),
         "load_1min": load,
         "platform": platform.platform(),

@@ -140,6 +140,16 @@ class Rotation:
             return self.yt, self.tt
         return self.yt[:0], self.tt[:0]
 
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """Input-basis rows ``x`` in the stored basis: ``Q^T x`` (float32, within rounding; a
+        copy), as the kernels rotate queries."""
+        if not self.rotated:
+            return np.array(x, dtype=np.float32)
+        x = np.asarray(x, dtype=np.float64)
+        y = self.yt.astype(np.float64)
+        t = self.tt.astype(np.float64)
+        return (x - ((x @ y.T) @ t.T) @ y).astype(np.float32)
+
     def back(self, z: np.ndarray) -> np.ndarray:
         """Stored rows ``z`` in the input basis (a copy)."""
         return unrotate(z, self.yt, self.tt) if self.rotated else z.copy()

@@ -7,6 +7,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from deg import _calibration as calibration
 from deg import _dtypes as dtypes
 from deg import _params
 from deg import _quantizer as quantizer
@@ -22,6 +23,7 @@ class Saved(NamedTuple):
     drawn_at: int  # the size of the graph the entry tree was drawn over
     rand_state: int  # the improvement tries' random stream
     quantizer: dict | None = None  # the code map of a quantized index, once fitted
+    calibrations: tuple = ()  # recall-target calibrations (``_calibration.Table``)
 
 
 def to_dict(params, store, tree, rand_state, quant=None) -> dict:
@@ -67,6 +69,7 @@ def from_dict(params: dict, a: dict, metric: str, source: str) -> tuple:
             ),
             check.check_int("rand_state", params["rand_state"], minimum=0, maximum=2**64 - 1),
             params.get("quantizer"),
+            _calibrations(params.get("calibration", []), made.d),
         )
         why = quantizer.Quantizer.check_state(saved.quantizer, dim)
         if why is None and saved.quantizer is not None and made.quantize is None:
@@ -85,6 +88,16 @@ def from_dict(params: dict, a: dict, metric: str, source: str) -> tuple:
     except (TypeError, ValueError) as e:
         raise ValueError(f"{source} has invalid parameters: {e}") from None
     return kwargs, saved
+
+
+def _calibrations(rows, d: int) -> tuple:
+    if not isinstance(rows, list) or len(rows) > calibration.MAX_TABLES:
+        raise ValueError(f"calibration must be a list of at most {calibration.MAX_TABLES}")
+    tables = tuple(calibration.from_json(row, d) for row in rows)
+    keys = {(t.method, t.k) for t in tables}
+    if len(keys) != len(tables):
+        raise ValueError("calibration holds two tables for one method and k")
+    return tables
 
 
 def pickled_arrays(store, basis_, tree) -> dict:

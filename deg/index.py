@@ -3,9 +3,10 @@
 A facade: it validates input, takes the lock and delegates to the modules that do the work
 (docs/algorithm.md): ``_params`` (the parameters), ``_storage`` (the per-vertex arrays and the
 label map), ``_basis`` (the rotated basis), ``_entries`` (the entry tree), ``_view`` (the
-search view), ``_construction``, ``_maintenance`` (removal and optimisation), ``_searching``
-and ``_persistence``. Users only ever see their own int64 ``labels``; the graph lives in flat
-arrays indexed by a dense internal id, worked on by the numba kernels of ``deg._kernels``.
+search view), ``_construction``, ``_maintenance`` (removal and optimisation), ``_searching``,
+``_calibration`` (recall targets) and ``_persistence``. Users only ever see their own int64
+``labels``; the graph lives in flat arrays indexed by a dense internal id, worked on by the
+numba kernels of ``deg._kernels``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import NamedTuple
 import numpy as np
 
 from deg import _basis as basis
+from deg import _calibration as calibration
 from deg import _construction as construction
 from deg import _dtypes as dtypes
 from deg import _filtering as filtering
@@ -196,6 +198,7 @@ class Index:
             self._steps,
         )
         self._builder.redraw_tree()
+        self._calibrations = calibration.Calibrations()
 
     # ------------------------------------------------------------------ construction
 
@@ -259,8 +262,12 @@ class Index:
             if new_labels is None:  # after the largest so far: taken while no other add runs
                 new_labels = store.default_labels(m)
             store.check_room(new_labels, labels is not None)
-            if m:
-                self._builder.insert(x, new_labels, progress, threads)
+            before = store.n
+            try:
+                if m:
+                    self._builder.insert(x, new_labels, progress, threads)
+            finally:
+                self._calibrations.count(store.n - before)
         return new_labels
 
     # ------------------------------------------------------------------ dynamics
@@ -280,7 +287,11 @@ class Index:
             raise ValueError(f"labels to remove contain duplicates, e.g. {repeat}")
         with self._writer:
             self._store.vids(arr)  # raises KeyError for an unknown label, before any change
-            self._maintainer.remove(arr)
+            before = self._store.n
+            try:
+                self._maintainer.remove(arr)
+            finally:
+                self._calibrations.count(before - self._store.n)
 
     def optimize(
         self, tries: int | None = None, seconds: float | None = None, progress: bool = False
@@ -307,7 +318,7 @@ class Index:
         self,
         queries,
         k: int = 10,
-        eps: float = 0.1,
+        eps: float | None = None,
         threads: int | None = None,
         max_distance_computations: int = 0,
         return_stats: bool = False,
@@ -315,6 +326,7 @@ class Index:
         filter=None,
         exclude=None,
         rerank: int | None = None,
+        recall: float | None = None,
     ) -> tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray, dict]:
         """Approximate k nearest neighbours of each query.
 
@@ -324,15 +336,18 @@ class Index:
         k : int
             Neighbours per query (>= 1). Rows are padded with label -1 and distance inf when
             the index holds fewer than k vectors.
-        eps : float
-            Search slack (>= 0): the search stops once the closest open candidate is farther
-            than (1 + eps) times the current k-th distance. Larger is slower and more exact.
+        eps : float, optional
+            Search slack (>= 0; default 0.1): the search stops once the closest open candidate
+            is farther than (1 + eps) times the current k-th distance. Larger is slower and
+            more exact.
         threads : int, optional
             Threads for a batch of queries (default: all cores). Results do not depend on it.
         max_distance_computations : int
             Budget per query (0 = unlimited).
         return_stats : bool
-            Also return ``{"distance_computations": int64 (nq,)}``.
+            Also return ``{"distance_computations": int64 (nq,)}`` (with ``recall``, also
+            ``"setting"``: the ``eps``, ``max_degree`` and ``rerank`` searched and the recall
+            the calibration expects of them).
         max_degree : int, optional
             Follow only the first ``max_degree`` edges of each vertex the search expands, in
             the order of the search view (1..d; default d, the whole graph). The view lists a
@@ -359,6 +374,14 @@ class Index:
             as k). The walk itself, its radius and stopping rule, are the plain search's.
             Ignored otherwise. ``distance_computations`` counts the codes read and the
             exact re-ranks, and ``max_distance_computations`` bounds both together.
+        recall : float, optional
+            A recall@k target in (0, 1] instead of ``eps``, ``max_degree`` and ``rerank`` (give
+            either): the search runs the setting that reached it at the least time in this
+            index's calibration for ``k`` (see :meth:`calibrate`), which is made first, by the
+            first such search, when there is none or the index has changed by its
+            ``refresh`` share since (seconds; see the README, "Recall targets"). A target
+            above every measured setting warns and runs the best one. Filters are applied to
+            that setting as it is.
 
         Returns
         -------
@@ -371,6 +394,10 @@ class Index:
         q = check.prepared(queries, self._params.dim, self._params.metric, "queries")
         if dtypes.is_integer(self._params.dtype):  # float16 queries may be any float32
             dtypes.check_values(q, self._params.dtype, "queries")
+        setting = self._target("search", k, recall, eps=eps, max_degree=max_degree, rerank=rerank)
+        if setting is not None:
+            eps, max_degree, rerank = setting.eps, setting.max_degree, setting.rerank
+        eps = 0.1 if eps is None else eps
         spec = SearchSpec(k, eps, None, False, True, False, max_distance_computations, max_degree)
         if rerank is not None:
             rerank = check.check_int("rerank", rerank, minimum=1, maximum=check.MAX_K)
@@ -387,13 +414,13 @@ class Index:
                 use_tree=True,
                 rerank=rerank,
             )
-        return _answer(found, return_stats)
+        return _answer(found, return_stats, setting)
 
     def explore(
         self,
         entry_labels,
         k: int = 10,
-        eps: float = 0.0,
+        eps: float | None = None,
         include_entry: bool = False,
         threads: int | None = None,
         max_distance_computations: int = 0,
@@ -401,6 +428,7 @@ class Index:
         max_degree: int | None = None,
         filter=None,
         exclude=None,
+        recall: float | None = None,
     ) -> tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray, dict]:
         """Neighbourhood of stored vectors (indexed queries): "what is similar to item X?".
 
@@ -409,10 +437,15 @@ class Index:
         identical vector are. ``entry_labels`` is one label or a 1-D array of labels; unknown
         labels raise ``KeyError``. ``filter`` and ``exclude`` as in :meth:`search` (one per
         entry for a sequence); the entry itself comes back only with ``include_entry`` and
-        when the filter allows it. Other parameters and the return value as in
-        :meth:`search`.
+        when the filter allows it. ``eps`` defaults to 0. ``recall`` as in :meth:`search`, from
+        a calibration of explorations (of stored vectors, ``include_entry=False``). Other
+        parameters and the return value as in :meth:`search`.
         """
         arr = check.lookup_labels(entry_labels, "entry_labels", flat=False)
+        setting = self._target("explore", k, recall, eps=eps, max_degree=max_degree)
+        if setting is not None:
+            eps, max_degree = setting.eps, setting.max_degree
+        eps = 0.0 if eps is None else eps
         spec = SearchSpec(
             k, eps, None, False, bool(include_entry), True, max_distance_computations, max_degree
         )
@@ -428,7 +461,73 @@ class Index:
                 filter,
                 exclude,
             )
-        return _answer(found, return_stats)
+        return _answer(found, return_stats, setting)
+
+    def calibrate(
+        self,
+        queries=None,
+        k: int = 10,
+        method: str = "search",
+        sample: int = calibration.SAMPLE,
+        seed: int = 0,
+        refresh: float = calibration.REFRESH,
+    ) -> dict:
+        """Measure recall@k and time per query along a sweep of search settings, kept for
+        ``search(..., recall=)`` (or ``explore``, with ``method="explore"``) at this ``k``.
+
+        The sweep: ``eps`` from 0 to 0.5 on each of seven ``max_degree`` curves (d down to 0.2
+        d), with ``rerank`` 2k and 4k on a quantized index; exact neighbours by a brute-force
+        scan; one thread. It runs on a copy of the index (one more index in memory while it
+        runs; searches and writes go on). The sample: ``queries`` if given (``sample`` of them
+        at random, kept in memory, not saved, for refreshes), else ``sample`` vectors (at most
+        a tenth of the index) held out of the copy and searched as new queries; explorations
+        start at ``sample`` stored vectors. The calibration is made again when vectors
+        added and removed since reach ``refresh`` of its size; saved and loaded with the index.
+        Returns it: ``method``, ``k``, ``source``, ``n``, ``refresh``, ``sample`` and
+        ``points`` (one dict per setting: ``max_degree``, ``eps``, ``rerank``, ``recall``,
+        ``distance_computations``, ``seconds`` per query).
+        """
+        method = check.check_choice("method", method, calibration.METHODS)
+        k = check.check_int("k", k, minimum=1, maximum=check.MAX_K)
+        sample = check.check_int("sample", sample, minimum=1, maximum=calibration.MAX_SAMPLE)
+        seed = check.check_int("seed", seed, minimum=0, maximum=2**64 - 1)
+        refresh = check.check_float("refresh", refresh, minimum=0.0)
+        if queries is not None:
+            if method == "explore":
+                raise ValueError("explorations are calibrated on stored vectors: queries=None")
+            queries = check.prepared(queries, self._params.dim, self._params.metric, "queries")
+            if dtypes.is_integer(self._params.dtype):
+                dtypes.check_values(queries, self._params.dtype, "queries")
+            if not len(queries):
+                raise ValueError("queries to calibrate on must not be empty")
+        with self._calibrations.lock:
+            table = self._calibrations.calibrate(self, method, k, queries, sample, seed, refresh)
+        return table.summary()
+
+    def _target(self, method, k, recall, **given):
+        """The calibrated setting for a ``recall`` target (None without one)."""
+        if recall is None:
+            return None
+        target = calibration.check_target(recall)
+        named = [name for name, value in given.items() if value is not None]
+        if named:
+            raise ValueError(
+                f"recall={recall!r} picks {', '.join(given)} itself; "
+                f"got {', '.join(named)} too: give either"
+            )
+        k = check.check_int("k", k, minimum=1, maximum=check.MAX_K)
+        return self._calibrations.setting(self, method, k, target)
+
+    def _snapshot(self):
+        """An in-memory copy of the index as it is (without calibrations), and the change
+        count it was taken at."""
+        self._view.ensure(self._lock, self._store, self._writer)
+        with self._lock.reading():
+            arrays = persistence.pickled_arrays(self._store, self._basis, self._tree)
+            params = self._saved_params(calibrations=False)
+            changed = self._calibrations.changed
+        copy = Index._from_parts(self._params.metric, params, arrays, "a copy", read_only=False)
+        return copy, changed
 
     def _query(
         self, queries, entries, spec, threads, allowed, exclude, use_tree=False, rerank=None
@@ -661,12 +760,16 @@ class Index:
             saved,
         )
         index._view.refresh(index._store)
+        index._calibrations = calibration.Calibrations(saved.calibrations)
         return index
 
-    def _saved_params(self) -> dict:
-        return persistence.to_dict(
+    def _saved_params(self, calibrations: bool = True) -> dict:
+        out = persistence.to_dict(
             self._params, self._store, self._tree, self._maintainer.rand_state, self._quant
         )
+        if calibrations and self._calibrations.tables:
+            out["calibration"] = self._calibrations.to_json()
+        return out
 
     def __reduce__(self):
         """Pickle support (multiprocessing, Ray): the same content and checks as save/load.
@@ -686,8 +789,11 @@ class Index:
             )
 
 
-def _answer(found, return_stats):
+def _answer(found, return_stats, setting=None):
     labels, dists, n_dc = found
-    if return_stats:
-        return labels, dists, {"distance_computations": n_dc}
-    return labels, dists
+    if not return_stats:
+        return labels, dists
+    stats = {"distance_computations": n_dc}
+    if setting is not None:
+        stats["setting"] = setting._asdict()
+    return labels, dists, stats
