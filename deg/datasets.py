@@ -94,6 +94,9 @@ class Entry:
         Of the public file, where known; None means "not checked" (never a guess).
     source : str or None
         Raw-file recipe for a local build (``"fashion-mnist"`` or ``"siftsmall"``).
+    rows : int or None
+        Train vectors of a collection grown from its source by deformations (``None``: the
+        source's own).
     """
 
     name: str
@@ -103,13 +106,13 @@ class Entry:
     size: int | None = None
     sha256: str | None = None
     source: str | None = None
+    rows: int | None = None
 
 
-def _entry(name, *, source=None, public=True):
+def _entry(name, *, source=None, public=True, rows=None):
     dim, metric = name.split("-")[-2:]
-    return Entry(
-        name, metric, int(dim), ANN_URL.format(name=name) if public else None, source=source
-    )
+    url = ANN_URL.format(name=name) if public else None
+    return Entry(name, metric, int(dim), url, source=source, rows=rows)
 
 
 REGISTRY = {
@@ -130,6 +133,17 @@ REGISTRY = {
         _entry("fashion-mnist-784-angular", source="fashion-mnist", public=False),
         _entry("siftsmall-128-euclidean", source="siftsmall", public=False),
         _entry("siftsmall-128-angular", source="siftsmall", public=False),
+        # Fashion-MNIST grown by deformations of its train images (deg._deformed): each is a
+        # prefix of the next, the first 60k rows are Fashion-MNIST's; its test images query
+        *(
+            _entry(
+                f"fashion-mnist-{size}-784-euclidean",
+                source="fashion-mnist",
+                public=False,
+                rows=rows,
+            )
+            for size, rows in (("250k", 250_000), ("1m", 1_000_000), ("2m", 2_000_000))
+        ),
     )
 }
 
@@ -623,6 +637,10 @@ def _build(entry, progress):
         train, test = (read_idx(folder / f) for f in names)
         train = train.reshape(len(train), -1).astype(np.float32)
         test = test.reshape(len(test), -1).astype(np.float32)
+        if entry.rows is not None:
+            from deg._deformed import deformed
+
+            train = deformed(train, entry.rows)
     else:
         train, test = (read_fvecs(folder / f) for f in names)
     ids, dists = ground_truth(train, test, min(GT_K, len(train)), entry.metric, progress=progress)

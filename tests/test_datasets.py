@@ -435,3 +435,71 @@ def test_fashion_mnist_full_build():
     assert_exact_knn(
         ds.neighbors[rows], ds.distances[rows], naive(ds.train, ds.test[rows], "euclidean"), 100
     )
+
+
+# ---------------------------------------------------------------- deformed collections
+
+
+@pytest.fixture
+def small_blocks(monkeypatch):
+    """Blocks of 64 rows, so a few hundred rows cross several (the random numbers of a row
+    depend on its block)."""
+    from deg import _deformed
+
+    monkeypatch.setattr(_deformed, "BLOCK", 64)
+    return _deformed
+
+
+def test_deformed_rows_are_seeded_prefixes_of_integer_images(small_blocks):
+    base = np.random.default_rng(3).integers(0, 256, (40, 784)).astype(np.float32)
+    big = small_blocks.deformed(base, 300, seed=5)
+    assert big.shape == (300, 784) and big.dtype == np.float32
+    np.testing.assert_array_equal(big[:40], base)  # the first pass is the base itself
+    np.testing.assert_array_equal(small_blocks.deformed(base, 170, seed=5), big[:170])
+    np.testing.assert_array_equal(small_blocks.deformed(base, 300, seed=5), big)
+    assert not np.array_equal(small_blocks.deformed(base, 300, seed=6)[40:], big[40:])
+    assert (big == np.rint(big)).all() and big.min() >= 0 and big.max() <= 255
+    assert not (big[40:80] == base).all(axis=1).any()  # every later row is moved
+
+
+def test_a_deformed_image_stays_near_its_own_base(small_blocks):
+    """Moved farther than the base's nearest neighbour (pixel distances punish a shift), but
+    among the base images still one of the nearest to its own: the same garment."""
+    images = datasets.read_idx(shared_file("fashion-mnist", "t10k-images-idx3-ubyte.gz"))
+    base = images[:500].reshape(500, -1).astype(np.float32)
+    rows = small_blocks.deformed(base, 1500)[500:]
+    d = ((rows[:, None, :] - base[None, :, :]) ** 2).sum(-1)
+    own = d[np.arange(1000), np.arange(1000) % 500]
+    rank = (d < own[:, None]).sum(axis=1)  # bases nearer than its own
+    assert np.median(rank) <= 5 and (rank < 25).mean() > 0.75
+    assert (own > 0).all()
+
+
+def test_deformed_checks_its_input():
+    from deg import _deformed
+
+    with pytest.raises(ValueError, match=r"\(m, 784\) images, got shape \(3, 10\)"):
+        _deformed.deformed(np.zeros((3, 10)), 5)
+    with pytest.raises(ValueError, match="n must be >= 0"):
+        _deformed.deformed(np.zeros((3, 784)), -1)
+
+
+def test_deformed_collection_builds_from_the_raw_files(tmp_path, monkeypatch, small_blocks):
+    rng = np.random.default_rng(4)
+    raw = tmp_path / "raw" / "fashion-mnist"
+    raw.mkdir(parents=True)
+    train, test = (rng.integers(0, 256, (m, 28, 28), dtype=np.uint8) for m in (150, 8))
+    (raw / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(idx_bytes(train)))
+    (raw / "t10k-images-idx3-ubyte.gz").write_bytes(gzip.compress(idx_bytes(test)))
+    monkeypatch.setenv("DEG_DATA_DIR", str(tmp_path / "raw"))
+    entry = datasets.REGISTRY["fashion-mnist-250k-784-euclidean"]
+    monkeypatch.setitem(
+        datasets.REGISTRY,
+        entry.name,
+        datasets.Entry(entry.name, "euclidean", 784, source="fashion-mnist", rows=400),
+    )
+    ds = datasets.load(entry.name, download=False, progress=False)
+    assert ds.train.shape == (400, 784) and ds.test.shape == (8, 784)
+    np.testing.assert_array_equal(ds.train[:150], train.reshape(150, 784))
+    assert_exact_knn(ds.neighbors, ds.distances, naive(ds.train, ds.test, "euclidean"), 100)
+    assert (tmp_path / "cache" / f"{entry.name}.hdf5").exists()
