@@ -147,9 +147,8 @@ def main(argv=None):
             row["load_after"] = report.load_now()
             rows.append(row)
             print(line(row), flush=True)
-    with open(out / "scale.jsonl", "a") as f:
-        for row in rows:
-            f.write(json.dumps(dict(row, machine=machine)) + "\n")
+            with open(out / "scale.jsonl", "a") as f:  # row by row: a long run may be cut
+                f.write(json.dumps(dict(row, machine=machine)) + "\n")
     for name in {r["engine"] for r in rows}:
         mine = [r for r in rows if r["engine"] == name]
         exps = {key: growth(mine, key) for key in ("build_seconds", "qps@0.95", "qps@0.99")}
