@@ -442,6 +442,9 @@ class Index:
         parameters and the return value as in :meth:`search`.
         """
         arr = check.lookup_labels(entry_labels, "entry_labels", flat=False)
+        if recall is not None:  # unknown labels raise before a calibration is made for them
+            with self._lock.reading():
+                self._store.vids(arr)
         setting = self._target("explore", k, recall, eps=eps, max_degree=max_degree)
         if setting is not None:
             eps, max_degree = setting.eps, setting.max_degree

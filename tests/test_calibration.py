@@ -157,6 +157,13 @@ def test_bad_calibrate_arguments_are_refused(built, kwargs, error, match):
     assert index._calibrations.tables == before
 
 
+def test_unknown_entries_raise_before_a_calibration(built):
+    index = fresh_copy(built[0])
+    with pytest.raises(KeyError):
+        index.explore([10**9], recall=0.9)
+    assert not index._calibrations.tables
+
+
 def test_an_index_too_small_for_k_says_so():
     index = deg.Index.build(data(12, seed=5), edges_per_vertex=4, progress=False)
     with pytest.raises(ValueError, match=r"at k=12 needs more vectors: a search with 1"):
