@@ -194,6 +194,25 @@ class DegFloat16SQ8(Deg):
     name = "deg-f16-sq8"
 
 
+class DegRaBitQ(Deg):
+    """deg walking on 1-bit edge codes, exact distances for the vertices it expands
+    (``Index(quantize="rabitq")``, the SymphonyQG layout over the DEG graph)."""
+
+    name = "deg-rabitq"
+
+
+class DegFloat16RaBitQ(Deg):
+    """deg's edge codes over float16 vectors."""
+
+    name = "deg-f16-rabitq"
+
+
+class DegUint8RaBitQ(Deg):
+    """deg's edge codes over uint8 vectors (integer sets only, as deg-u8)."""
+
+    name = "deg-u8-rabitq"
+
+
 class FaissHNSW(Engine):
     """faiss ``IndexHNSWFlat``; sweeps ``efSearch``. Distance computations come from
     ``faiss.cvar.hnsw_stats``."""
@@ -619,6 +638,9 @@ ENGINES = {
         DegUint8,
         DegSQ8,
         DegFloat16SQ8,
+        DegRaBitQ,
+        DegFloat16RaBitQ,
+        DegUint8RaBitQ,
         FaissHNSW,
         HnswLib,
         DegLib,
@@ -637,6 +659,9 @@ DEFAULT_PARAMS = {
     "deg-u8": {"edges_per_vertex": 30, "dtype": "uint8"},
     "deg-sq8": {"edges_per_vertex": 30, "quantize": "sq8"},
     "deg-f16-sq8": {"edges_per_vertex": 30, "dtype": "float16", "quantize": "sq8"},
+    "deg-rabitq": {"edges_per_vertex": 30, "quantize": "rabitq"},
+    "deg-f16-rabitq": {"edges_per_vertex": 30, "dtype": "float16", "quantize": "rabitq"},
+    "deg-u8-rabitq": {"edges_per_vertex": 30, "dtype": "uint8", "quantize": "rabitq"},
     "faiss-hnsw": {"M": 15, "efConstruction": 200},
     "hnswlib": {"M": 15, "efConstruction": 200},
     "deglib": {"edges_per_vertex": 30},

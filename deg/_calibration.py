@@ -359,7 +359,8 @@ def measure(copy, method: str, k: int, queries, sample: int, seed: int) -> tuple
         q_stored = copy._basis.forward(queries)
         source = "queries"
     truth = exact(store.floats(slice(0, len(copy))), q_stored, k, copy.metric)
-    reranks = tuple(r * k for r in RERANKS_PER_K) if copy.quantize else (None,)
+    # a walk on edge codes re-ranks every vertex it expands: nothing to sweep
+    reranks = tuple(r * k for r in RERANKS_PER_K) if copy.quantize == "sq8" else (None,)
 
     def run(eps, max_degree, rerank):
         _, dists, stats = copy.search(

@@ -71,7 +71,7 @@ def from_dict(params: dict, a: dict, metric: str, source: str) -> tuple:
             params.get("quantizer"),
             _calibrations(params.get("calibration", []), made.d),
         )
-        why = quantizer.Quantizer.check_state(saved.quantizer, dim)
+        why = quantizer.Quantizer.check_state(saved.quantizer, dim, made.quantize)
         if why is None and saved.quantizer is not None and made.quantize is None:
             why = "it has a quantizer state but quantize=None"
         if (
@@ -116,12 +116,13 @@ def pickled_arrays(store, basis_, tree) -> dict:
 def restore(store, basis_, tree, quant, seed, a: dict, read_only: bool, saved: Saved) -> None:
     """Fill new parts with validated arrays ``a`` (a file's or a pickle's); with
     ``read_only`` the storage keeps ``a``'s arrays (a copy-on-write map) instead of copying.
-    A quantized index's codes are encoded again from its vectors (the same bytes)."""
+    A quantized index's codes are encoded again from its vectors (the same bytes); edge
+    codes at the first coded search."""
     n = a["vectors"].shape[0]
     nb, w, sig = _view_rows(a, n)
     store.adopt(a["vectors"], nb, w, a["labels"], sig, read_only, saved.next_label)
     if saved.quantizer is not None:
-        quant.adopt(saved.quantizer["lo"], saved.quantizer["scale"])
+        quant.restore(saved.quantizer)
         quantizer.encode_rows(quant, store, 0, n)
     if "rotation" in a:
         basis_.adopt(a["rotation"], a["rotation_t"])

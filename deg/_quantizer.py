@@ -26,8 +26,9 @@ from __future__ import annotations
 import numpy as np
 
 from deg import _basis as basis
+from deg import _edgecodes as edgecodes
 
-KINDS = (None, "sq8")
+KINDS = (None, "sq8", edgecodes.KIND)
 MIN_VECTORS = basis.MIN_VECTORS
 LEVELS = 255  # code values 0..255
 MARGIN = 0.02  # the fitted range is widened by this share, for rows added later
@@ -45,20 +46,28 @@ PART = 256  # queries whose logs are held at once (8 MiB)
 
 
 class Quantizer:
-    """The code map of an index: ``lo`` (dim,) and ``scale``, empty until fitted."""
+    """The code map of an index: ``lo`` (dim,) and ``scale``, empty until fitted; for
+    ``"rabitq"`` the edge codes' rotation instead (``edges``, ``deg._edgecodes``)."""
 
-    def __init__(self, kind: str | None, dim: int):
+    def __init__(self, kind: str | None, dim: int, seed: int = 0):
         self.kind = kind
         self.dim = dim
+        self.seed = seed
         self.lo = np.zeros(0, np.float32)
         self.scale = np.float32(1.0)
+        self.edges = edgecodes.EdgeCodes(dim) if kind == edgecodes.KIND else None
 
     @property
     def fitted(self) -> bool:
+        if self.edges is not None:
+            return self.edges.fitted
         return self.lo.shape[0] > 0
 
     def fit(self, sample: np.ndarray) -> None:
         """Fit the map to float32 rows ``sample`` (in the stored basis)."""
+        if self.edges is not None:
+            self.edges.fit(sample, self.seed)
+            return
         x = np.asarray(sample, np.float64)
         lo, hi = x.min(axis=0), x.max(axis=0)
         span = float((hi - lo).max()) * (1.0 + MARGIN)
@@ -82,13 +91,24 @@ class Quantizer:
         """What a file or pickle keeps of the map (None before it is fitted)."""
         if not self.fitted:
             return None
+        if self.edges is not None:
+            return self.edges.state()
         return {"lo": [float(v) for v in self.lo], "scale": float(self.scale)}
 
+    def restore(self, state: dict) -> None:
+        """Take a checked ``state`` (``check_state``) of a file or pickle."""
+        if self.edges is not None:
+            self.edges.adopt(state["mean"], state["seed"])
+        else:
+            self.adopt(state["lo"], state["scale"])
+
     @staticmethod
-    def check_state(state, dim: int) -> str | None:
+    def check_state(state, dim: int, kind: str | None = "sq8") -> str | None:
         """Why a file's ``state`` is not a map for vectors of ``dim`` (None if it is)."""
         if state is None:
             return None
+        if kind == edgecodes.KIND:
+            return edgecodes.EdgeCodes.check_state(state, dim)
         shape = "quantizer state is not {'lo': [numbers], 'scale': number}"
         if not isinstance(state, dict) or not {"lo", "scale"} <= state.keys():
             return shape
@@ -116,7 +136,8 @@ BLOCK = 8192  # rows encoded at a time (bounds the float32 temporaries)
 def encode_rows(quant: Quantizer, store, start: int, end: int) -> None:
     """Encode stored rows ``start..end-1`` into ``store.codes``; an unfitted map is fitted
     first once the index holds ``MIN_VECTORS`` (on a sample of all its rows, which are then
-    all encoded). Nothing for an index without quantization or too small yet."""
+    all encoded). Nothing for an index without quantization or too small yet. Edge codes
+    (``"rabitq"``) follow the graph instead: only the rotation is fitted here."""
     if quant.kind is None:
         return
     if not quant.fitted:
@@ -124,6 +145,8 @@ def encode_rows(quant: Quantizer, store, start: int, end: int) -> None:
             return
         quant.fit(store.floats(basis.sample_rows(end)))
         start = 0
+    if quant.edges is not None:
+        return
     for lo in range(start, end, BLOCK):
         hi = min(lo + BLOCK, end)
         store.codes[lo:hi] = quant.encode(store.floats(slice(lo, hi)))

@@ -10,6 +10,7 @@ from deg import _pipeline
 from deg import _quantizer as quantizer
 from deg import _validation as check
 from deg._concurrency import resolve_threads
+from deg._kernels import edges as kedges
 from deg._kernels import entry_tree as ktree
 from deg._kernels import labels as klabels
 from deg._kernels import pool as kpool
@@ -88,8 +89,12 @@ class Searcher:
                 np.zeros(nq, np.int64),
             )
         found = None
-        if plan is None and rotate and self.quant is not None and self.quant.fitted:
-            found = self.coded(queries, spec, threads, rerank)
+        quant = self.quant
+        if plan is None and rotate and quant is not None and quant.fitted:
+            if quant.edges is None:
+                found = self.coded(queries, spec, threads, rerank)
+            elif not quant.edges.stale:  # stale codes (a write under way): searched exactly
+                found = self.edge_walk(queries, spec, threads)
         if found is not None:
             vids, dists, n_dc = found
         elif plan is None:
@@ -206,6 +211,49 @@ class Searcher:
         skip = np.full(len(pool), -1, np.int64)
         vids, dists, exact = self.scan_sets(rotated, sets, skip, spec.k, threads, rotate=False)
         return vids, dists, n_dc + descent + exact
+
+    def edge_walk(self, queries, spec, threads):
+        """A walk on edge codes (``deg._kernels.edges``): each query, rotated into the stored
+        basis, enters at the members of its leaf of the entry tree and expands vertices in
+        order of their estimates, ranking each by its exact distance. Returns vids, distances
+        and the distance computations (hyperplanes, exact distances and estimates, within
+        ``max_dc``)."""
+        store, edges = self.store, self.quant.edges
+        rotated = np.ascontiguousarray(queries, dtype=np.float32)
+        if self.basis.rotated:
+            rotated = np.empty_like(queries)
+            krot.rotate_rows(queries, self.basis.yt, self.basis.tt, rotated)
+        entries, descent = self.leaf_entries(rotated, spec.max_dc)
+        budget = max(1, spec.max_dc - descent) if spec.max_dc > 0 else 0
+        kspec = (spec.k, float(spec.eps), budget, spec.max_degree)
+        nq = rotated.shape[0]
+        blocks, chunk, out, _, _, claim, done = self.batch(rotated, spec.k, threads, False)
+        graph = store.graph()
+        with self.pool.take(store.capacity, blocks) as s:
+            res_d, res_i, _ = s.rows(spec.k + 1, store.d)
+            scratch = (s.visited, s.tags, s.cand, res_d, res_i)
+
+            def work(t):
+                kedges.walk_shared(
+                    t,
+                    claim,
+                    done,
+                    chunk,
+                    graph,
+                    store.edge_codes,
+                    store.edge_factors,
+                    edges.mean,
+                    edges.signs,
+                    rotated,
+                    entries,
+                    kspec,
+                    scratch,
+                    out,
+                )
+
+            _pipeline.side_by_side(None, work, blocks, done, nq)
+        vids, dists, n_dc = out
+        return vids, dists, n_dc + descent
 
     def leaf_entries(self, queries, max_dc):
         """Each query's entries into the graph, the first members of its leaf of the entry

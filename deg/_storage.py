@@ -12,6 +12,7 @@ import numpy as np
 
 from deg import _aligned as aligned
 from deg import _dtypes as dtypes
+from deg import _edgecodes as edgecodes
 from deg import _validation as check
 from deg._kernels import view as kview
 from deg._labelmap import LabelMap
@@ -22,11 +23,20 @@ class Storage:
     hold the index's lock."""
 
     def __init__(
-        self, dim: int, d: int, metric_code: int, dtype: str = "float32", coded: bool = False
+        self,
+        dim: int,
+        d: int,
+        metric_code: int,
+        dtype: str = "float32",
+        coded: bool = False,
+        edge_coded: bool = False,
     ):
         self.dim, self.d, self.metric_code = dim, d, metric_code
         self.dtype = dtype  # the vectors' type (deg._dtypes), stored as dtypes.STORED[dtype]
         self.code_dim = dim if coded else 0  # codes of a quantized index (deg._quantizer)
+        # edge codes of a quantize="rabitq" index (deg._edgecodes): words x slots, factors x slots
+        lanes = edgecodes.lanes(d) if edge_coded else 0
+        self.edge_width = (edgecodes.padded_dim(dim) // 64 * lanes, edgecodes.FACTORS * lanes)
         self.n = 0
         self.next_label = 0
         self.epoch = 1  # the next vector generation (deg._kernels.view); 0 is a loaded one's
@@ -46,6 +56,13 @@ class Storage:
         self.sig = np.full(capacity, kview.EMPTY_SIG, dtype=np.uint32)
         self.gen = np.zeros(capacity, dtype=np.uint32)
         self.codes = aligned.zeros((capacity, self.code_dim), np.uint8)
+        self.allocate_edges(capacity)
+
+    def allocate_edges(self, capacity: int) -> None:
+        words, factors = self.edge_width
+        self.edge_codes = aligned.zeros((capacity, words), np.uint64)
+        self.edge_factors = aligned.zeros((capacity, factors), np.float32)
+        self.esig = np.full(capacity if words else 0, kview.EMPTY_SIG, dtype=np.uint32)
 
     def adopt(self, vectors, neighbors, weights, labels, sig, read_only, next_label) -> None:
         """Take the rows of a loaded index (checked): copied, or with ``read_only`` kept as
@@ -56,6 +73,7 @@ class Storage:
             self.labels, self.sig = labels, sig
             self.gen = np.zeros(n, dtype=np.uint32)
             self.codes = aligned.zeros((n, self.code_dim), np.uint8)  # encoded by the caller
+            self.allocate_edges(n)  # encoded at the first coded search
             self.capacity = n
             self.read_only = True
         else:
@@ -82,6 +100,9 @@ class Storage:
             self.sig,
             self.gen,
             self.codes,
+            self.edge_codes,
+            self.edge_factors,
+            self.esig,
         )
 
     def reserve(self, needed: int) -> bool:

@@ -16,15 +16,20 @@ class SearchView:
     a smaller one, before the view is next read (a pruned search, a save, a pickle), so a
     stream of single adds and removes does not pay a pass over all rows each time."""
 
-    def __init__(self):
+    def __init__(self, edges=None):
         self.stale = False
+        self.edges = edges  # a quantize="rabitq" index's edge codes (deg._edgecodes), or None
 
     def changed(self, store, amount: int, threads=None) -> None:
         """After a mutation of ``amount`` vertices (or tries). The caller holds the write
-        lock."""
+        lock. Edge codes follow the rows: stale with them, encoded at once with them."""
         self.stale = True
+        if self.edges is not None:
+            self.edges.stale = True
         if 8 * amount >= store.n:
             self.refresh(store, threads)
+            if self.edges is not None:
+                self.edges.refresh(store, threads)
 
     def ensure(self, lock, store, writer) -> None:
         """Refresh a stale view before it is read; takes the index's writer mutex ``writer``
@@ -43,6 +48,8 @@ class SearchView:
         """Put every row whose signature changed back in order. The caller holds the write
         lock."""
         self.stale = False
+        if self.edges is not None:  # reordered rows are encoded again (their signature moved)
+            self.edges.stale = True
         n = store.n
         threads = resolve_threads(threads) if n >= PARTS * 64 else 1
         bounds = [n * c // PARTS for c in range(PARTS + 1)]

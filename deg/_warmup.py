@@ -135,6 +135,10 @@ def _exercise(share):
     big.add(data[600:], threads=1)
     big.search(x, k=3, threads=1)
     big.search(x, k=3, threads=1, filter=[3, 4, 5])  # the scan rotates its queries
+    coded = Index(4, edges_per_vertex=4, quantize="rabitq")  # edge codes: fitted at 1000
+    coded.add(data, threads=1)
+    coded.search(x, k=3, threads=1)
+    coded.search(x, k=3, threads=2, max_distance_computations=50, max_degree=2)
     with tempfile.TemporaryDirectory() as folder:  # saving and the checks of a load
         path = os.path.join(folder, "warm.deg")
         big.save(path)

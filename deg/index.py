@@ -21,6 +21,7 @@ from deg import _basis as basis
 from deg import _calibration as calibration
 from deg import _construction as construction
 from deg import _dtypes as dtypes
+from deg import _edgecodes as edgecodes
 from deg import _filtering as filtering
 from deg import _persistence as persistence
 from deg import _validation as check
@@ -118,13 +119,19 @@ class Index:
         and queries must be integers of the type's range, and neither ``metric="cosine"``
         nor ``rotate=True`` is possible (both need non-integer coordinates). See the README,
         "Compact vectors".
-    quantize : {None, "sq8"}
+    quantize : {None, "sq8", "rabitq"}
         ``"sq8"``: searches walk the graph on one-byte codes of the vectors (a quarter of
         float32's bytes, kept beside the vectors) and re-rank their best ``rerank``
-        candidates with exact distances; the codes are fitted once the index holds 1000
-        vectors (smaller indices search exactly). ``"l2"`` and ``"cosine"`` only.
+        candidates with exact distances. ``"rabitq"``: every vertex keeps a 1-bit code of
+        each of its edges (D/8 bytes per edge, about the vector's bytes again per vertex at
+        d=30 in float32); a search estimates each neighbour's distance from the codes and
+        computes exact distances only for the vertices it expands (the SymphonyQG layout,
+        docs/algorithm.md §3.8): fewer vector reads, for high-dimensional vectors (the
+        estimates err by about 1/sqrt(dim)). The codes follow the graph; after an edit or a
+        load the next search encodes the rows that changed. Both are fitted once the index
+        holds 1000 vectors (smaller indices search exactly). ``"l2"`` and ``"cosine"`` only.
         Construction, removal, optimisation, :meth:`explore` and filtered searches stay
-        exact. See ``deg._quantizer`` and the README, "Compact vectors".
+        exact. See the README, "Compact vectors".
 
     Notes
     -----
@@ -172,11 +179,18 @@ class Index:
             quantize,
         )
         self._params = p
-        self._store = Storage(p.dim, p.d, p.metric_code, p.dtype, coded=p.quantize is not None)
+        self._store = Storage(
+            p.dim,
+            p.d,
+            p.metric_code,
+            p.dtype,
+            coded=p.quantize == "sq8",
+            edge_coded=p.quantize == edgecodes.KIND,
+        )
         self._basis = basis.Rotation(p.dim)
-        self._quant = Quantizer(p.quantize, p.dim)
+        self._quant = Quantizer(p.quantize, p.dim, p.seed)
         self._tree = EntryTree(0)  # drawn below, for no vertices yet
-        self._view = SearchView()
+        self._view = SearchView(self._quant.edges)
         self._lock = ReadWriteLock()
         self._writer = threading.Lock()  # one add, remove or optimize at a time
         self._steps = Steps(self._lock)  # ... which changes the index in short steps
@@ -372,8 +386,10 @@ class Index:
             A quantized index (``quantize``): how many of the least code distances the walk
             computed are ranked again with exact distances (default 2k; fewer than k count
             as k). The walk itself, its radius and stopping rule, are the plain search's.
-            Ignored otherwise. ``distance_computations`` counts the codes read and the
-            exact re-ranks, and ``max_distance_computations`` bounds both together.
+            Ignored otherwise (``"rabitq"`` ranks every vertex it expands exactly).
+            ``distance_computations`` counts the codes read and the exact re-ranks (with
+            ``"rabitq"``: the estimates and the exact distances), and
+            ``max_distance_computations`` bounds both together.
         recall : float, optional
             A recall@k target in (0, 1] instead of ``eps``, ``max_degree`` and ``rerank`` (give
             either): the search runs the setting that reached it at the least time in this
@@ -401,8 +417,11 @@ class Index:
         spec = SearchSpec(k, eps, None, False, True, False, max_distance_computations, max_degree)
         if rerank is not None:
             rerank = check.check_int("rerank", rerank, minimum=1, maximum=check.MAX_K)
-        if max_degree is not None:
+        edges = self._quant.edges
+        if max_degree is not None or edges is not None:
             self._view.ensure(self._lock, self._store, self._writer)
+        if edges is not None and filter is None and exclude is None:
+            edges.ensure(self._lock, self._store, self._writer)
         with self._lock.reading():
             found = self._query(
                 q,
@@ -645,7 +664,7 @@ class Index:
 
     @property
     def quantize(self) -> str | None:
-        """The ``quantize`` setting: ``None`` or ``"sq8"``."""
+        """The ``quantize`` setting: ``None``, ``"sq8"`` or ``"rabitq"``."""
         return self._params.quantize
 
     @property

@@ -11,6 +11,7 @@ import deg
 from deg import _quantizer as quantizer
 from deg import analysis
 from deg._filtering import forced
+from deg._kernels import edges as kedges
 from tests.conftest import assert_graph_ok, low_dim_data
 
 
@@ -202,6 +203,41 @@ class DynamicQuantizedIndex(DynamicIndex):
 
 DynamicQuantizedIndex.TestCase.settings = _TYPED
 TestDynamicQuantizedIndex = DynamicQuantizedIndex.TestCase
+
+
+class DynamicEdgeCodedIndex(DynamicQuantizedIndex):
+    """Edge codes (quantize="rabitq"), fitted at 40 vectors: whenever the index calls them
+    up to date, every row's codes are the ones its current edges and vectors give."""
+
+    quantize = "rabitq"
+
+    @invariant()
+    def codes_follow_the_vectors(self):
+        store, edges = self.index.internals().store, self.index._quant.edges
+        n = len(self.index)
+        assert edges.fitted or n < 40
+        if edges.fitted and not edges.stale:
+            graph = store.graph()
+            assert kedges.stale_rows(store.neighbors, n, store.gen, store.esig) == 0
+            args = (store.gen, store.esig, edges.mean, edges.signs)
+            assert kedges.miscoded(graph, n, *args, store.edge_codes, store.edge_factors) == -1
+
+    @precondition(lambda self: self.model)
+    @rule(k=st.integers(1, 12))
+    def coded_search_gives_exact_distances(self, k):
+        """A stored vector as the query: what the walk returns are stored labels at their
+        exact distances, ascending (the estimates only order the walk)."""
+        q = self.model[next(iter(self.model))][None]
+        labels, dists = self.index.search(q, k=k, eps=0.5)
+        found = labels[0] >= 0
+        assert set(labels[0][found].tolist()) <= set(self.model)
+        want = [float(((self.model[x] - q[0]) ** 2).sum()) for x in labels[0][found]]
+        np.testing.assert_allclose(dists[0][found], want, rtol=1e-5, atol=1e-6)
+        assert (np.diff(dists[0][found]) >= 0).all()
+
+
+DynamicEdgeCodedIndex.TestCase.settings = _TYPED
+TestDynamicEdgeCodedIndex = DynamicEdgeCodedIndex.TestCase
 
 
 @pytest.mark.parametrize("d", [2, 4, 8])

@@ -133,7 +133,9 @@ def test_loading_refuses_a_quantizer_state_that_does_not_fit(tmp_path):
         deg.Index.load(path)
     path.write_bytes(good)
     _with_params(path, b'"quantize": "sq8"', b'"quantize": "sq9"')
-    with pytest.raises(ValueError, match=r"quantize must be one of None, 'sq8', got 'sq9'"):
+    with pytest.raises(
+        ValueError, match=r"quantize must be one of None, 'sq8', 'rabitq', got 'sq9'"
+    ):
         deg.Index.load(path)
 
 
@@ -167,7 +169,8 @@ def test_a_query_far_outside_the_codes_is_searched_exactly():
 
 
 def test_bad_settings_are_refused():
-    with pytest.raises(ValueError, match=r"quantize must be one of None, 'sq8', got 'sq4'"):
+    kinds = "None, 'sq8', 'rabitq'"
+    with pytest.raises(ValueError, match=rf"quantize must be one of {kinds}, got 'sq4'"):
         deg.Index(8, quantize="sq4")
     with pytest.raises(ValueError, match=r"quantize='sq8' walks on codes .* not of inner products"):
         deg.Index(8, metric="ip", quantize="sq8")

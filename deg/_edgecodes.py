@@ -1,0 +1,130 @@
+"""Edge codes of a ``quantize="rabitq"`` index (``deg._kernels.edges``; docs/algorithm.md
+§3.8): the rotation they are taken in, and when they are brought up to date.
+
+The rotation is ``ROUNDS`` rounds of random signs and Hadamard transforms over the stored
+basis, centred on the mean of the vectors the index held when it first reached
+``MIN_VECTORS`` (fitted once, like the ``sq8`` map; the signs come from a seed, so a file
+keeps the mean and the seed). The codes themselves are not saved: they follow the graph and
+the vectors, and are encoded again, row by row, wherever a row's signature changed — after
+an edit, at the first coded search that finds them stale (a load: all rows once).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from deg import _basis as basis
+from deg import _pipeline
+from deg._concurrency import resolve_threads
+from deg._kernels import edges as kedges
+
+KIND = "rabitq"
+FACTORS = kedges.FACTORS
+MIN_VECTORS = basis.MIN_VECTORS
+# two rounds: one gave estimates of about the same spread (relative error 2.7% against 2.6%
+# on Fashion-MNIST) but 1.5 points less recall at the same expansions (bench/RESULTS.md)
+ROUNDS = 2
+PARTS = 16  # row ranges of a refresh, handed out to threads as they free up
+SEED_MAX = 2**63 - 1
+
+
+def padded_dim(dim: int) -> int:
+    """Coordinates of a code: ``dim`` rounded up to whole 64-bit words."""
+    return -(-dim // 64) * 64
+
+
+def lanes(d: int) -> int:
+    """Slots per row of codes: d rounded up to ``kedges.LANES``."""
+    return -(-d // kedges.LANES) * kedges.LANES
+
+
+class EdgeCodes:
+    """The rotation (``mean``, ``signs`` from ``seed``), empty until fitted, and whether
+    some rows' codes may be out of date (``stale``)."""
+
+    def __init__(self, dim: int):
+        self.dim = dim
+        self.mean = np.zeros(0, np.float32)
+        self.seed = 0
+        self.signs = np.ones((ROUNDS, padded_dim(dim)), np.float32)
+        self.stale = True
+
+    @property
+    def fitted(self) -> bool:
+        return self.mean.shape[0] > 0
+
+    def fit(self, sample: np.ndarray, seed: int) -> None:
+        """Centre on float32 rows ``sample`` (stored basis); signs drawn from ``seed``."""
+        self.adopt(np.asarray(sample, np.float64).mean(axis=0), int(seed) % SEED_MAX)
+
+    def adopt(self, mean, seed: int) -> None:
+        self.mean = np.asarray(mean, np.float32).copy()
+        self.seed = int(seed)
+        rng = np.random.default_rng(self.seed)
+        self.signs = rng.choice(np.array([-1.0, 1.0], np.float32), size=self.signs.shape)
+        self.stale = True
+
+    def state(self) -> dict:
+        return {"mean": [float(v) for v in self.mean], "seed": self.seed}
+
+    @staticmethod
+    def check_state(state, dim: int) -> str | None:
+        """Why a file's ``state`` is not a rotation for vectors of ``dim`` (None if it is)."""
+        shape = "quantizer state is not {'mean': [numbers], 'seed': integer}"
+        if not isinstance(state, dict) or set(state) != {"mean", "seed"}:
+            return shape
+        mean, seed = state["mean"], state["seed"]
+        if not isinstance(mean, list) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in mean
+        ):
+            return shape
+        if type(seed) is not int or not 0 <= seed <= SEED_MAX:
+            return f"quantizer seed {seed!r} is not an integer in 0..{SEED_MAX}"
+        try:
+            mean = np.asarray(mean, np.float64)
+        except OverflowError:
+            return "quantizer state has a number beyond float64"
+        if mean.shape != (dim,) or not np.isfinite(mean).all() or np.abs(mean).max() > 3e38:
+            return f"quantizer mean of shape {mean.shape} is not {dim} finite float32 values"
+        return None
+
+    def refresh(self, store, threads=None) -> int:
+        """Encode every row whose signature changed since it was encoded; returns how many.
+        The caller holds the write lock."""
+        self.stale = False
+        if not self.fitted:
+            return 0
+        n = store.n
+        threads = resolve_threads(threads) if n >= PARTS * 64 else 1
+        bounds = [n * c // PARTS for c in range(PARTS + 1)]
+        graph = store.graph()
+        counts = [0] * PARTS
+
+        def part(t, c):
+            counts[c] = kedges.encode_rows(
+                graph,
+                bounds[c],
+                bounds[c + 1],
+                store.gen,
+                store.esig,
+                self.mean,
+                self.signs,
+                store.edge_codes,
+                store.edge_factors,
+            )
+
+        _pipeline.overlap(None, part, PARTS, threads)
+        return sum(counts)
+
+    def ensure(self, lock, store, writer) -> bool:
+        """Bring stale codes up to date before a search reads them (takes the writer mutex and
+        the write lock: call with neither); False when an add, remove or optimize is under way
+        (codes are not encoded between their steps: the search then runs exactly)."""
+        if self.stale and writer.acquire(blocking=False):
+            try:
+                with lock.writing():
+                    if self.stale:
+                        self.refresh(store)
+            finally:
+                writer.release()
+        return not self.stale

@@ -1,0 +1,398 @@
+"""Edge codes (``Index(quantize="rabitq")``, docs/algorithm.md §3.8): a 1-bit code of every
+edge, kept with its vertex, and the range search that walks on their estimates.
+
+The code of edge u-v is the sign pattern of ``y_v - y_u``, where ``y = R(x - mean)`` and R is
+a random rotation (signs, then Hadamard transforms; ``spin``). With u as the centre, RaBitQ's
+estimator (Gao & Long, SIGMOD'24) gives ``<t, r> ~ |r|^2 * sum_i s_i t_i / sum_i |r_i|`` for
+``r = y_v - y_u``, ``t = y_q - y_u`` and ``s`` the signs, so
+
+    |q - x_v|^2 = |q - x_u|^2 + |r|^2 - 2 <t, r>
+                ~ |q - x_u|^2 + A - 2 B (2 sum_{s_i > 0} y_q,i - sum_i y_q,i)
+
+with ``A = |r|^2 + 2 B sum_i s_i y_u,i`` and ``B = |r|^2 / sum_i |r_i|`` kept per edge
+(``factors``). The query's coordinates are rounded to 4 bits once per query (``planes``),
+so the sum over an edge's positive signs is four popcounts per 64 coordinates, eight edges
+side by side (``score``). When the walk expands u it has just computed ``|q - x_u|^2``
+exactly (the stored vector), so every neighbour's estimate costs no vector read; a vertex
+enters the candidates by its estimate and the results by its exact distance. This is the
+layout of SymphonyQG (Gou et al., SIGMOD'25) over the DEG graph and its range search.
+
+Each row's codes are a function of the row's ids and of the vectors behind them, so they
+are kept like the search view (``view``): ``esig[u]`` is the row's signature when it was
+encoded, and only rows whose signature changed are encoded again (``encode_rows``).
+"""
+
+import numpy as np
+
+from deg._kernels._jit import jit
+from deg._kernels.atomic import fetch_add
+from deg._kernels.distances import COS, distance
+from deg._kernels.heap import (
+    before,
+    cand_id,
+    cand_key,
+    cand_pop,
+    cand_push,
+    drain_padded,
+    max_push,
+    max_replace_top,
+)
+from deg._kernels.prefetch import prefetch_head
+from deg._kernels.search import next_tag, stop_key
+from deg._kernels.values import f32
+from deg._kernels.view import row_signature
+
+LANES = 8  # edges scored side by side: slots are padded to a multiple (one 512-bit register)
+PLANES = 4  # bits per query coordinate
+LEVELS = (1 << PLANES) - 1
+SPAN = 3.5  # the query's 4-bit range: +-SPAN standard deviations of its rotated coordinates
+A, B, P, E = 0, 1, 2, 3  # the factor rows of an edge: offset, scale, positive signs, error
+FACTORS = 4
+# an estimate's error bound in standard errors (RaBitQ's epsilon_0: 1.9 holds ~99.9%)
+CONFIDENCE = 1.0
+
+
+@jit
+def hadamard_level(src, dst, half):
+    """One level of the Hadamard transform in a form that vectorises: pairs ``(j, j + half)``
+    of ``src`` to ``(2j, 2j + 1)`` of ``dst``; log2(n) levels give the transform in natural
+    order (the in-place butterfly of strides 1..8 did not vectorise: 4.3 us against 0.7 us
+    for 1024 coordinates)."""
+    for j in range(half):
+        x = src[j]
+        y = src[j + half]
+        dst[2 * j] = x + y
+        dst[2 * j + 1] = x - y
+
+
+@jit
+def hadamard(a, tmp):
+    """The (unnormalised) Hadamard transform of ``a`` (length a power of two) in place,
+    ``tmp`` (as long) scratch."""
+    n = a.shape[0]
+    half = n // 2
+    flips = 0
+    h = 1
+    while h < n:
+        if flips % 2 == 0:
+            hadamard_level(a, tmp, half)
+        else:
+            hadamard_level(tmp, a, half)
+        flips += 1
+        h *= 2
+    if flips % 2 == 1:
+        a[:] = tmp
+
+
+@jit
+def spin(x, mean, signs, out, tmp):
+    """``out = R(x - mean)``, zero-padded to ``len(out)`` coordinates: per row of ``signs``,
+    flip signs, then an orthonormal Hadamard transform of the first h and of the last h
+    coordinates (h the largest power of two in ``len(out)``; one transform when they are
+    the same). ``x`` of any stored type; ``tmp`` float32 of length h."""
+    dp = out.shape[0]
+    h = tmp.shape[0]
+    for i in range(dp):
+        out[i] = 0.0
+    for i in range(x.shape[0]):
+        out[i] = f32(x[i]) - mean[i]
+    norm = np.float32(1.0 / np.sqrt(h))
+    for r in range(signs.shape[0]):
+        for i in range(dp):
+            out[i] *= signs[r, i]
+        head = out[0:h]
+        hadamard(head, tmp)
+        for i in range(h):
+            head[i] *= norm
+        if h < dp:
+            tail = out[dp - h : dp]
+            hadamard(tail, tmp)
+            for i in range(h):
+                tail[i] *= norm
+
+
+@jit
+def encode_row(graph, u, mean, signs, code, fac, yu, yv, tmp):
+    """Row u's edge codes into ``code`` (uint64, words x lanes) and factors into ``fac``
+    (float32, 3 x lanes); slots past d and empty slots (u itself) all zero."""
+    vectors, neighbors, _, _ = graph
+    d = neighbors.shape[1]
+    dp = yu.shape[0]
+    words = dp // 64
+    lanes = fac.shape[0] // FACTORS
+    code[:] = 0
+    fac[:] = 0.0
+    spin(vectors[u], mean, signs, yu, tmp)
+    for j in range(d):
+        v = neighbors[u, j]
+        if v == u:
+            continue
+        spin(vectors[v], mean, signs, yv, tmp)
+        w = 0.0
+        absum = 0.0
+        centre = 0.0
+        count = 0
+        for wd in range(words):
+            bits = np.uint64(0)
+            for b in range(64):
+                i = wd * 64 + b
+                r = np.float64(yv[i]) - np.float64(yu[i])
+                w += r * r
+                absum += abs(r)
+                if r > 0:
+                    bits |= np.uint64(1) << np.uint64(b)
+                    centre += yu[i]
+                    count += 1
+                else:
+                    centre -= yu[i]
+            code[wd * lanes + j] = bits
+        scale = w / absum if absum > 0 else 0.0
+        fac[A * lanes + j] = w + 2.0 * scale * centre
+        fac[B * lanes + j] = scale
+        fac[P * lanes + j] = count
+        # the standard error of <t, r> per unit |t|: |r| sqrt(1/<x,o>^2 - 1) / sqrt(dp - 1),
+        # with <x, o> = sum |r_i| / (sqrt(dp) |r|) (RaBitQ's bound for a unit code vector x)
+        cos = absum / np.sqrt(dp * w) if w > 0 else 1.0
+        spread = np.sqrt(max(0.0, 1.0 / (cos * cos) - 1.0) / (dp - 1)) if cos > 0 else 0.0
+        fac[E * lanes + j] = 2.0 * CONFIDENCE * np.sqrt(w) * spread
+
+
+@jit
+def encode_rows(graph, lo, hi, gen, esig, mean, signs, codes, factors):
+    """Encode every row of ``lo..hi-1`` whose signature is not ``esig``'s; returns how many.
+    Serial: callers split the rows over threads."""
+    dp = signs.shape[1]
+    h = 1
+    while 2 * h <= dp:
+        h *= 2
+    yu = np.empty(dp, np.float32)
+    yv = np.empty(dp, np.float32)
+    tmp = np.empty(h, np.float32)
+    neighbors = graph[1]
+    count = 0
+    for u in range(lo, hi):
+        s = row_signature(neighbors, gen, u)
+        if s != esig[u]:
+            encode_row(graph, u, mean, signs, codes[u], factors[u], yu, yv, tmp)
+            esig[u] = s
+            count += 1
+    return count
+
+
+@jit
+def stale_rows(neighbors, n, gen, esig):
+    """How many rows of ``0..n-1`` changed since they were encoded."""
+    count = 0
+    for u in range(n):
+        count += row_signature(neighbors, gen, u) != esig[u]
+    return count
+
+
+@jit
+def miscoded(graph, n, gen, esig, mean, signs, codes, factors):
+    """The first row of ``0..n-1`` whose signature claims it encoded but whose codes or
+    factors differ from a fresh encoding, or -1 (a check that trusts no signature)."""
+    dp = signs.shape[1]
+    h = 1
+    while 2 * h <= dp:
+        h *= 2
+    yu = np.empty(dp, np.float32)
+    yv = np.empty(dp, np.float32)
+    tmp = np.empty(h, np.float32)
+    code = np.empty(codes.shape[1], np.uint64)
+    fac = np.empty(factors.shape[1], np.float32)
+    neighbors = graph[1]
+    for u in range(n):
+        if row_signature(neighbors, gen, u) != esig[u]:
+            continue
+        encode_row(graph, u, mean, signs, code, fac, yu, yv, tmp)
+        for i in range(codes.shape[1]):
+            if code[i] != codes[u, i]:
+                return u
+        for i in range(factors.shape[1]):
+            if fac[i] != factors[u, i]:
+                return u
+    return -1
+
+
+@jit
+def planes_of(yq, planes):
+    """Round the rotated query to 4 bits over +-SPAN of its spread and split the values into
+    bit planes (``planes[p, w]``: bit b is bit p of coordinate 64w + b); returns the offset,
+    the step and the sum of the rounded coordinates."""
+    dp = yq.shape[0]
+    sq = np.float32(0.0)
+    for i in range(dp):
+        sq += yq[i] * yq[i]
+    sigma = np.sqrt(sq / dp)
+    lo = np.float32(-SPAN * sigma)
+    step = np.float32(2.0 * SPAN * sigma / LEVELS)
+    if not step > 0:  # a query at the mean: any step does
+        step = np.float32(1.0)
+    inv = np.float32(1.0) / step
+    total = 0
+    for w in range(dp // 64):
+        p0 = np.uint64(0)
+        p1 = np.uint64(0)
+        p2 = np.uint64(0)
+        p3 = np.uint64(0)
+        for b in range(64):
+            v = (yq[w * 64 + b] - lo) * inv + np.float32(0.5)
+            v = min(np.float32(LEVELS), max(np.float32(0.0), v))
+            q = np.uint64(v)
+            total += np.int64(q)
+            bit = np.uint64(b)
+            p0 |= (q & np.uint64(1)) << bit
+            p1 |= ((q >> np.uint64(1)) & np.uint64(1)) << bit
+            p2 |= ((q >> np.uint64(2)) & np.uint64(1)) << bit
+            p3 |= ((q >> np.uint64(3)) & np.uint64(1)) << bit
+        planes[0, w] = p0
+        planes[1, w] = p1
+        planes[2, w] = p2
+        planes[3, w] = p3
+    return lo, step, lo * dp + step * np.float32(total)
+
+
+@jit("uint64(uint64)")
+def popcount(x):
+    """Set bits of a 64-bit word (LLVM turns the pattern into ``popcnt``/``vpopcntq``)."""
+    x = x - ((x >> np.uint64(1)) & np.uint64(0x5555555555555555))
+    x = (x & np.uint64(0x3333333333333333)) + ((x >> np.uint64(2)) & np.uint64(0x3333333333333333))
+    x = (x + (x >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
+    return (x * np.uint64(0x0101010101010101)) >> np.uint64(56)
+
+
+@jit
+def score(code, planes, acc):
+    """``acc[j]``: the sum of the 4-bit query values over the positive signs of slot j's code
+    (word-major codes: word w of every slot side by side, so one popcount serves 8 slots)."""
+    lanes = acc.shape[0]
+    for j in range(lanes):
+        acc[j] = 0
+    for w in range(planes.shape[1]):
+        p0 = planes[0, w]
+        p1 = planes[1, w]
+        p2 = planes[2, w]
+        p3 = planes[3, w]
+        row = code[w * lanes : (w + 1) * lanes]
+        for j in range(lanes):
+            c = row[j]
+            acc[j] += (popcount(c & p0) + 2 * popcount(c & p1)) + (
+                4 * popcount(c & p2) + 8 * popcount(c & p3)
+            )
+
+
+@jit
+def walk_one(
+    graph, codes, factors, query, yq, entries, spec, visited, tag, cand, res_d, res_i, planes, acc
+):
+    """The range search of ``search.search_one`` on estimates: a vertex is expanded in order
+    of its estimate, its exact distance is computed then (it enters the results by it, and
+    its neighbours are estimated from it), and a neighbour becomes a candidate when its
+    estimate is within radius * (1 + eps). The radius is the k-th exact distance once k
+    results are in. ``spec``: (k, eps, max_dc, max_degree); ``max_dc`` > 0 bounds the exact
+    distances and estimates together. Returns ``(n_res, n_dc)``."""
+    vectors, neighbors, _, metric = graph
+    k, eps, max_dc, max_degree = spec
+    half = np.float32(0.5) if metric == COS else np.float32(1.0)  # COS: half the squared L2
+    lanes = factors.shape[1] // FACTORS
+    lo, step, total = planes_of(yq, planes)
+    two_lo = np.float32(2.0) * lo
+    two_step = np.float32(2.0) * step
+    tag16 = np.uint16(tag)
+    n_cand = 0
+    n_res = 0
+    n_dc = 0
+    for p in range(entries.shape[0]):
+        e = entries[p]
+        if visited[e] == tag16:
+            continue
+        visited[e] = tag16
+        n_cand = cand_push(cand, n_cand, cand_key(distance(metric, query, vectors[e]), e))
+    radius = np.float32(np.inf)
+    xr = np.float32(np.inf)
+    xr_key = stop_key(np.inf)
+    while n_cand > 0 and cand[0] <= xr_key and not (max_dc > 0 and n_dc >= max_dc):
+        u = cand_id(cand[0])
+        n_cand = cand_pop(cand, n_cand)
+        if n_cand > 0:  # the likely next expansion: start loading its rows now
+            nxt = cand_id(cand[0])
+            prefetch_head(vectors, nxt, 1 << 30)
+            prefetch_head(codes, nxt, 1 << 30)
+            prefetch_head(factors, nxt, 1 << 30)
+            prefetch_head(neighbors, nxt, 4 * max_degree)
+        du = distance(metric, query, vectors[u])  # (an entry's again, uncounted: in cache)
+        n_dc += 1
+        if n_res < k:
+            n_res = max_push(res_d, res_i, n_res, du, u)
+            if n_res == k:
+                radius = res_d[0]
+        elif before(du, u, res_d[0], res_i[0]):
+            max_replace_top(res_d, res_i, n_res, du, u)
+            radius = res_d[0]
+        xr = radius * np.float32(1.0 + eps)
+        xr_key = stop_key(xr)
+        score(codes[u], planes, acc)
+        fac = factors[u]
+        base = du / half
+        reach = np.sqrt(base)  # |t|: the error bound scales with it
+        for j in range(max_degree):
+            v = neighbors[u, j]
+            if visited[v] == tag16:
+                continue
+            visited[v] = tag16
+            signed = two_lo * fac[P * lanes + j] + two_step * np.float32(acc[j]) - total
+            est = half * (base + fac[A * lanes + j] - np.float32(2.0) * fac[B * lanes + j] * signed)
+            n_dc += 1
+            low = est - half * reach * fac[E * lanes + j]  # (nearly) surely no closer
+            if low <= xr:
+                n_cand = cand_push(cand, n_cand, cand_key(max(low, np.float32(0.0)), v))
+    return n_res, n_dc
+
+
+@jit
+def walk_shared(
+    t, claim, done, chunk, graph, codes, factors, mean, signs, queries, entries, spec, scratch, out
+):
+    """Thread ``t``'s part of a batch (as ``search.search_shared``): claim ``chunk`` queries
+    at a time, spin each (``spin``) and walk it from its row of ``entries`` (one row for all,
+    or one per query); sorted, padded results into ``out`` (``Results``)."""
+    out_i, out_d, out_dc = out
+    dp = signs.shape[1]
+    h = 1
+    while 2 * h <= dp:
+        h *= 2
+    yq = np.empty(dp, np.float32)
+    tmp = np.empty(h, np.float32)
+    planes = np.empty((PLANES, dp // 64), np.uint64)
+    acc = np.empty(factors.shape[1] // FACTORS, np.int64)
+    visited, tags, cand, res_d, res_i = scratch
+    visited_t, tag_t, cand_t, rd, ri = visited[t], tags[t], cand[t], res_d[t], res_i[t]
+    nq = queries.shape[0]
+    lo = fetch_add(claim, chunk)
+    while lo < nq:
+        hi = min(lo + chunk, nq)
+        for q in range(lo, hi):
+            tag = next_tag(visited_t, tag_t)
+            spin(queries[q], mean, signs, yq, tmp)
+            erow = entries[0] if entries.shape[0] == 1 else entries[q]
+            n_res, n_dc = walk_one(
+                graph,
+                codes,
+                factors,
+                queries[q],
+                yq,
+                erow,
+                spec,
+                visited_t,
+                tag,
+                cand_t,
+                rd,
+                ri,
+                planes,
+                acc,
+            )
+            drain_padded(rd, ri, n_res, out_d[q], out_i[q])
+            out_dc[q] = n_dc
+        fetch_add(done, hi - lo)
+        lo = fetch_add(claim, chunk)

@@ -1,0 +1,184 @@
+"""Edge codes (``Index(quantize="rabitq")``, issue #24): the walk on estimates finds what the
+walk on vectors finds, answers carry exact distances, the codes follow every edit and are
+encoded again after a load, a write under way falls back to the exact search, and bad
+settings or files are refused."""
+
+import pickle
+
+import numpy as np
+import pytest
+
+import deg
+from deg import _edgecodes as edgecodes
+from deg._kernels import edges as kedges
+from tests.conftest import assert_graph_ok, brute_force, recall
+from tests.test_quantize import _with_params, clustered
+
+
+def fresh(index):
+    """The codes are up to date and each row's are the ones its edges give."""
+    store, edges = index.internals().store, index._quant.edges
+    n = len(index)
+    args = (store.gen, store.esig, edges.mean, edges.signs, store.edge_codes, store.edge_factors)
+    return (
+        not edges.stale
+        and kedges.stale_rows(store.neighbors, n, store.gen, store.esig) == 0
+        and kedges.miscoded(store.graph(), n, *args) == -1
+    )
+
+
+def exact_distances(stored, queries, labels, metric):
+    x = stored[labels].astype(np.float64)
+    q = queries.astype(np.float64)[:, None, :]
+    if metric == "l2":
+        return ((x - q) ** 2).sum(axis=-1)
+    q = q / np.linalg.norm(q, axis=-1, keepdims=True)  # cosine: half the squared L2 of units
+    return 0.5 * ((x - q) ** 2).sum(axis=-1)
+
+
+@pytest.mark.parametrize(
+    "metric, dtype, dim", [("l2", "float32", 128), ("cosine", "float16", 300), ("l2", "uint8", 64)]
+)
+def test_recall_as_the_exact_walk_and_exact_distances(metric, dtype, dim):
+    x = clustered(dim=dim)
+    if dtype == "uint8":
+        x = np.clip(np.round((x + 4) * 30), 0, 255)
+    base, queries = x[:2800], x[2800:]
+    exact = deg.Index.build(base, metric=metric, dtype=dtype, progress=False)
+    coded = deg.Index.build(base, metric=metric, dtype=dtype, quantize="rabitq", progress=False)
+    assert coded.quantize == "rabitq" and coded.internals().store.codes.shape[1] == 0
+    assert_graph_ok(coded)
+    assert fresh(coded)  # a build encodes every row at once
+    stored = coded.get_vectors(coded.labels).astype(np.float32)
+    truth = brute_force(stored, queries, 10, "l2" if metric == "l2" else "cosine")[0]
+    for eps in (0.0, 0.1):
+        labels, dists, stats = coded.search(queries, k=10, eps=eps, return_stats=True)
+        want = recall(exact.search(queries, k=10, eps=eps)[0], truth)
+        # estimates err by ~1/sqrt(dim): a few points under the exact walk at these sizes
+        assert recall(labels, truth) >= want - (0.1 if eps == 0 else 0.05)
+        # each answer at its exact distance (of the stored vector), ascending
+        np.testing.assert_allclose(
+            dists, exact_distances(stored, queries, labels, metric), rtol=1e-4, atol=1e-5
+        )
+        assert (np.diff(dists, axis=1) >= 0).all()
+        # it walked on estimates: the plain search's count differs (hyperplanes alike)
+        plain = exact.search(queries, k=10, eps=eps, return_stats=True)[2]
+        assert (stats["distance_computations"] != plain["distance_computations"]).any()
+    threads = coded.search(queries, k=10, eps=0.1, threads=2)
+    np.testing.assert_array_equal(threads[0], coded.search(queries, k=10, eps=0.1, threads=1)[0])
+
+
+def test_a_pruned_walk_follows_the_first_edges():
+    x = clustered(n=3000)
+    index = deg.Index.build(x[:2900], quantize="rabitq", progress=False)
+    truth = brute_force(x[:2900], x[2900:], 10)[0]
+    full = index.search(x[2900:], k=10, eps=0.1, return_stats=True)
+    pruned = index.search(x[2900:], k=10, eps=0.1, max_degree=12, return_stats=True)
+    assert fresh(index)  # the view put back in order, then the rows it moved encoded
+    assert pruned[2]["distance_computations"].mean() < full[2]["distance_computations"].mean()
+    assert recall(pruned[0], truth) >= recall(full[0], truth) - 0.1
+
+
+def test_codes_follow_adds_removals_and_optimisation():
+    x = clustered(n=3000)
+    index = deg.Index.build(x[:1500], quantize="rabitq", progress=False)
+    steps = [
+        lambda: index.add(x[1500:1520]),  # small: encoded at the next search
+        lambda: index.remove(np.arange(0, 300, 7)),
+        lambda: index.optimize(tries=500),
+        lambda: index.add(x[1520:2600]),  # large: encoded at once
+    ]
+    for step in steps:
+        step()
+        assert_graph_ok(index)
+        index.search(x[2900:], k=10)
+        assert fresh(index)
+    truth = brute_force(index.get_vectors(index.labels), x[2900:], 10)[0]
+    labels = index.search(x[2900:], k=10, eps=0.1)[0]
+    assert recall(np.searchsorted(index.labels, labels), truth) >= 0.9
+
+
+def test_small_indices_search_exactly_until_fitted():
+    x = clustered(n=1500)
+    index = deg.Index(64, quantize="rabitq")
+    index.add(x[:900])
+    assert not index._quant.fitted
+    plain = deg.Index.build(x[:900], progress=False)
+    np.testing.assert_array_equal(index.search(x[:20])[0], plain.search(x[:20])[0])
+    index.add(x[900:])
+    assert index._quant.fitted and fresh(index)
+
+
+def test_a_write_under_way_searches_exactly():
+    x = clustered(n=2000)
+    index = deg.Index.build(x, quantize="rabitq", progress=False)
+    plain = deg.Index.build(x, progress=False)  # construction ignores the codes: same graph
+    np.testing.assert_array_equal(
+        index.internals().store.neighbors, plain.internals().store.neighbors
+    )
+    index._quant.edges.stale = True
+    with index._writer:  # as an add, remove or optimize holds it between its steps
+        got = index.search(x[:50], k=10, eps=0.1)
+    np.testing.assert_array_equal(got[0], plain.search(x[:50], k=10, eps=0.1)[0])
+    assert index._quant.edges.stale  # not encoded under someone else's write
+    index.search(x[:1], k=1)
+    assert fresh(index)
+
+
+def test_save_load_and_pickle_give_the_same_answers(tmp_path):
+    x = clustered(n=2500)
+    index = deg.Index.build(x[:2400], quantize="rabitq", progress=False)
+    want = index.search(x[2400:], k=10, eps=0.05)
+    path = tmp_path / "a.deg"
+    index.save(path)
+    for other in (
+        deg.Index.load(path),
+        deg.Index.load(path, mmap=True),
+        pickle.loads(pickle.dumps(index)),
+    ):
+        assert other.quantize == "rabitq" and other._quant.edges.stale  # encoded when searched
+        got = other.search(x[2400:], k=10, eps=0.05)
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])
+        assert fresh(other)
+
+
+def test_budgets_bound_the_walk():
+    x = clustered(n=3000)
+    index = deg.Index.build(x, quantize="rabitq", progress=False)
+    for budget in (1, 5, 40, 300):
+        _, _, stats = index.search(
+            x[:50], k=10, max_distance_computations=budget, return_stats=True
+        )
+        assert stats["distance_computations"].max() <= budget + index.edges_per_vertex
+
+
+def test_bad_settings_and_files_are_refused(tmp_path):
+    with pytest.raises(ValueError, match=r"quantize='rabitq' walks on codes .* not of inner"):
+        deg.Index(8, metric="ip", quantize="rabitq")
+    index = deg.Index.build(clustered(n=1100, dim=8), quantize="rabitq", progress=False)
+    path = tmp_path / "a.deg"
+    index.save(path)
+    _with_params(path, b'], "seed": 0}', b'], "seed":-1}')
+    with pytest.raises(ValueError, match=r"invalid parameters: quantizer seed -"):
+        deg.Index.load(path)
+    check = edgecodes.EdgeCodes.check_state
+    assert "not 8 finite" in check({"mean": [0.0] * 7, "seed": 1}, 8)
+    assert "beyond float64" in check({"mean": [10**400] * 8, "seed": 1}, 8)
+    assert "state is not" in check({"mean": [0.0] * 8}, 8)
+    assert "state is not" in check({"mean": [True] * 8, "seed": 1}, 8)
+    assert "seed" in check({"mean": [0.0] * 8, "seed": 1.5}, 8)
+    assert check({"mean": [0.0] * 8, "seed": 1}, 8) is None
+
+
+def test_the_rotation_is_orthonormal():
+    for dim in (8, 64, 100, 784):
+        edges = edgecodes.EdgeCodes(dim)
+        edges.fit(np.zeros((2, dim), np.float32), seed=3)
+        dp = edgecodes.padded_dim(dim)
+        h = 1 << (dp.bit_length() - 1)
+        eye = np.eye(dim, dtype=np.float32)
+        out = np.empty((dim, dp), np.float32)
+        for i in range(dim):
+            kedges.spin(eye[i], edges.mean, edges.signs, out[i], np.empty(h, np.float32))
+        np.testing.assert_allclose(out @ out.T, np.eye(dim), atol=1e-5)
