@@ -240,6 +240,17 @@ def test_quantized_index_sweeps_its_reranks():
     assert abs(got - stats["setting"]["expected_recall"]) <= 0.03
 
 
+def test_an_edge_coded_index_meets_a_target_without_reranks():
+    x = data(3000, seed=8)
+    index = deg.Index.build(x, edges_per_vertex=12, quantize="rabitq", progress=False)
+    summary = index.calibrate(k=5, sample=250)
+    assert {p["rerank"] for p in summary["points"]} == {None}  # every expansion is exact
+    q = data(500, seed=9)
+    labels, _, stats = index.search(q, k=5, recall=0.9, return_stats=True)
+    got = id_recall(labels, brute_force(x, q, 5)[0])
+    assert abs(got - stats["setting"]["expected_recall"]) <= 0.03
+
+
 @pytest.mark.parametrize("metric", ["ip", "cosine"])
 def test_other_metrics_meet_a_target(metric):
     x = data(3000, seed=10)
