@@ -28,6 +28,7 @@ import numpy as np
 from bench import metrics, report
 from bench.engines import DEFAULT_PARAMS, ENGINES
 from bench.measure import best_times
+from bench.run import sweep
 
 SIZES = {
     "60k": "fashion-mnist-784-euclidean",
@@ -78,7 +79,8 @@ def child(name, size, args):
     peak = rss_bytes("VmHWM")
     engine.set_threads(1)
     points, dcs = [], []
-    for value in engine.sweep:
+    stopped = set()  # each group of settings (deg's max_degree) stops on its own
+    for value, group in sweep(ENGINES[name], stopped):
         engine.set_query_arguments(value)
         [(ids, seconds)] = best_times([(None, lambda: engine.query(q, 10))], args.runs)
         dist = metrics.true_distances(x, q, np.asarray(ids), ds.metric)
@@ -86,7 +88,7 @@ def child(name, size, args):
         points.append((recall, len(q) / seconds))
         dcs.append((recall, engine.last_dist_comps, str(value)))
         if recall > 0.999:
-            break
+            stopped.add(group)
     row = {
         "engine": name,
         "size": size,

@@ -5,13 +5,21 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+RECALL = (
+    "a recall@k target instead of eps: the index picks the cheapest setting that reaches it "
+    "(the first request for a k calibrates, seconds on a large index; see Index.calibrate)"
+)
+
 
 class SearchBody(BaseModel):
     vectors: list[list[float]] | list[float] = Field(
         description="query vectors (rows of the index's dim), or one vector"
     )
     k: int = Field(10, description="neighbours per query")
-    eps: float = Field(0.1, ge=0, description="search slack: larger is slower and more exact")
+    eps: float | None = Field(
+        None, ge=0, description="search slack (default 0.1): larger is slower and more exact"
+    )
+    recall: float | None = Field(None, description=RECALL)
     filter: list[int] | None = Field(None, description="only these labels may be returned")
     exclude: list[int] | None = Field(None, description="these labels are never returned")
 
@@ -19,7 +27,8 @@ class SearchBody(BaseModel):
 class ExploreBody(BaseModel):
     labels: list[int] = Field(description="labels of stored vectors to start from")
     k: int = 10
-    eps: float = Field(0.0, ge=0)
+    eps: float | None = Field(None, ge=0, description="search slack (default 0)")
+    recall: float | None = Field(None, description=RECALL)
     include_entry: bool = False
 
 

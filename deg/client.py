@@ -110,7 +110,13 @@ class Client:
     # ------------------------------------------------------------------ Index's methods
 
     def search(
-        self, queries, k: int = 10, eps: float = 0.1, filter=None, exclude=None
+        self,
+        queries,
+        k: int = 10,
+        eps: float | None = None,
+        filter=None,
+        exclude=None,
+        recall: float | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """As ``Index.search``; ``filter`` and ``exclude`` are arrays of labels."""
         x = _matrix(queries)
@@ -119,13 +125,20 @@ class Client:
             extra["filter"] = np.asarray(filter, dtype=np.int64).tolist()
         if exclude is not None:
             extra["exclude"] = np.asarray(exclude, dtype=np.int64).tolist()
-        return self._rows("/search", x, {"k": k, "eps": eps}, extra or None)
+        params = _given(k=k, eps=eps, recall=recall)
+        return self._rows("/search", x, params, extra or None)
 
     def explore(
-        self, entry_labels, k: int = 10, eps: float = 0.0, include_entry: bool = False
+        self,
+        entry_labels,
+        k: int = 10,
+        eps: float | None = None,
+        include_entry: bool = False,
+        recall: float | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         labels = np.atleast_1d(np.asarray(entry_labels, dtype=np.int64)).tolist()
-        body = {"labels": labels, "k": k, "eps": eps, "include_entry": include_entry}
+        body = {"labels": labels, "include_entry": include_entry}
+        body.update(_given(k=k, eps=eps, recall=recall))
         return _json_answer(self._request("POST", "/explore", body))
 
     def add(self, data, labels=None, upsert: bool = False) -> np.ndarray:
@@ -245,3 +258,8 @@ def _error(status: int, data: bytes) -> Exception:
     if status == 401:
         return PermissionError(detail)
     return ServiceError(status, detail)
+
+
+def _given(**params) -> dict:
+    """The parameters that were given (None: the server's default)."""
+    return {key: value for key, value in params.items() if value is not None}

@@ -35,6 +35,7 @@ except ImportError as e:  # pragma: no cover - the extra is not installed
 MANIFEST = "manifest.json"
 INLINE_BYTES = 64 << 10  # queries up to this size travel with each shard's call
 START_SECONDS = 120  # for the shards' actors to start (they import deg and load their file)
+CALL_SECONDS = 600.0  # the default call_timeout: a shard that hangs fails a call, not the caller
 FORMAT = 1
 _MIX = np.uint64(0x9E3779B97F4A7C15)  # splitmix64's constants: an even spread of any labels
 
@@ -46,6 +47,18 @@ class ShardUnavailable(RuntimeError):
         super().__init__(
             f"shard {shard} is unavailable ({type(cause).__name__}: {cause}); call recover() "
             "to reload it from the last save (writes to it since then are lost)"
+        )
+        self.shard = shard
+
+
+class ShardTimeout(ShardUnavailable):
+    """A shard did not answer within ``call_timeout`` seconds (its call may still finish)."""
+
+    def __init__(self, shard: int, seconds: float):
+        RuntimeError.__init__(
+            self,
+            f"shard {shard} did not answer within {seconds} s (call_timeout); its call may "
+            "still complete, so a write to it may or may not have happened",
         )
         self.shard = shard
 
@@ -83,16 +96,23 @@ class _Shard:
         index = self.index
         return np.fromiter((int(v) in index for v in labels), dtype=bool, count=len(labels))
 
-    def search(self, queries, k, eps, filter, exclude):
+    def search(self, queries, k, eps, filter, exclude, recall=None):
         return self.index.search(
-            queries, k=k, eps=eps, threads=self.threads, filter=filter, exclude=exclude
+            queries,
+            k=k,
+            eps=eps,
+            recall=recall,
+            threads=self.threads,
+            filter=filter,
+            exclude=exclude,
         )
 
-    def explore(self, labels, k, eps, include_entry, filter, exclude):
+    def explore(self, labels, k, eps, include_entry, filter, exclude, recall=None):
         return self.index.explore(
             labels,
             k=k,
             eps=eps,
+            recall=recall,
             include_entry=include_entry,
             threads=self.threads,
             filter=filter,
@@ -121,7 +141,10 @@ class ShardedIndex:
 
     ``threads``: kernel threads per shard (default 1: shards search in parallel with one
     another). ``cpus_per_shard``: Ray CPUs each actor reserves (default: 1, or the cluster's
-    CPUs shared out when there are more shards than CPUs).
+    CPUs shared out when there are more shards than CPUs). ``call_timeout``: seconds any
+    call waits for its shards (default None: ``CALL_SECONDS``; ``float("inf")``: no limit)
+    before it raises ``ShardTimeout`` naming the first shard that did not answer. An add that
+    fails on a shard is taken back from the shards that made it (all or nothing).
     """
 
     def __init__(
@@ -131,10 +154,12 @@ class ShardedIndex:
         metric: str = "l2",
         threads: int = 1,
         cpus_per_shard: float | None = None,
+        call_timeout: float | None = None,
         **params,
     ):
         self.shards = check.check_int("shards", shards, minimum=1, maximum=4096)
         self.threads = check.check_int("threads", threads, minimum=1, maximum=1024)
+        self.call_timeout = _timeout(call_timeout)
         import deg
 
         probe = deg.Index(dim, metric=metric, **params)  # bad parameters raise here
@@ -215,7 +240,17 @@ class ShardedIndex:
             rows = np.flatnonzero(owner == s)
             if rows.size:
                 calls[s] = self._actors[s].add.remote(ref, rows, new[rows])
-        self._wait(calls)
+        done, failed = self._settle(calls)
+        if failed:  # the shards that took their rows give them back: all or nothing
+            undo = {s: self._actors[s].remove.remote(new[owner == s]) for s in done}
+            _, stuck = self._settle(undo)
+            error = next(iter(failed.values()))
+            if stuck:
+                raise RuntimeError(
+                    f"an add failed on shard {next(iter(failed))} ({error}) and could not be "
+                    f"undone on shards {sorted(stuck)}: they hold its rows"
+                ) from error
+            raise error
         return new
 
     def remove(self, labels) -> None:
@@ -236,29 +271,41 @@ class ShardedIndex:
     # ------------------------------------------------------------------ queries
 
     def search(
-        self, queries, k: int = 10, eps: float = 0.1, filter=None, exclude=None
+        self,
+        queries,
+        k: int = 10,
+        eps: float | None = None,
+        filter=None,
+        exclude=None,
+        recall: float | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Each shard's top-k of each query, merged: ``Index.search``'s labels and distances
-        (padding label -1, distance inf). ``filter``/``exclude`` go to every shard."""
+        (padding label -1, distance inf). ``filter``/``exclude`` go to every shard, and so
+        does ``recall`` (each shard meets it on its own part: every global neighbour is in
+        its shard's top-k, found there with that recall)."""
         k = check.check_int("k", k, minimum=1, maximum=check.MAX_K)
         q = np.asarray(queries, dtype=np.float32)
         q = q.reshape(1, -1) if q.ndim == 1 else q
         # one copy in the object store for all shards; a few queries go inline with the calls
         ref = ray.put(q) if q.nbytes > INLINE_BYTES else q
-        calls = {s: a.search.remote(ref, k, eps, filter, exclude) for s, a in self._live()}
+        calls = {s: a.search.remote(ref, k, eps, filter, exclude, recall) for s, a in self._live()}
         return _merge(list(self._wait(calls).values()), k)
 
     def explore(
         self,
         entry_labels,
         k: int = 10,
-        eps: float = 0.0,
+        eps: float | None = None,
         include_entry: bool = False,
         filter=None,
         exclude=None,
+        recall: float | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Neighbourhoods of stored vectors: explored on the shard holding each entry, and
-        searched with its vector on the others, merged."""
+        searched with its vector on the others, merged. ``eps`` defaults to 0 on both;
+        ``recall`` is met by each shard's own calibration, of explorations or searches."""
+        if eps is None and recall is None:
+            eps = 0.0
         k = check.check_int("k", k, minimum=1, maximum=check.MAX_K)
         arr = check.lookup_labels(entry_labels, "entry_labels")
         owner = self._owners(arr)
@@ -272,10 +319,12 @@ class ShardedIndex:
             a = self._actors[s]
             if mine.size:
                 f, e = _rows_of(filter, mine), _rows_of(exclude, mine)
-                calls[(s, "own")] = (mine, a.explore.remote(arr[mine], k, eps, include_entry, f, e))
+                own = a.explore.remote(arr[mine], k, eps, include_entry, f, e, recall)
+                calls[(s, "own")] = (mine, own)
             if others.size:
                 f, e = _rows_of(filter, others), _rows_of(exclude, others)
-                calls[(s, "other")] = (others, a.search.remote(vectors[others], k, eps, f, e))
+                other = a.search.remote(vectors[others], k, eps, f, e, recall)
+                calls[(s, "other")] = (others, other)
         got = self._wait({key: ref for key, (_, ref) in calls.items()})
         for key, (rows, _) in calls.items():
             lab, dist = got[key]
@@ -344,11 +393,14 @@ class ShardedIndex:
         self._saved = (directory, files)
 
     @classmethod
-    def load(cls, directory, threads: int | None = None, cpus_per_shard=None) -> ShardedIndex:
+    def load(
+        cls, directory, threads: int | None = None, cpus_per_shard=None, call_timeout=None
+    ) -> ShardedIndex:
         """The index a ``save`` wrote to ``directory`` (each shard loaded in its actor)."""
         directory = os.path.abspath(os.fspath(directory))
         manifest = _read_manifest(directory)
         self = cls.__new__(cls)
+        self.call_timeout = _timeout(call_timeout)
         self.shards = manifest["shards"]
         self.threads = threads or manifest["threads"]
         self.params = manifest["params"]
@@ -392,21 +444,34 @@ class ShardedIndex:
         return list(enumerate(self._actors))
 
     def _wait(self, calls: dict) -> dict:
-        """The results of ``{key: object ref}``; a dead actor raises ``ShardUnavailable``."""
+        """The results of ``{key: object ref}`` (a key is a shard or a tuple starting with
+        one); the first failure, in key order, is raised: ``ShardUnavailable`` for a dead
+        actor, ``ShardTimeout`` past ``call_timeout``, or the shard's own error."""
+        done, failed = self._settle(calls)
+        if failed:
+            raise next(iter(failed.values()))
+        return done
+
+    def _settle(self, calls: dict) -> tuple[dict, dict]:
+        """Every call's outcome, ``({key: value}, {key: exception})`` in key order, waiting
+        at most ``call_timeout`` seconds for all of them together."""
         keys = list(calls)
-        out = {}
-        try:
-            values = ray.get([calls[key] for key in keys])
-        except ray.exceptions.RayActorError:
-            for key in keys:  # which one
-                try:
-                    out[key] = ray.get(calls[key])
-                except ray.exceptions.RayActorError as e:
-                    raise ShardUnavailable(key[0] if isinstance(key, tuple) else key, e) from e
-            raise
-        except ray.exceptions.RayTaskError as e:  # the shard's own error, e.g. a KeyError
-            raise e.as_instanceof_cause() from None
-        return dict(zip(keys, values))
+        refs = [calls[key] for key in keys]
+        _, pending = ray.wait(refs, num_returns=len(refs), timeout=self.call_timeout)
+        late = set(pending)
+        done, failed = {}, {}
+        for key, ref in zip(keys, refs):
+            shard = key[0] if isinstance(key, tuple) else key
+            if ref in late:
+                failed[key] = ShardTimeout(shard, self.call_timeout)
+                continue
+            try:
+                done[key] = ray.get(ref)
+            except ray.exceptions.RayActorError as e:
+                failed[key] = ShardUnavailable(shard, e)
+            except ray.exceptions.RayTaskError as e:  # the shard's own error, e.g. a KeyError
+                failed[key] = e.as_instanceof_cause()
+        return done, failed
 
     def _info(self) -> list:
         got = self._wait({s: a.info.remote() for s, a in enumerate(self._actors)})
@@ -460,6 +525,15 @@ def _merge(parts: list, k: int) -> tuple[np.ndarray, np.ndarray]:
     if out_l.shape[1] < k:
         out_l, out_d = _pad(out_l, k, -1), _pad(out_d, k, np.inf)
     return out_l.astype(np.int64), out_d.astype(np.float32)
+
+
+def _timeout(seconds) -> float | None:
+    """A call timeout: None or a positive number of seconds (None given: ``CALL_SECONDS``)."""
+    if seconds is None:
+        return CALL_SECONDS
+    if seconds == float("inf"):
+        return None
+    return check.check_float("call_timeout", seconds, minimum=1e-9)
 
 
 def _cpus(shards: int, cpus_per_shard) -> float:

@@ -252,23 +252,28 @@ def create_app(durable: Durable, token: str | None = None, limits: Limits | None
             raise HTTPError(422, _validation_text(e)) from None
 
     @app.post("/search", openapi_extra=models.body(models.SearchBody), response_model=models.Answer)
-    async def search(request: Request, k: int = 10, eps: float = 0.1):
+    async def search(
+        request: Request, k: int = 10, eps: float | None = None, recall: float | None = None
+    ):
         """k nearest neighbours of each query vector. JSON body, or float32 rows with the
-        shape in ``X-Deg-Shape`` (then ``k`` and ``eps`` are query parameters)."""
+        shape in ``X-Deg-Shape`` (then ``k``, ``eps`` and ``recall`` are query parameters).
+        ``recall``: a target instead of ``eps`` (``Index.search(recall=)``)."""
         authorized(request)
         body, head = await body_of(request), request.headers
 
         def work():  # parsing and encoding too off the event loop: large bodies take long
             if head.get("content-type", "").startswith(OCTET):
-                q, kk, ee, filt, excl = binary(head, body, False)[1], k, eps, None, None
+                q, kk, ee, rr, filt, excl = binary(head, body, False)[1], k, eps, recall, None, None
             else:
                 b = parsed(models.SearchBody, body)
-                q, kk, ee, filt, excl = b.vectors, b.k, b.eps, b.filter, b.exclude
+                q, kk, ee, rr, filt, excl = b.vectors, b.k, b.eps, b.recall, b.filter, b.exclude
                 if q and not isinstance(q[0], list):
                     q = [q]
                 rows(len(q), "query vectors")
                 q = _float_rows(q, index.dim)
-            found = index.search(q, k=k_of(kk), eps=ee, threads=1, filter=filt, exclude=excl)
+            found = index.search(
+                q, k=k_of(kk), eps=ee, recall=rr, threads=1, filter=filt, exclude=excl
+            )
             return answer(head, *found)
 
         return await run(work)
@@ -286,7 +291,12 @@ def create_app(durable: Durable, token: str | None = None, limits: Limits | None
             rows(len(b.labels), "labels")
             entries = np.asarray(b.labels, dtype=np.int64)
             found = index.explore(
-                entries, k=k_of(b.k), eps=b.eps, include_entry=b.include_entry, threads=1
+                entries,
+                k=k_of(b.k),
+                eps=b.eps,
+                recall=b.recall,
+                include_entry=b.include_entry,
+                threads=1,
             )
             return answer(head, *found)
 

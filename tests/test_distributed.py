@@ -8,7 +8,7 @@ import pytest
 ray = pytest.importorskip("ray")
 
 import deg  # noqa: E402
-from deg.distributed import ShardedIndex, ShardUnavailable, shard_of  # noqa: E402
+from deg.distributed import ShardedIndex, ShardTimeout, ShardUnavailable, shard_of  # noqa: E402
 from tests.conftest import brute_force, low_dim_data, recall, shared_file  # noqa: E402
 
 
@@ -165,3 +165,53 @@ def test_bad_adds_change_no_shard_and_saves_are_tidy(tmp_path):
         assert len(loaded) == 910 and loaded.params["edges_per_vertex"] == 8
     finally:
         loaded.close()
+
+
+def test_an_add_that_fails_on_one_shard_is_taken_back_from_the_others():
+    x = low_dim_data(1200, dim=8, seed=4)
+    index = ShardedIndex.build(x[:1000], shards=2, edges_per_vertex=8, cpus_per_shard=0.5)
+    try:
+        before = index.sizes()
+        new = np.arange(1000, 1200)
+        assert set(shard_of(new, 2).tolist()) == {0, 1}  # both shards get rows
+        killed(index._actors[1])
+        with pytest.raises(ShardUnavailable, match="shard 1 is unavailable"):
+            index.add(x[1000:], labels=new)
+        held = ray.get(index._actors[0].contains.remote(new))
+        assert not np.any(held)  # shard 0 took its rows and gave them back
+        assert ray.get(index._actors[0].info.remote())["n"] == before[0]
+    finally:
+        index.close()
+
+
+def test_a_call_past_its_timeout_names_the_shard():
+    x = low_dim_data(500, dim=8, seed=5)
+    with pytest.raises(ValueError, match="call_timeout must be >= "):
+        ShardedIndex(8, shards=1, call_timeout=0, cpus_per_shard=0.5)
+    with pytest.raises(TypeError, match="call_timeout must be a real number"):
+        ShardedIndex(8, shards=1, call_timeout="1", cpus_per_shard=0.5)
+    index = ShardedIndex.build(x, shards=2, edges_per_vertex=8, cpus_per_shard=0.5)
+    try:
+        want = index.search(x[:10], k=5)
+        index.call_timeout = 1e-9  # no shard answers a search that fast
+        with pytest.raises(ShardTimeout, match=r"shard 0 did not answer within 1e-09 s"):
+            index.search(x[:10], k=5)
+        index.call_timeout = 600.0
+        np.testing.assert_array_equal(index.search(x[:10], k=5)[0], want[0])
+    finally:
+        index.close()
+
+
+def test_a_recall_target_goes_to_every_shard():
+    x = low_dim_data(3000, dim=8, seed=6)
+    q = low_dim_data(100, dim=8, seed=7)
+    index = ShardedIndex.build(x, shards=2, edges_per_vertex=8, cpus_per_shard=0.5)
+    try:
+        labels, _ = index.search(q, k=10, recall=0.95)
+        assert recall(labels, brute_force(x, q, 10)[0]) >= 0.9
+        got, _ = index.explore(np.arange(20), k=5, recall=0.95)
+        assert recall(got, brute_force(x, x[:20], 6)[0][:, 1:]) >= 0.85
+        with pytest.raises(ValueError, match="recall"):
+            index.search(q, k=10, recall=0.95, eps=0.1)
+    finally:
+        index.close()

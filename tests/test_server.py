@@ -121,6 +121,28 @@ def test_every_route_round_trips(tmp_path):
         cj.close()
 
 
+def test_recall_targets_through_the_service(tmp_path):
+    x = low_dim_data(1500, dim=DIM, seed=6)
+    with running(tmp_path / "svc") as (url, durable):
+        c = Client(url, token=TOKEN)
+        cj = Client(url, token=TOKEN, binary=False)
+        c.add(x, labels=np.arange(1500))
+        for client in (c, cj):  # binary (query parameters) and JSON bodies
+            got = client.search(x[:30], k=5, recall=0.9)
+            want = durable.index.search(x[:30], k=5, recall=0.9, threads=1)
+            np.testing.assert_array_equal(got[0], want[0])
+        assert ("search", 5) in durable.index._calibrations.tables
+        np.testing.assert_array_equal(
+            cj.explore([3, 4], k=4, recall=0.9)[0],
+            durable.index.explore([3, 4], k=4, recall=0.9)[0],
+        )
+        for body in ({"recall": 1.5}, {"recall": 0.9, "eps": 0.2}):  # as Index refuses them
+            status, out = raw(url, "POST", "/search", {"vectors": [[0.0] * DIM], **body}, AUTH)
+            assert status == 422, out
+        c.close()
+        cj.close()
+
+
 def test_errors_are_4xx_and_change_nothing(tmp_path):
     x = low_dim_data(300, dim=DIM, seed=2)
     limits = Limits(max_body_bytes=200_000, max_batch=250, max_k=50)
