@@ -171,7 +171,7 @@ def test_an_add_that_fails_on_one_shard_is_taken_back_from_the_others():
     x = low_dim_data(1200, dim=8, seed=4)
     index = ShardedIndex.build(x[:1000], shards=2, edges_per_vertex=8, cpus_per_shard=0.5)
     try:
-        before = index.sizes()
+        before = index.sizes
         new = np.arange(1000, 1200)
         assert set(shard_of(new, 2).tolist()) == {0, 1}  # both shards get rows
         killed(index._actors[1])
