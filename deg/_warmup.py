@@ -21,7 +21,7 @@ import numpy as np
 # the two shares take about as long to compile; both compile the search and the edge
 # improvement kernels, which each needs
 _INSERT = "insert"  # LowLID/HighLID construction, search, exploration, optimisation, checks,
-#                     the rotated basis
+#                     the rotated basis, edge codes
 _REPAIR = "repair"  # streaming construction and removal (both repair the graph)
 _ALL = "all"
 _HELPER_TIMEOUT = 600  # seconds; its share takes ~20 s on a slow machine
@@ -127,18 +127,19 @@ def _exercise(share):
             index.remove(index.labels[:30])
         if share != _REPAIR:
             analysis.check(index, gq_sample=8)
+    data = np.random.default_rng(1).random((1100, 4), dtype=np.float32)
+    if share != _REPAIR:  # edge codes (fitted at 1000 vectors): the lighter share takes them
+        coded = Index(4, edges_per_vertex=4, quantize="rabitq")
+        coded.add(data, threads=1)
+        coded.search(x, k=3, threads=1)
+        coded.search(x, k=3, threads=2, max_distance_computations=50, max_degree=2)
     if share == _REPAIR:
         return
     big = Index(4, edges_per_vertex=4, rotate=True)  # adopts its rotated basis on the 2nd add
-    data = np.random.default_rng(1).random((1100, 4), dtype=np.float32)
     big.add(data[:600], threads=1)
     big.add(data[600:], threads=1)
     big.search(x, k=3, threads=1)
     big.search(x, k=3, threads=1, filter=[3, 4, 5])  # the scan rotates its queries
-    coded = Index(4, edges_per_vertex=4, quantize="rabitq")  # edge codes: fitted at 1000
-    coded.add(data, threads=1)
-    coded.search(x, k=3, threads=1)
-    coded.search(x, k=3, threads=2, max_distance_computations=50, max_degree=2)
     with tempfile.TemporaryDirectory() as folder:  # saving and the checks of a load
         path = os.path.join(folder, "warm.deg")
         big.save(path)

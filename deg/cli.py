@@ -58,7 +58,9 @@ def _serve_parser(serve) -> None:
     new.add_argument("--metric", default=None, help="l2 (default), ip or cosine")
     new.add_argument("-d", "--edges-per-vertex", type=int, default=None)
     new.add_argument("--dtype", default=None, help="float32 (default), float16, uint8, int8")
-    new.add_argument("--quantize", default=None, help="sq8 for quantized traversal")
+    new.add_argument(
+        "--quantize", default=None, help="sq8 (codes of the vectors) or rabitq (of the edges)"
+    )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--token", default=None, help="bearer token (default: $DEG_TOKEN, none)")
