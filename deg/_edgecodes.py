@@ -90,9 +90,10 @@ class EdgeCodes:
 
     def refresh(self, store, threads=None) -> int:
         """Encode every row whose signature changed since it was encoded; returns how many.
-        The caller holds the write lock."""
-        self.stale = False
+        The caller holds the write lock. Fresh only once every part is done (an interrupted
+        refresh leaves the codes stale)."""
         if not self.fitted:
+            self.stale = False
             return 0
         n = store.n
         threads = resolve_threads(threads) if n >= PARTS * 64 else 1
@@ -114,6 +115,7 @@ class EdgeCodes:
             )
 
         _pipeline.overlap(None, part, PARTS, threads)
+        self.stale = False
         return sum(counts)
 
     def ensure(self, lock, store, writer) -> bool:

@@ -19,6 +19,9 @@ basis, after the rotation is fitted); rows added later are encoded with it, valu
 fitted range clipped (their estimates are coarser; the re-ranking stays exact). Below that
 size searches are exact. Construction, removal, optimisation, exploration and filtered
 searches use the stored vectors.
+
+``quantize="rabitq"`` shares this class for its state only: its codes are of the graph's
+edges, not of the vectors (``deg._edgecodes``, ``deg._kernels.edges``).
 """
 
 from __future__ import annotations
