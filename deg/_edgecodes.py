@@ -14,8 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from deg import _basis as basis
-from deg import _pipeline
-from deg._concurrency import resolve_threads
+from deg import _view as view
 from deg._kernels import edges as kedges
 
 KIND = "rabitq"
@@ -24,7 +23,6 @@ MIN_VECTORS = basis.MIN_VECTORS
 # two rounds: one gave estimates of about the same spread (relative error 2.7% against 2.6%
 # on Fashion-MNIST) but 1.5 points less recall at the same expansions (bench/RESULTS.md)
 ROUNDS = 2
-PARTS = 16  # row ranges of a refresh, handed out to threads as they free up
 SEED_MAX = 2**63 - 1
 
 
@@ -95,38 +93,17 @@ class EdgeCodes:
         if not self.fitted:
             self.stale = False
             return 0
-        n = store.n
-        threads = resolve_threads(threads) if n >= PARTS * 64 else 1
-        bounds = [n * c // PARTS for c in range(PARTS + 1)]
         graph = store.graph()
-        counts = [0] * PARTS
-
-        def part(t, c):
-            counts[c] = kedges.encode_rows(
-                graph,
-                bounds[c],
-                bounds[c + 1],
-                store.gen,
-                store.esig,
-                self.mean,
-                self.signs,
-                store.edge_codes,
-                store.edge_factors,
-            )
-
-        _pipeline.overlap(None, part, PARTS, threads)
+        args = (store.gen, store.esig, self.mean, self.signs, store.edge_codes, store.edge_factors)
+        count = view.over_rows(
+            store.n, threads, lambda lo, hi: kedges.encode_rows(graph, lo, hi, *args)
+        )
         self.stale = False
-        return sum(counts)
+        return count
 
     def ensure(self, lock, store, writer) -> bool:
         """Bring stale codes up to date before a search reads them (takes the writer mutex and
         the write lock: call with neither); False when an add, remove or optimize is under way
         (codes are not encoded between their steps: the search then runs exactly)."""
-        if self.stale and writer.acquire(blocking=False):
-            try:
-                with lock.writing():
-                    if self.stale:
-                        self.refresh(store)
-            finally:
-                writer.release()
+        view.refresh_when_free(self, lock, store, writer)
         return not self.stale

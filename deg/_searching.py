@@ -181,10 +181,7 @@ class Searcher:
         and the re-ranks share; a budget of 1 may take 2), or None when a query maps too far
         from the codes for float32 sums (searched exactly instead)."""
         store, quant = self.store, self.quant
-        rotated = queries
-        if self.basis.rotated:
-            rotated = np.empty_like(queries)
-            krot.rotate_rows(queries, self.basis.yt, self.basis.tt, rotated)
+        rotated = self.stored_basis(queries)
         coded = quant.to_code_space(rotated)
         if not np.all(np.abs(coded) <= quantizer.CODE_SPACE_MAX):  # NaN fails too
             return None
@@ -219,10 +216,7 @@ class Searcher:
         and the distance computations (hyperplanes, exact distances and estimates, within
         ``max_dc``)."""
         store, edges = self.store, self.quant.edges
-        rotated = np.ascontiguousarray(queries, dtype=np.float32)
-        if self.basis.rotated:
-            rotated = np.empty_like(queries)
-            krot.rotate_rows(queries, self.basis.yt, self.basis.tt, rotated)
+        rotated = self.stored_basis(queries)
         entries, descent = self.leaf_entries(rotated, spec.max_dc)
         budget = max(1, spec.max_dc - descent) if spec.max_dc > 0 else 0
         kspec = (spec.k, float(spec.eps), budget, spec.max_degree)
@@ -254,6 +248,15 @@ class Searcher:
             _pipeline.side_by_side(None, work, blocks, done, nq)
         vids, dists, n_dc = out
         return vids, dists, n_dc + descent
+
+    def stored_basis(self, queries):
+        """A search's queries (float32 rows) in the stored basis, rotated by the kernel that
+        rotated the stored vectors (so a stored vector as a query is at distance 0)."""
+        if not self.basis.rotated:
+            return queries
+        out = np.empty_like(queries)
+        krot.rotate_rows(queries, self.basis.yt, self.basis.tt, out)
+        return out
 
     def leaf_entries(self, queries, max_dc):
         """Each query's entries into the graph, the first members of its leaf of the entry

@@ -36,26 +36,42 @@ class SearchView:
         and the write lock (call with neither). While an add, remove or optimize runs, the
         view stays as it is (rows out of order cost a pruned search speed, never a wrong
         result): a refresh between their steps would reorder rows they are reading."""
-        if self.stale and writer.acquire(blocking=False):
-            try:
-                with lock.writing():
-                    if self.stale:
-                        self.refresh(store)
-            finally:
-                writer.release()
+        refresh_when_free(self, lock, store, writer)
 
     def refresh(self, store, threads=None) -> None:
         """Put every row whose signature changed back in order. The caller holds the write
         lock."""
         self.stale = False
-        if self.edges is not None:  # reordered rows are encoded again (their signature moved)
-            self.edges.stale = True
-        n = store.n
-        threads = resolve_threads(threads) if n >= PARTS * 64 else 1
-        bounds = [n * c // PARTS for c in range(PARTS + 1)]
         graph = store.graph()
+        moved = over_rows(
+            store.n, threads, lambda lo, hi: kview.refresh_view(graph, lo, hi, store.sig, store.gen)
+        )
+        if moved and self.edges is not None:  # reordered rows are encoded again
+            self.edges.stale = True
 
-        def part(t, c):
-            kview.refresh_view(graph, bounds[c], bounds[c + 1], store.sig, store.gen)
 
-        _pipeline.overlap(None, part, PARTS, threads)
+def over_rows(n: int, threads, work) -> int:
+    """``work(lo, hi)`` over ``PARTS`` row ranges of ``0..n-1``, handed out to threads (one
+    below ``PARTS * 64`` rows); returns the sum of what the calls returned."""
+    threads = resolve_threads(threads) if n >= PARTS * 64 else 1
+    bounds = [n * c // PARTS for c in range(PARTS + 1)]
+    counts = [0] * PARTS
+
+    def part(t, c):
+        counts[c] = work(bounds[c], bounds[c + 1])
+
+    _pipeline.overlap(None, part, PARTS, threads)
+    return sum(counts)
+
+
+def refresh_when_free(part, lock, store, writer) -> None:
+    """``part.refresh(store)`` if ``part.stale``, under the index's writer mutex ``writer``
+    and its write lock (call with neither), unless an add, remove or optimize holds the
+    mutex: their steps read rows a refresh would change."""
+    if part.stale and writer.acquire(blocking=False):
+        try:
+            with lock.writing():
+                if part.stale:
+                    part.refresh(store)
+        finally:
+            writer.release()

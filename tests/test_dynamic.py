@@ -12,6 +12,7 @@ from deg import _quantizer as quantizer
 from deg import analysis
 from deg._filtering import forced
 from deg._kernels import edges as kedges
+from deg._kernels import view as kview
 from tests.conftest import assert_graph_ok, low_dim_data
 
 
@@ -218,7 +219,7 @@ class DynamicEdgeCodedIndex(DynamicQuantizedIndex):
         assert edges.fitted or n < 40
         if edges.fitted and not edges.stale:
             graph = store.graph()
-            assert kedges.stale_rows(store.neighbors, n, store.gen, store.esig) == 0
+            assert kview.pending(store.neighbors, n, store.esig, store.gen) == 0
             args = (store.gen, store.esig, edges.mean, edges.signs)
             assert kedges.miscoded(graph, n, *args, store.edge_codes, store.edge_factors) == -1
 

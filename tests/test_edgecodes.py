@@ -11,6 +11,7 @@ import pytest
 import deg
 from deg import _edgecodes as edgecodes
 from deg._kernels import edges as kedges
+from deg._kernels import view as kview
 from tests.conftest import assert_graph_ok, brute_force, recall
 from tests.test_quantize import _with_params, clustered
 
@@ -22,7 +23,7 @@ def fresh(index):
     args = (store.gen, store.esig, edges.mean, edges.signs, store.edge_codes, store.edge_factors)
     return (
         not edges.stale
-        and kedges.stale_rows(store.neighbors, n, store.gen, store.esig) == 0
+        and kview.pending(store.neighbors, n, store.esig, store.gen) == 0
         and kedges.miscoded(store.graph(), n, *args) == -1
     )
 

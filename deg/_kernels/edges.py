@@ -112,6 +112,16 @@ def spin(x, mean, signs, out, tmp):
 
 
 @jit
+def spin_rows(dp):
+    """Two rows of ``dp`` coordinates for ``spin``'s results and its scratch (the largest
+    power of two in ``dp``)."""
+    h = 1
+    while 2 * h <= dp:
+        h *= 2
+    return np.empty(dp, np.float32), np.empty(dp, np.float32), np.empty(h, np.float32)
+
+
+@jit
 def encode_row(graph, u, mean, signs, code, fac, yu, yv, tmp):
     """Row u's edge codes into ``code`` (uint64, words x lanes) and factors into ``fac``
     (float32, 3 x lanes); slots past d and empty slots (u itself) all zero."""
@@ -161,13 +171,7 @@ def encode_row(graph, u, mean, signs, code, fac, yu, yv, tmp):
 def encode_rows(graph, lo, hi, gen, esig, mean, signs, codes, factors):
     """Encode every row of ``lo..hi-1`` whose signature is not ``esig``'s; returns how many.
     Serial: callers split the rows over threads."""
-    dp = signs.shape[1]
-    h = 1
-    while 2 * h <= dp:
-        h *= 2
-    yu = np.empty(dp, np.float32)
-    yv = np.empty(dp, np.float32)
-    tmp = np.empty(h, np.float32)
+    yu, yv, tmp = spin_rows(signs.shape[1])
     neighbors = graph[1]
     count = 0
     for u in range(lo, hi):
@@ -180,25 +184,10 @@ def encode_rows(graph, lo, hi, gen, esig, mean, signs, codes, factors):
 
 
 @jit
-def stale_rows(neighbors, n, gen, esig):
-    """How many rows of ``0..n-1`` changed since they were encoded."""
-    count = 0
-    for u in range(n):
-        count += row_signature(neighbors, gen, u) != esig[u]
-    return count
-
-
-@jit
 def miscoded(graph, n, gen, esig, mean, signs, codes, factors):
     """The first row of ``0..n-1`` whose signature claims it encoded but whose codes or
     factors differ from a fresh encoding, or -1 (a check that trusts no signature)."""
-    dp = signs.shape[1]
-    h = 1
-    while 2 * h <= dp:
-        h *= 2
-    yu = np.empty(dp, np.float32)
-    yv = np.empty(dp, np.float32)
-    tmp = np.empty(h, np.float32)
+    yu, yv, tmp = spin_rows(signs.shape[1])
     code = np.empty(codes.shape[1], np.uint64)
     fac = np.empty(factors.shape[1], np.float32)
     neighbors = graph[1]
@@ -359,11 +348,7 @@ def walk_shared(
     or one per query); sorted, padded results into ``out`` (``Results``)."""
     out_i, out_d, out_dc = out
     dp = signs.shape[1]
-    h = 1
-    while 2 * h <= dp:
-        h *= 2
-    yq = np.empty(dp, np.float32)
-    tmp = np.empty(h, np.float32)
+    yq, _, tmp = spin_rows(dp)
     planes = np.empty((PLANES, dp // 64), np.uint64)
     acc = np.empty(factors.shape[1] // FACTORS, np.int64)
     visited, tags, cand, res_d, res_i = scratch
