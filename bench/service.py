@@ -4,7 +4,8 @@ Builds (or reuses) a deg index of the dataset's train set, starts ``python -m de
 it as a subprocess, and drives it from this process with keep-alive ``deg.client.Client``
 threads: ``/search`` (one query per request, k=10) with 1, 4 and 16 concurrent clients, JSON
 and binary bodies, each on an idle service and beside a continuous write stream (one writer
-adding rows in small batches and removing them again); then write throughput with an fsync
+adding rows in small batches and removing them again), and beside a process that only spins
+one core (what taking a core costs, without any write); then write throughput with an fsync
 per request and with group commit, for 1, 4 and 16 concurrent writers. Client and server
 share the machine's cores: the figures are the service's and its load generator's together.
 Prints JSON lines and writes them to ``bench/results/<dataset>/service-<time>.jsonl``.
@@ -155,6 +156,21 @@ def write_stream(url, dataset, first_label, batch):
         out.append(adds / (time.perf_counter() - start))
 
 
+@contextlib.contextmanager
+def cpu_burner(nice=10):
+    """A process that only spins one core, at the service's write priority (``--write-nice``
+    default), for as long as the block runs: what a writer costs searches by taking a core
+    alone, touching nothing of the index (the reference for the ratios beside writes)."""
+    spin = f"import os\nos.nice({nice})\nprint(flush=True)\nwhile True: pass"
+    proc = subprocess.Popen([sys.executable, "-c", spin], stdout=subprocess.PIPE)
+    proc.stdout.readline()
+    try:
+        yield
+    finally:
+        proc.kill()
+        proc.wait(60)
+
+
 def writer_main(args) -> int:
     """``--writer-for URL``: ``stream_writes`` until interrupted; prints the adds made."""
     ds = deg.datasets.load(args.dataset, download=False, progress=False)
@@ -218,17 +234,22 @@ def library_load(index, rows, eps, seconds, batch):
         return np.asarray(lat) * 1e3
 
     idle = latencies()
+    with cpu_burner():
+        burner = latencies()
     t = threading.Thread(target=writer)
     t.start()
     busy = latencies()
     stop.set()
     t.join()
+    p99 = {name: float(np.percentile(a, 99)) for name, a in (("idle", idle), ("busy", busy))}
     return {
         "batch": batch,
         **percentiles(idle, "idle_"),
+        **percentiles(burner, "burner_"),
         **percentiles(busy, "busy_"),
         "busy_max_ms": round(float(busy.max()), 3),
-        "p99_ratio": round(float(np.percentile(busy, 99) / np.percentile(idle, 99)), 2),
+        "p99_ratio": round(p99["busy"] / p99["idle"], 2),
+        "burner_p99_ratio": round(float(np.percentile(burner, 99)) / p99["idle"], 2),
         "write_rows_per_s": round(writes[0] * batch / seconds, 1),
     }
 
@@ -290,6 +311,12 @@ def main(argv=None) -> int:
                     body = "binary" if binary else "json"
                     idle = search_load(url, rows, clients, binary, args.seconds, args.eps)
                     record("search", clients=clients, body=body, writing=False, **idle)
+                    with cpu_burner():
+                        spun = search_load(url, rows, clients, binary, args.seconds, args.eps)
+                    ratio = round(spun["p99_ms"] / idle["p99_ms"], 2)
+                    record(
+                        "search", clients=clients, body=body, burner=True, p99_ratio=ratio, **spun
+                    )
                     first = 10**9 + 10**7 * len(lines)  # labels no earlier stream used
                     with write_stream(url, args.dataset, first, args.write_rows) as count:
                         busy = search_load(url, rows, clients, binary, args.seconds, args.eps)

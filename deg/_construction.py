@@ -145,7 +145,11 @@ class Builder:
         the entry tree and the view are renewed in a last one."""
         store = self.store
         start, end = store.n, store.n + x.shape[0]
+        room = store.grown(end)  # copied while searches run, taken in the step
         with self.steps.step():
+            if room is not None:
+                store.take(*room)
+                self.pool.clear()
             self.adopt_basis(x)
             self.place(x, new_labels, start, end)
             self.view.stale = True  # rows change from the first wiring step on
@@ -179,7 +183,7 @@ class Builder:
     def place(self, x, new_labels, start, end) -> None:
         """Store rows ``start..end-1`` (rotated into the stored basis), unconnected."""
         store = self.store
-        if store.reserve(end):
+        if store.reserve(end):  # insert makes room before its step: then nothing to do here
             self.pool.clear()
         if self.basis.rotated:  # rows beyond n: nothing is inserted yet if this raises
             x = self.rotated_rows(x, self.basis.yt, self.basis.tt, "data row")

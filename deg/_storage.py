@@ -48,21 +48,47 @@ class Storage:
         self.allocate(0)
 
     def allocate(self, capacity: int) -> None:
-        self.capacity = capacity
-        self.vectors = aligned.zeros((capacity, self.dim), dtypes.STORED[self.dtype])
-        self.neighbors = aligned.zeros((capacity, self.d), np.int32)
-        self.weights = aligned.zeros((capacity, self.d), np.float32)
-        self.labels = np.full(capacity, -1, dtype=np.int64)
-        self.sig = np.full(capacity, kview.EMPTY_SIG, dtype=np.uint32)
-        self.gen = np.zeros(capacity, dtype=np.uint32)
-        self.codes = aligned.zeros((capacity, self.code_dim), np.uint8)
-        self.allocate_edges(capacity)
+        self.take(capacity, self.empty_arrays(capacity))
+
+    def empty_arrays(self, capacity: int) -> tuple:
+        """Fresh per-vertex arrays for ``capacity`` vertices, in ``arrays()`` order."""
+        return (
+            aligned.zeros((capacity, self.dim), dtypes.STORED[self.dtype]),
+            aligned.zeros((capacity, self.d), np.int32),
+            aligned.zeros((capacity, self.d), np.float32),
+            np.full(capacity, -1, dtype=np.int64),
+            np.full(capacity, kview.EMPTY_SIG, dtype=np.uint32),
+            np.zeros(capacity, dtype=np.uint32),
+            aligned.zeros((capacity, self.code_dim), np.uint8),
+            *self.edge_arrays(capacity),
+        )
+
+    def edge_arrays(self, capacity: int) -> tuple:
+        words, factors = self.edge_width
+        return (
+            aligned.zeros((capacity, words), np.uint64),
+            aligned.zeros((capacity, factors), np.float32),
+            np.full(capacity if words else 0, kview.EMPTY_SIG, dtype=np.uint32),
+        )
 
     def allocate_edges(self, capacity: int) -> None:
-        words, factors = self.edge_width
-        self.edge_codes = aligned.zeros((capacity, words), np.uint64)
-        self.edge_factors = aligned.zeros((capacity, factors), np.float32)
-        self.esig = np.full(capacity if words else 0, kview.EMPTY_SIG, dtype=np.uint32)
+        self.edge_codes, self.edge_factors, self.esig = self.edge_arrays(capacity)
+
+    def take(self, capacity: int, arrays: tuple) -> None:
+        """Use ``arrays`` (``arrays()`` order, ``capacity`` rows) from now on."""
+        (
+            self.vectors,
+            self.neighbors,
+            self.weights,
+            self.labels,
+            self.sig,
+            self.gen,
+            self.codes,
+            self.edge_codes,
+            self.edge_factors,
+            self.esig,
+        ) = arrays
+        self.capacity = capacity
 
     def adopt(self, vectors, neighbors, weights, labels, sig, read_only, next_label) -> None:
         """Take the rows of a loaded index (checked): copied, or with ``read_only`` kept as
@@ -107,13 +133,24 @@ class Storage:
 
     def reserve(self, needed: int) -> bool:
         """Grow capacity by doubling so that ``needed`` vertices fit; True if it grew."""
+        room = self.grown(needed)
+        if room is not None:
+            self.take(*room)
+        return room is not None
+
+    def grown(self, needed: int) -> tuple | None:
+        """``(capacity, arrays)`` for ``take``: new arrays (capacity doubled until ``needed``
+        fit) holding rows ``0..n-1``, or None when they fit already. It only reads the
+        arrays in use, so a writer makes them while searches go on (the copy is a pass over
+        the whole index) and takes them in a short exclusive step; nothing may change those
+        rows in between (the caller keeps other writers out)."""
         if needed <= self.capacity:
-            return False
-        old = self.arrays()
-        self.allocate(max(needed, 2 * self.capacity, 64))
-        for new, prev in zip(self.arrays(), old):
+            return None
+        capacity = max(needed, 2 * self.capacity, 64)
+        arrays = self.empty_arrays(capacity)
+        for new, prev in zip(arrays, self.arrays()):
             new[: self.n] = prev[: self.n]
-        return True
+        return capacity, arrays
 
     def graph(self, neighbors: np.ndarray | None = None, vectors: np.ndarray | None = None):
         """The kernels' ``Graph`` as a plain tuple (see ``state``), optionally over other

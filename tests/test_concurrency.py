@@ -7,6 +7,7 @@ import time
 import numpy as np
 
 import deg
+from deg._storage import Storage
 from tests.conftest import assert_graph_ok, low_dim_data
 
 
@@ -164,4 +165,44 @@ def test_a_large_add_lets_searches_through():
     assert len(during) >= 20, f"only {len(during)} searches finished in the middle of the add"
     assert len(set(during)) >= 10 and seen == sorted(seen)  # each saw more of it wired in
     assert len(index) == 22_000
+    assert_graph_ok(index)
+
+
+def test_an_add_makes_room_while_searches_run(monkeypatch):
+    """Growing the arrays copies the whole index: the add does it before its exclusive
+    step, so a search made during the copy finishes (it waited for the copy before)."""
+    x = low_dim_data(700, dim=8, seed=23)
+    index = deg.Index.build(x[:300], edges_per_vertex=8, progress=False)
+    store = index.internals().store
+    assert store.capacity < 700
+    copying, release = threading.Event(), threading.Event()
+    grown = Storage.grown
+
+    def held_copy(self, needed):
+        room = grown(self, needed)
+        if room is not None:
+            copying.set()
+            release.wait(30)
+        return room
+
+    monkeypatch.setattr(Storage, "grown", held_copy)
+    adder = threading.Thread(
+        target=index.add, args=(x[300:],), kwargs={"labels": np.arange(300, 700)}
+    )
+    adder.start()
+    try:
+        assert copying.wait(30)
+        found = []
+        searcher = threading.Thread(target=lambda: found.append(index.search(x[:5], k=3)))
+        searcher.start()
+        searcher.join(10)
+        finished_during_copy = not searcher.is_alive()
+    finally:
+        release.set()
+        adder.join()
+    searcher.join()
+    assert finished_during_copy, "a search waited for the add's copy of the arrays"
+    assert (found[0][0][:, 0] == np.arange(5)).all()
+    assert len(index) == 700 and store.capacity >= 700
+    assert np.array_equal(index.get_vectors(np.arange(700)), x)  # nothing lost in the move
     assert_graph_ok(index)
