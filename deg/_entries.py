@@ -72,18 +72,35 @@ def renumber(members, removed, n_before):
     for the first), a vertex of the same or the neighbouring leaf. Returns a new array (empty
     when no member is left)."""
     out = np.array(members, dtype=np.int32)
-    return out if renumber_in_place(out, removed, n_before) else np.zeros(0, np.int32)
+    return out if Chains(out).renumber(out, removed, n_before) else np.zeros(0, np.int32)
 
 
-def renumber_in_place(members, removed, n_before) -> bool:
-    """``renumber`` on int32 ``members`` itself; False when no member is left (the array is
-    then of no use)."""
-    n = n_before
-    for vid in removed:
-        if not ktree.renumber_removal(members, np.int32(vid), np.int32(n - 1)):
-            return False
-        n -= 1
-    return True
+class Chains:
+    """Where each vertex sits in ``members`` (``entry_tree.chain_members``), so that a
+    removal renumbers only the places it changes (``entry_tree.renumber_removal``)."""
+
+    def __init__(self, members):
+        self.first = np.empty(int(members.max()) + 1 if members.size else 0, dtype=np.int32)
+        self.after = np.empty(members.size, dtype=np.int32)
+        self.places = np.empty(members.size, dtype=np.int32)
+        ktree.chain_members(members, self.first, self.after)
+
+    @property
+    def nbytes(self) -> int:
+        return self.first.nbytes + self.after.nbytes + self.places.nbytes
+
+    def renumber(self, members, removed, n_before) -> bool:
+        """``renumber`` on ``members`` itself (the array these chains index); False when no
+        member is left (both are then of no use)."""
+        n = n_before
+        for vid in removed:
+            ok = ktree.renumber_removal(
+                members, self.first, self.after, np.int32(vid), np.int32(n - 1), self.places
+            )
+            if not ok:
+                return False
+            n -= 1
+        return True
 
 
 TYPES = {"members": np.int32, "pairs": np.int32, "planes": np.float32, "offsets": np.float32}
@@ -95,6 +112,7 @@ class EntryTree:
     def __init__(self, width: int):
         self.members, self.pairs, self.planes, self.offsets = empty(width)
         self.drawn_at = 0
+        self.chains = Chains(self.members)
 
     def arrays(self) -> tuple:
         """``(members, pairs, planes, offsets)``: the kernels' ``Tree``, the file's order."""
@@ -106,12 +124,14 @@ class EntryTree:
             aligned.copy(arrays[name], dtype) for name, dtype in TYPES.items()
         )
         self.drawn_at = drawn_at
+        self.chains = Chains(self.members)
 
     def redraw(self, vectors: np.ndarray, drawn_at: int, seed: int, width: int) -> None:
         """Draw the tree over vertices ``0..drawn_at-1`` on their first ``width``
         coordinates."""
         self.drawn_at = drawn_at
         self.members, self.pairs, self.planes, self.offsets = draw(vectors, drawn_at, seed, width)
+        self.chains = Chains(self.members)
 
     def redraw_for(self, store, basis_, seed: int, drawn_at: int | None = None) -> None:
         """Draw the tree over vertices ``0..drawn_at-1`` of ``store`` (default: all). In a
@@ -127,9 +147,9 @@ class EntryTree:
         if stale(n, self.drawn_at):
             return False
         if len(removed) and self.members.size:
-            return renumber_in_place(self.members, removed, n_before)
+            return self.chains.renumber(self.members, removed, n_before)
         return True
 
     @property
     def nbytes(self) -> int:
-        return sum(a.nbytes for a in self.arrays())
+        return sum(a.nbytes for a in self.arrays()) + self.chains.nbytes

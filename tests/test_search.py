@@ -4,6 +4,8 @@ import itertools
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import deg
 from deg._concurrency import ScratchPool
@@ -322,3 +324,44 @@ def test_entry_tree_members_follow_removals(seed, size):
     first = next(e for e in expect if e >= 0)
     expect = [first if e < 0 else e for e in expect]
     assert out.tolist() == expect and out.max() < len(vertex)
+
+
+def _renumbered(members, vid, last):
+    """One removal's renumbering, one pass over every member: the rule the tree's chains
+    apply without that pass."""
+    out, prev, leading = [], None, 0
+    for v in members:
+        if v == vid:
+            if prev is None:
+                leading += 1
+            else:
+                out.append(prev)
+            continue
+        prev = vid if v == last else v
+        if not out and leading:
+            out.extend([prev] * leading)
+        out.append(prev)
+    return out if prev is not None else None
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_entry_tree_chains_renumber_as_one_pass_would(data):
+    """The chains follow every removal: members with repeats (earlier removals make them),
+    removals of members, of non-members and of the last vertex; the live chains of one tree
+    renumber each removal as a pass over all members would."""
+    from deg import _entries
+
+    n = data.draw(st.integers(2, 40))
+    members = data.draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=30))
+    chains = _entries.Chains(np.array(members, dtype=np.int32))
+    live = np.array(members, dtype=np.int32)
+    expect = list(members)
+    while n > 1 and expect is not None:
+        vid = data.draw(st.integers(0, n - 1))
+        expect = _renumbered(expect, vid, n - 1)
+        ok = chains.renumber(live, [vid], n)
+        assert ok == (expect is not None)
+        if ok:
+            assert live.tolist() == expect
+        n -= 1
