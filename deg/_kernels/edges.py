@@ -50,6 +50,7 @@ A, B, P, E = 0, 1, 2, 3  # the factor rows of an edge: offset, scale, positive s
 FACTORS = 4
 # an estimate's error bound in standard errors (RaBitQ's epsilon_0: 1.9 holds ~99.9%)
 CONFIDENCE = 1.0
+NO_KEY = np.uint64(0xFFFFFFFFFFFFFFFF)  # above every candidate key (heap.cand_key)
 
 
 @jit
@@ -304,12 +305,11 @@ def walk_one(
     while n_cand > 0 and cand[0] <= xr_key and not (max_dc > 0 and n_dc >= max_dc):
         u = cand_id(cand[0])
         n_cand = cand_pop(cand, n_cand)
-        if n_cand > 0:  # the likely next expansion: start loading its rows now
-            nxt = cand_id(cand[0])
-            prefetch_head(vectors, nxt, 1 << 30)
-            prefetch_head(codes, nxt, 1 << 30)
-            prefetch_head(factors, nxt, 1 << 30)
-            prefetch_head(neighbors, nxt, 4 * max_degree)
+        # the likely next expansion: start loading it now, a whole expansion ahead; when one
+        # of u's neighbours turns out better it is loaded after u's estimates (that reads
+        # less of the expansion's time ahead, but far more often the right vertex)
+        if n_cand > 0:
+            prefetch_vertex(vectors, codes, factors, neighbors, cand_id(cand[0]), max_degree)
         du = distance(metric, query, vectors[u])  # (an entry's again, uncounted: in cache)
         n_dc += 1
         if n_res < k:
@@ -325,6 +325,7 @@ def walk_one(
         fac = factors[u]
         base = du / half
         reach = np.sqrt(base)  # |t|: the error bound scales with it
+        top = cand[0] if n_cand > 0 else NO_KEY
         for j in range(max_degree):
             v = neighbors[u, j]
             if visited[v] == tag16:
@@ -336,7 +337,19 @@ def walk_one(
             low = est - half * reach * fac[E * lanes + j]  # (nearly) surely no closer
             if low <= xr:
                 n_cand = cand_push(cand, n_cand, cand_key(max(low, np.float32(0.0)), v))
+        if n_cand > 0 and cand[0] < top:  # a neighbour of u goes next: load it instead
+            prefetch_vertex(vectors, codes, factors, neighbors, cand_id(cand[0]), max_degree)
     return n_res, n_dc
+
+
+@jit
+def prefetch_vertex(vectors, codes, factors, neighbors, v, max_degree):
+    """Start loading what expanding ``v`` reads: its vector, edge codes, factors and
+    neighbour slots."""
+    prefetch_head(vectors, v, 1 << 30)
+    prefetch_head(codes, v, 1 << 30)
+    prefetch_head(factors, v, 1 << 30)
+    prefetch_head(neighbors, v, 4 * max_degree)
 
 
 @jit
