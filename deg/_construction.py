@@ -152,7 +152,7 @@ class Builder:
                 self.pool.clear()
             self.adopt_basis(x)
             self.place(x, new_labels, start, end)
-            self.view.stale = True  # rows change from the first wiring step on
+            self.view.editing()  # rows change from the first wiring step on
         bar = None
         if progress:
             from tqdm.auto import tqdm

@@ -104,6 +104,7 @@ class EdgeCodes:
     def ensure(self, lock, store, writer) -> bool:
         """Bring stale codes up to date before a search reads them (takes the writer mutex and
         the write lock: call with neither); False when an add, remove or optimize is under way
-        (codes are not encoded between their steps: the search then runs exactly)."""
+        (codes are not encoded between their steps: the walk then checks every row it expands,
+        and expands an edited one by exact distances)."""
         view.refresh_when_free(self, lock, store, writer)
         return not self.stale

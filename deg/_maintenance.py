@@ -30,7 +30,7 @@ class Maintainer:
         """Remove the labels ``arr`` (present, distinct): each in one step, the optimisation
         of its repair's new edges in further steps (a removal's optimisation is most of its
         time: ~2 ms on Fashion-MNIST)."""
-        self.view.stale = True
+        self.view.editing()
         d = self.store.d
         new_edges = np.empty((d, 2), dtype=np.int64)
         new_w = np.empty(d, dtype=np.float32)
@@ -84,6 +84,7 @@ class Maintainer:
         store = self.store
         before = store.aew()
         done = improved = 0
+        self.view.editing()
         deadline = None if seconds is None else time.monotonic() + seconds
         bar = None
         if progress and tries:

@@ -93,8 +93,8 @@ class Searcher:
         if plan is None and rotate and quant is not None and quant.fitted:
             if quant.edges is None:
                 found = self.coded(queries, spec, threads, rerank)
-            elif not quant.edges.stale:  # stale codes (a write under way): searched exactly
-                found = self.edge_walk(queries, spec, threads)
+            else:  # stale codes (a write under way): rows edited since are expanded exactly
+                found = self.edge_walk(queries, spec, threads, check=quant.edges.stale)
         if found is not None:
             vids, dists, n_dc = found
         elif plan is None:
@@ -209,17 +209,20 @@ class Searcher:
         vids, dists, exact = self.scan_sets(rotated, sets, skip, spec.k, threads, rotate=False)
         return vids, dists, n_dc + descent + exact
 
-    def edge_walk(self, queries, spec, threads):
+    def edge_walk(self, queries, spec, threads, check=False):
         """A walk on edge codes (``deg._kernels.edges``): each query, rotated into the stored
         basis, enters at the members of its leaf of the entry tree and expands vertices in
-        order of their estimates, ranking each by its exact distance. Returns vids, distances
-        and the distance computations (hyperplanes, exact distances and estimates, within
-        ``max_dc``)."""
+        order of their estimates, ranking each by its exact distance. With ``check`` (codes
+        not all up to date) each expanded row's signature is compared with its codes' and an
+        edited row is expanded by exact distances. Returns vids, distances and the distance
+        computations (hyperplanes, exact distances and estimates, within ``max_dc``)."""
         store, edges = self.store, self.quant.edges
+        if min(store.esig.shape[0], store.gen.shape[0]) < store.n:
+            raise ValueError("edge signatures do not cover the index (an internal error)")
         rotated = self.stored_basis(queries)
         entries, descent = self.leaf_entries(rotated, spec.max_dc)
         budget = max(1, spec.max_dc - descent) if spec.max_dc > 0 else 0
-        kspec = (spec.k, float(spec.eps), budget, spec.max_degree)
+        kspec = (spec.k, float(spec.eps), budget, spec.max_degree, bool(check))
         nq = rotated.shape[0]
         blocks, chunk, out, _, _, claim, done = self.batch(rotated, spec.k, threads, False)
         graph = store.graph()
@@ -234,8 +237,7 @@ class Searcher:
                     done,
                     chunk,
                     graph,
-                    store.edge_codes,
-                    store.edge_factors,
+                    (store.edge_codes, store.edge_factors, store.gen, store.esig),
                     edges.mean,
                     edges.signs,
                     rotated,

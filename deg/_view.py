@@ -20,6 +20,13 @@ class SearchView:
         self.stale = False
         self.edges = edges  # a quantize="rabitq" index's edge codes (deg._edgecodes), or None
 
+    def editing(self) -> None:
+        """Before a mutation's first step: rows change from then on (searches between the
+        steps check each edge-coded row they expand, ``Searcher.edge_walk``)."""
+        self.stale = True
+        if self.edges is not None:
+            self.edges.stale = True
+
     def changed(self, store, amount: int, threads=None) -> None:
         """After a mutation of ``amount`` vertices (or tries). The caller holds the write
         lock. Edge codes follow the rows: stale with them, encoded at once with them."""

@@ -1,9 +1,10 @@
 """Edge codes (``Index(quantize="rabitq")``, issue #24): the walk on estimates finds what the
 walk on vectors finds, answers carry exact distances, the codes follow every edit and are
-encoded again after a load, a write under way falls back to the exact search, and bad
+encoded again after a load, a write under way expands the rows it edited exactly, and bad
 settings or files are refused."""
 
 import pickle
+import threading
 
 import numpy as np
 import pytest
@@ -110,20 +111,56 @@ def test_small_indices_search_exactly_until_fitted():
     assert index._quant.fitted and fresh(index)
 
 
-def test_a_write_under_way_searches_exactly():
+def test_a_write_under_way_expands_edited_rows_exactly():
+    """Between a write's steps the codes cannot be encoded again: each expanded row is then
+    checked, and one edited since its encoding (here: every other row, its signature
+    spoiled and its codes made useless, each estimate far beyond any radius) is expanded by
+    exact distances; the others keep their codes."""
     x = clustered(n=2000)
     index = deg.Index.build(x, quantize="rabitq", progress=False)
-    plain = deg.Index.build(x, progress=False)  # construction ignores the codes: same graph
-    np.testing.assert_array_equal(
-        index.internals().store.neighbors, plain.internals().store.neighbors
-    )
-    index._quant.edges.stale = True
+    coded = index.search(x[:50], k=10, eps=0.1)
+    store, edges = index.internals().store, index._quant.edges
+    edges.stale = True
     with index._writer:  # as an add, remove or optimize holds it between its steps
-        got = index.search(x[:50], k=10, eps=0.1)
-    np.testing.assert_array_equal(got[0], plain.search(x[:50], k=10, eps=0.1)[0])
-    assert index._quant.edges.stale  # not encoded under someone else's write
+        checked = index.search(x[:50], k=10, eps=0.1)  # no row edited: the same walk
+        store.esig[: len(index) : 2] ^= np.uint32(2)  # still odd: never EMPTY_SIG
+        store.edge_factors[: len(index) : 2] = 1e30
+        labels, dists = index.search(x[:50], k=10, eps=0.1)
+    for a, b in zip(checked, coded):
+        np.testing.assert_array_equal(a, b)
+    assert recall(labels, brute_force(x, x[:50], 10)[0]) >= 0.95
+    np.testing.assert_allclose(dists, exact_distances(x, x[:50], labels, "l2"), rtol=1e-4)
+    assert edges.stale  # not encoded under someone else's write
     index.search(x[:1], k=1)
     assert fresh(index)
+
+
+def test_a_write_marks_the_codes_before_its_first_step():
+    """Searches made between the steps of an add, a removal and an optimisation never find
+    the codes called fresh while a row differs from its encoding."""
+    x = clustered(n=6000)
+    index = deg.Index.build(x[:1500], quantize="rabitq", progress=False)
+    store, edges = index.internals().store, index._quant.edges
+    writes = [
+        lambda: index.add(x[1500:], labels=np.arange(1500, 6000), threads=1),
+        lambda: index.remove(np.arange(1500, 3000)),
+        lambda: index.optimize(tries=20_000),
+    ]
+    for write in writes:
+        index.search(x[:1], k=1)
+        assert fresh(index)
+        done = threading.Event()
+        worker = threading.Thread(target=lambda w=write, e=done: (w(), e.set()))
+        worker.start()
+        seen = 0
+        while not done.is_set():
+            with index._lock.reading():
+                if not edges.stale:  # the codes claim every row: then none may be pending
+                    assert kview.pending(store.neighbors, len(index), store.esig, store.gen) == 0
+            seen += 1
+        worker.join()
+        assert seen > 1
+        assert_graph_ok(index)
 
 
 def test_save_load_and_pickle_give_the_same_answers(tmp_path):

@@ -273,17 +273,19 @@ def score(code, planes, acc):
 
 
 @jit
-def walk_one(
-    graph, codes, factors, query, yq, entries, spec, visited, tag, cand, res_d, res_i, planes, acc
-):
+def walk_one(graph, coded, query, yq, entries, spec, visited, tag, cand, res_d, res_i, planes, acc):
     """The range search of ``search.search_one`` on estimates: a vertex is expanded in order
     of its estimate, its exact distance is computed then (it enters the results by it, and
     its neighbours are estimated from it), and a neighbour becomes a candidate when its
     estimate is within radius * (1 + eps). The radius is the k-th exact distance once k
-    results are in. ``spec``: (k, eps, max_dc, max_degree); ``max_dc`` > 0 bounds the exact
-    distances and estimates together. Returns ``(n_res, n_dc)``."""
+    results are in. ``coded``: (codes, factors, gen, esig). ``spec``: (k, eps, max_dc,
+    max_degree, check); ``max_dc`` > 0 bounds the exact distances and estimates together;
+    with ``check`` a row whose signature is not the one it was encoded with (a write since,
+    see ``encode_rows``) has its neighbours' exact distances computed instead. Returns
+    ``(n_res, n_dc)``."""
     vectors, neighbors, _, metric = graph
-    k, eps, max_dc, max_degree = spec
+    codes, factors, gen, esig = coded
+    k, eps, max_dc, max_degree, check = spec
     half = np.float32(0.5) if metric == COS else np.float32(1.0)  # COS: half the squared L2
     lanes = factors.shape[1] // FACTORS
     lo, step, total = planes_of(yq, planes)
@@ -321,11 +323,27 @@ def walk_one(
             radius = res_d[0]
         xr = radius * np.float32(1.0 + eps)
         xr_key = stop_key(xr)
+        top = cand[0] if n_cand > 0 else NO_KEY
+        if check and row_signature(neighbors, gen, u) != esig[u]:
+            n_cand, n_dc = expand_exactly(
+                vectors,
+                neighbors,
+                metric,
+                query,
+                u,
+                max_degree,
+                visited,
+                tag16,
+                xr,
+                cand,
+                n_cand,
+                n_dc,
+            )
+            continue
         score(codes[u], planes, acc)
         fac = factors[u]
         base = du / half
         reach = np.sqrt(base)  # |t|: the error bound scales with it
-        top = cand[0] if n_cand > 0 else NO_KEY
         for j in range(max_degree):
             v = neighbors[u, j]
             if visited[v] == tag16:
@@ -343,6 +361,24 @@ def walk_one(
 
 
 @jit
+def expand_exactly(
+    vectors, neighbors, metric, query, u, max_degree, visited, tag16, xr, cand, n_cand, n_dc
+):
+    """Expand u by its neighbours' exact distances (a candidate's key is then its distance);
+    returns the candidate count and the distance computations."""
+    for j in range(max_degree):
+        v = neighbors[u, j]
+        if visited[v] == tag16:
+            continue
+        visited[v] = tag16
+        dv = distance(metric, query, vectors[v])
+        n_dc += 1
+        if dv <= xr:
+            n_cand = cand_push(cand, n_cand, cand_key(dv, v))
+    return n_cand, n_dc
+
+
+@jit
 def prefetch_vertex(vectors, codes, factors, neighbors, v, max_degree):
     """Start loading what expanding ``v`` reads: its vector, edge codes, factors and
     neighbour slots."""
@@ -354,7 +390,7 @@ def prefetch_vertex(vectors, codes, factors, neighbors, v, max_degree):
 
 @jit
 def walk_shared(
-    t, claim, done, chunk, graph, codes, factors, mean, signs, queries, entries, spec, scratch, out
+    t, claim, done, chunk, graph, coded, mean, signs, queries, entries, spec, scratch, out
 ):
     """Thread ``t``'s part of a batch (as ``search.search_shared``): claim ``chunk`` queries
     at a time, spin each (``spin``) and walk it from its row of ``entries`` (one row for all,
@@ -363,7 +399,7 @@ def walk_shared(
     dp = signs.shape[1]
     yq, _, tmp = spin_rows(dp)
     planes = np.empty((PLANES, dp // 64), np.uint64)
-    acc = np.empty(factors.shape[1] // FACTORS, np.int64)
+    acc = np.empty(coded[1].shape[1] // FACTORS, np.int64)
     visited, tags, cand, res_d, res_i = scratch
     visited_t, tag_t, cand_t, rd, ri = visited[t], tags[t], cand[t], res_d[t], res_i[t]
     nq = queries.shape[0]
@@ -376,8 +412,7 @@ def walk_shared(
             erow = entries[0] if entries.shape[0] == 1 else entries[q]
             n_res, n_dc = walk_one(
                 graph,
-                codes,
-                factors,
+                coded,
                 queries[q],
                 yq,
                 erow,
