@@ -177,6 +177,7 @@ class Builder:
                 if 8 * (end - start) >= store.n or entries.stale(store.n, self.tree.drawn_at):
                     self.redraw_tree()
                 self.view.changed(store, end - start, threads)
+            self.view.catch_up(store, self.steps)
             if bar is not None:
                 bar.close()
 

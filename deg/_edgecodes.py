@@ -5,8 +5,9 @@ The rotation is ``ROUNDS`` rounds of random signs and Hadamard transforms over t
 basis, centred on the mean of the vectors the index held when it first reached
 ``MIN_VECTORS`` (fitted once, like the ``sq8`` map; the signs come from a seed, so a file
 keeps the mean and the seed). The codes themselves are not saved: they follow the graph and
-the vectors, and are encoded again, row by row, wherever a row's signature changed — after
-an edit, at the first coded search that finds them stale (a load: all rows once).
+the vectors, and are encoded again, row by row, wherever a row's signature changed — by an
+add, remove or optimize at its end (``catch_up``), and after a load by the first coded
+search (all rows once).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 from deg import _basis as basis
 from deg import _view as view
 from deg._kernels import edges as kedges
+from deg._kernels import view as kview
 
 KIND = "rabitq"
 FACTORS = kedges.FACTORS
@@ -23,6 +25,7 @@ MIN_VECTORS = basis.MIN_VECTORS
 # two rounds: one gave estimates of about the same spread (relative error 2.7% against 2.6%
 # on Fashion-MNIST) but 1.5 points less recall at the same expansions (bench/RESULTS.md)
 ROUNDS = 2
+CATCH_UP = 256  # rows encoded outside the lock, then copied in by one exclusive step
 SEED_MAX = 2**63 - 1
 
 
@@ -100,6 +103,40 @@ class EdgeCodes:
         )
         self.stale = False
         return count
+
+    def catch_up(self, store, steps) -> int:
+        """At the end of an add, remove or optimize (the caller holds the writer mutex):
+        encode the rows it edited so that searches find the codes fresh again without
+        waiting for them; returns how many. Which rows is found by a pass over the
+        signatures, and ``CATCH_UP`` rows at a time are encoded, outside the lock (it only
+        reads, and no other writer runs); each part is then copied in by a short exclusive
+        step (``steps``): encoding there, a few rows per step, made every search wait."""
+        if not self.stale:
+            return 0
+        if not self.fitted:
+            self.stale = False
+            return 0
+        rows = np.empty(store.n, dtype=np.int64)
+        rows = rows[: kview.pending_rows(store.neighbors, store.n, store.esig, store.gen, rows)]
+        graph = store.graph()
+        part = min(CATCH_UP, rows.size)
+        codes = np.empty((part, store.edge_codes.shape[1]), np.uint64)
+        factors = np.empty((part, store.edge_factors.shape[1]), np.float32)
+        sigs = np.empty(part, np.uint32)
+        for a in range(0, rows.size, CATCH_UP):
+            listed = rows[a : a + CATCH_UP]
+            m = listed.size
+            kedges.encode_listed(
+                graph, listed, store.gen, self.mean, self.signs, codes[:m], factors[:m], sigs[:m]
+            )
+            with steps.step():
+                kedges.take_listed(listed, codes[:m], factors[:m], sigs[:m], *self.arrays_of(store))
+        self.stale = False  # every row is encoded: nothing changed them since
+        return rows.size
+
+    @staticmethod
+    def arrays_of(store) -> tuple:
+        return store.edge_codes, store.edge_factors, store.esig
 
     def ensure(self, lock, store, writer) -> bool:
         """Bring stale codes up to date before a search reads them (takes the writer mutex and

@@ -53,6 +53,7 @@ class Maintainer:
         finally:
             with self.steps.step():
                 self.view.changed(self.store, arr.size)
+            self.view.catch_up(self.store, self.steps)
 
     def remove_one(self, label, owner, touched, new_edges, new_w) -> tuple:
         """Remove one label: its vertex goes, the last vertex takes its id, the graph is
@@ -105,6 +106,7 @@ class Maintainer:
         finally:
             with self.steps.step():
                 self.view.changed(store, done)
+            self.view.catch_up(store, self.steps)
             if bar is not None:
                 bar.close()
         return {"tries": done, "improved": improved, "aew_before": before, "aew_after": store.aew()}

@@ -38,6 +38,13 @@ class SearchView:
             if self.edges is not None:
                 self.edges.refresh(store, threads)
 
+    def catch_up(self, store, steps) -> None:
+        """At the end of an add, remove or optimize: their edited rows' edge codes encoded in
+        their exclusive steps (``EdgeCodes.catch_up``). The view's own order waits for its
+        next reader."""
+        if self.edges is not None:
+            self.edges.catch_up(store, steps)
+
     def ensure(self, lock, store, writer) -> None:
         """Refresh a stale view before it is read; takes the index's writer mutex ``writer``
         and the write lock (call with neither). While an add, remove or optimize runs, the

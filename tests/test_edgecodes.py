@@ -163,6 +163,23 @@ def test_a_write_marks_the_codes_before_its_first_step():
         assert_graph_ok(index)
 
 
+def test_a_write_leaves_its_codes_encoded():
+    """An add, a removal and an optimisation encode the rows they edited before they
+    return (``EdgeCodes.catch_up``): the next search finds every code fresh."""
+    x = clustered(n=3000)
+    index = deg.Index.build(x[:2500], quantize="rabitq", progress=False)
+    index.search(x[:1], k=1)
+    writes = [
+        lambda: index.add(x[2500:2600], labels=np.arange(2500, 2600)),
+        lambda: index.remove(np.arange(2500, 2550)),
+        lambda: index.optimize(tries=500),
+    ]
+    for write in writes:
+        write()
+        assert fresh(index)
+        assert_graph_ok(index)
+
+
 def test_save_load_and_pickle_give_the_same_answers(tmp_path):
     x = clustered(n=2500)
     index = deg.Index.build(x[:2400], quantize="rabitq", progress=False)

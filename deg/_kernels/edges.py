@@ -185,6 +185,30 @@ def encode_rows(graph, lo, hi, gen, esig, mean, signs, codes, factors):
 
 
 @jit
+def encode_listed(graph, rows, gen, mean, signs, codes, factors, sigs):
+    """Encode the rows listed in ``rows`` (ids below n) into ``codes[i]``, ``factors[i]``
+    and their signatures into ``sigs[i]``, leaving the index's own codes as they are."""
+    yu, yv, tmp = spin_rows(signs.shape[1])
+    neighbors = graph[1]
+    for i in range(rows.shape[0]):
+        u = rows[i]
+        encode_row(graph, u, mean, signs, codes[i], factors[i], yu, yv, tmp)
+        sigs[i] = row_signature(neighbors, gen, u)
+
+
+@jit
+def take_listed(rows, codes, factors, sigs, edge_codes, edge_factors, esig):
+    """Rows ``encode_listed`` encoded, into the index's codes."""
+    for i in range(rows.shape[0]):
+        u = rows[i]
+        for w in range(codes.shape[1]):
+            edge_codes[u, w] = codes[i, w]
+        for f in range(factors.shape[1]):
+            edge_factors[u, f] = factors[i, f]
+        esig[u] = sigs[i]
+
+
+@jit
 def miscoded(graph, n, gen, esig, mean, signs, codes, factors):
     """The first row of ``0..n-1`` whose signature claims it encoded but whose codes or
     factors differ from a fresh encoding, or -1 (a check that trusts no signature)."""

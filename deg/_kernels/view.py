@@ -162,6 +162,18 @@ def pending(neighbors, n, sig, gen):
 
 
 @jit
+def pending_rows(neighbors, n, sig, gen, out):
+    """The rows of ``0..n-1`` whose signature is not ``sig``'s, into ``out`` (int64, length
+    >= n); returns how many."""
+    count = 0
+    for u in range(n):
+        if row_signature(neighbors, gen, u) != sig[u]:
+            out[count] = u
+            count += 1
+    return count
+
+
+@jit
 def plain_signatures(neighbors, n, sig, gen, out):
     """The signatures a file stores: for each row of ``0..n-1`` in order (``sig`` matches),
     its hash with every generation 0, which a loaded index (generations 0) recomputes;
