@@ -97,7 +97,15 @@ class EdgeCodes:
             self.stale = False
             return 0
         graph = store.graph()
-        args = (store.gen, store.esig, self.mean, self.signs, store.edge_codes, store.edge_factors)
+        args = (
+            store.gen,
+            store.esig,
+            store.eslot,
+            self.mean,
+            self.signs,
+            store.edge_codes,
+            store.edge_factors,
+        )
         count = view.over_rows(
             store.n, threads, lambda lo, hi: kedges.encode_rows(graph, lo, hi, *args)
         )
@@ -106,9 +114,10 @@ class EdgeCodes:
 
     def catch_up(self, store, steps) -> int:
         """At the end of an add, remove or optimize (the caller holds the writer mutex):
-        encode the rows it edited so that searches find the codes fresh again without
-        waiting for them; returns how many. Which rows is found by a pass over the
-        signatures, and ``CATCH_UP`` rows at a time are encoded, outside the lock (it only
+        encode the rows it edited (their changed slots: ``kedges.update_row``) so that
+        searches find the codes fresh again without waiting for them; returns how many.
+        Which rows is found by a pass over the signatures, and ``CATCH_UP`` rows at a time
+        are encoded, outside the lock (it only
         reads, and no other writer runs); each part is then copied in by a short exclusive
         step (``steps``): encoding there, a few rows per step, made every search wait."""
         if not self.stale:
@@ -123,20 +132,23 @@ class EdgeCodes:
         codes = np.empty((part, store.edge_codes.shape[1]), np.uint64)
         factors = np.empty((part, store.edge_factors.shape[1]), np.float32)
         sigs = np.empty(part, np.uint32)
+        keys = np.empty((part, store.eslot.shape[1]), np.uint32)
+        index_codes = (store.edge_codes, store.edge_factors, store.eslot)
         for a in range(0, rows.size, CATCH_UP):
             listed = rows[a : a + CATCH_UP]
             m = listed.size
+            mine = (codes[:m], factors[:m], sigs[:m], keys[:m])
             kedges.encode_listed(
-                graph, listed, store.gen, self.mean, self.signs, codes[:m], factors[:m], sigs[:m]
+                graph, listed, store.gen, self.mean, self.signs, index_codes, *mine
             )
             with steps.step():
-                kedges.take_listed(listed, codes[:m], factors[:m], sigs[:m], *self.arrays_of(store))
+                kedges.take_listed(listed, *mine, *self.arrays_of(store))
         self.stale = False  # every row is encoded: nothing changed them since
         return rows.size
 
     @staticmethod
     def arrays_of(store) -> tuple:
-        return store.edge_codes, store.edge_factors, store.esig
+        return store.edge_codes, store.edge_factors, store.esig, store.eslot
 
     def ensure(self, lock, store, writer) -> bool:
         """Bring stale codes up to date before a search reads them (takes the writer mutex and

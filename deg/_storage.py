@@ -64,15 +64,19 @@ class Storage:
         )
 
     def edge_arrays(self, capacity: int) -> tuple:
+        """Edge codes, their factors, each row's signature and each slot's key (``eslot``:
+        which neighbour a slot was encoded for, 0 for none) when encoded."""
         words, factors = self.edge_width
+        rows = capacity if words else 0
         return (
             aligned.zeros((capacity, words), np.uint64),
             aligned.zeros((capacity, factors), np.float32),
-            np.full(capacity if words else 0, kview.EMPTY_SIG, dtype=np.uint32),
+            np.full(rows, kview.EMPTY_SIG, dtype=np.uint32),
+            np.zeros((rows, self.d), dtype=np.uint32),
         )
 
     def allocate_edges(self, capacity: int) -> None:
-        self.edge_codes, self.edge_factors, self.esig = self.edge_arrays(capacity)
+        self.edge_codes, self.edge_factors, self.esig, self.eslot = self.edge_arrays(capacity)
 
     def take(self, capacity: int, arrays: tuple) -> None:
         """Use ``arrays`` (``arrays()`` order, ``capacity`` rows) from now on."""
@@ -87,6 +91,7 @@ class Storage:
             self.edge_codes,
             self.edge_factors,
             self.esig,
+            self.eslot,
         ) = arrays
         self.capacity = capacity
 
@@ -129,6 +134,7 @@ class Storage:
             self.edge_codes,
             self.edge_factors,
             self.esig,
+            self.eslot,
         )
 
     def reserve(self, needed: int) -> bool:

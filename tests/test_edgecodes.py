@@ -124,6 +124,7 @@ def test_a_write_under_way_expands_edited_rows_exactly():
     with index._writer:  # as an add, remove or optimize holds it between its steps
         checked = index.search(x[:50], k=10, eps=0.1)  # no row edited: the same walk
         store.esig[: len(index) : 2] ^= np.uint32(2)  # still odd: never EMPTY_SIG
+        store.eslot[: len(index) : 2] = 0  # as for a row whose every edge changed
         store.edge_factors[: len(index) : 2] = 1e30
         labels, dists = index.search(x[:50], k=10, eps=0.1)
     for a, b in zip(checked, coded):
@@ -178,6 +179,38 @@ def test_a_write_leaves_its_codes_encoded():
         write()
         assert fresh(index)
         assert_graph_ok(index)
+
+
+def test_a_row_keeps_the_codes_of_the_edges_it_kept():
+    """Re-encoding a row computes only the slots whose neighbour it did not have: a row put
+    in another order (as the search view reorders rows) encodes none and gets the codes a
+    fresh encoding gives; one new neighbour costs one slot."""
+    x = clustered(n=1500)
+    index = deg.Index.build(x, quantize="rabitq", progress=False)
+    index.search(x[:1], k=1)
+    store, edges = index.internals().store, index._quant.edges
+    graph = store.graph()
+    spun = kedges.spin_rows(edges.signs.shape[1])
+
+    def update(u):
+        old = (store.edge_codes[u].copy(), store.edge_factors[u].copy(), store.eslot[u].copy())
+        new = (store.edge_codes[u], store.edge_factors[u], store.eslot[u])
+        count = kedges.update_row(graph, u, store.gen, edges.mean, edges.signs, old, new, *spun)
+        store.esig[u] = kview.row_signature(store.neighbors, store.gen, u)
+        return count
+
+    u = 7
+    perm = np.random.default_rng(0).permutation(store.d)
+    store.neighbors[u] = store.neighbors[u][perm]
+    store.weights[u] = store.weights[u][perm]
+    assert update(u) == 0
+    moved = int(store.neighbors[u, 3])
+    store.gen[moved] += 1  # that neighbour's vector changed
+    assert update(u) == 1
+    assert update(moved) == store.d  # its own row: every slot
+    for v in np.flatnonzero((store.neighbors[: len(index)] == moved).any(axis=1)):
+        update(int(v))  # the other rows listing it
+    assert fresh(index)
 
 
 def test_save_load_and_pickle_give_the_same_answers(tmp_path):

@@ -126,78 +126,158 @@ def spin_rows(dp):
 def encode_row(graph, u, mean, signs, code, fac, yu, yv, tmp):
     """Row u's edge codes into ``code`` (uint64, words x lanes) and factors into ``fac``
     (float32, 3 x lanes); slots past d and empty slots (u itself) all zero."""
-    vectors, neighbors, _, _ = graph
-    d = neighbors.shape[1]
-    dp = yu.shape[0]
-    words = dp // 64
-    lanes = fac.shape[0] // FACTORS
     code[:] = 0
     fac[:] = 0.0
-    spin(vectors[u], mean, signs, yu, tmp)
-    for j in range(d):
-        v = neighbors[u, j]
-        if v == u:
-            continue
-        spin(vectors[v], mean, signs, yv, tmp)
-        w = 0.0
-        absum = 0.0
-        centre = 0.0
-        count = 0
-        for wd in range(words):
-            bits = np.uint64(0)
-            for b in range(64):
-                i = wd * 64 + b
-                r = np.float64(yv[i]) - np.float64(yu[i])
-                w += r * r
-                absum += abs(r)
-                if r > 0:
-                    bits |= np.uint64(1) << np.uint64(b)
-                    centre += yu[i]
-                    count += 1
-                else:
-                    centre -= yu[i]
-            code[wd * lanes + j] = bits
-        scale = w / absum if absum > 0 else 0.0
-        fac[A * lanes + j] = w + 2.0 * scale * centre
-        fac[B * lanes + j] = scale
-        fac[P * lanes + j] = count
-        # the standard error of <t, r> per unit |t|: |r| sqrt(1/<x,o>^2 - 1) / sqrt(dp - 1),
-        # with <x, o> = sum |r_i| / (sqrt(dp) |r|) (RaBitQ's bound for a unit code vector x)
-        cos = absum / np.sqrt(dp * w) if w > 0 else 1.0
-        spread = np.sqrt(max(0.0, 1.0 / (cos * cos) - 1.0) / (dp - 1)) if cos > 0 else 0.0
-        fac[E * lanes + j] = 2.0 * CONFIDENCE * np.sqrt(w) * spread
+    spin(graph[0][u], mean, signs, yu, tmp)
+    for j in range(graph[1].shape[1]):
+        encode_slot(graph, u, j, mean, signs, code, fac, yu, yv, tmp)
 
 
 @jit
-def encode_rows(graph, lo, hi, gen, esig, mean, signs, codes, factors):
-    """Encode every row of ``lo..hi-1`` whose signature is not ``esig``'s; returns how many.
-    Serial: callers split the rows over threads."""
+def encode_slot(graph, u, j, mean, signs, code, fac, yu, yv, tmp):
+    """Slot j of row u (``yu``: u's vector spun) into ``code`` and ``fac``; zeros for an
+    empty slot."""
+    vectors, neighbors, _, _ = graph
+    dp = yu.shape[0]
+    words = dp // 64
+    lanes = fac.shape[0] // FACTORS
+    v = neighbors[u, j]
+    if v == u:
+        for wd in range(words):
+            code[wd * lanes + j] = 0
+        for f in range(FACTORS):
+            fac[f * lanes + j] = 0.0
+        return
+    spin(vectors[v], mean, signs, yv, tmp)
+    w = 0.0
+    absum = 0.0
+    centre = 0.0
+    count = 0
+    for wd in range(words):
+        bits = np.uint64(0)
+        for b in range(64):
+            i = wd * 64 + b
+            r = np.float64(yv[i]) - np.float64(yu[i])
+            w += r * r
+            absum += abs(r)
+            if r > 0:
+                bits |= np.uint64(1) << np.uint64(b)
+                centre += yu[i]
+                count += 1
+            else:
+                centre -= yu[i]
+        code[wd * lanes + j] = bits
+    scale = w / absum if absum > 0 else 0.0
+    fac[A * lanes + j] = w + 2.0 * scale * centre
+    fac[B * lanes + j] = scale
+    fac[P * lanes + j] = count
+    # the standard error of <t, r> per unit |t|: |r| sqrt(1/<x,o>^2 - 1) / sqrt(dp - 1),
+    # with <x, o> = sum |r_i| / (sqrt(dp) |r|) (RaBitQ's bound for a unit code vector x)
+    cos = absum / np.sqrt(dp * w) if w > 0 else 1.0
+    spread = np.sqrt(max(0.0, 1.0 / (cos * cos) - 1.0) / (dp - 1)) if cos > 0 else 0.0
+    fac[E * lanes + j] = 2.0 * CONFIDENCE * np.sqrt(w) * spread
+
+
+@jit
+def slot_key(neighbors, gen, u, j):
+    """What slot j of row u encodes, wherever in the row: its neighbour's id and generation
+    and u's generation (odd: 0 marks a slot never encoded)."""
+    v = neighbors[u, j]
+    h = np.uint32((np.uint32(v) ^ np.uint32(gen[v] * np.uint32(0x9E3779B1))) * np.uint32(16777619))
+    return np.uint32(h ^ np.uint32(gen[u] * np.uint32(0x85EBCA6B))) | np.uint32(1)
+
+
+@jit
+def update_row(graph, u, gen, mean, signs, old, new, yu, yv, tmp):
+    """Row u's codes into ``new`` = (code, factors, keys) from ``old`` (its codes when last
+    encoded, the same three): a slot whose neighbour was encoded in some slot of ``old``
+    (by its key, ``slot_key``) takes that slot's code, only the others are encoded (a
+    slot's code depends on its two vertices alone, and an edit or the search view's
+    reordering moves slots around). Returns how many slots were encoded."""
+    neighbors = graph[1]
+    old_code, old_fac, old_keys = old
+    code, fac, keys = new
+    d = neighbors.shape[1]
+    words = yu.shape[0] // 64
+    lanes = fac.shape[0] // FACTORS
+    spun = False
+    count = 0
+    for j in range(d):
+        key = slot_key(neighbors, gen, u, j)
+        i = 0
+        while i < d and old_keys[i] != key:
+            i += 1
+        if i < d:
+            for wd in range(words):
+                code[wd * lanes + j] = old_code[wd * lanes + i]
+            for f in range(FACTORS):
+                fac[f * lanes + j] = old_fac[f * lanes + i]
+        else:
+            if not spun:
+                spin(graph[0][u], mean, signs, yu, tmp)
+                spun = True
+            encode_slot(graph, u, j, mean, signs, code, fac, yu, yv, tmp)
+            count += 1
+        keys[j] = key
+    for j in range(d, lanes):  # the lanes past d stay zero, as encode_row leaves them
+        for wd in range(words):
+            code[wd * lanes + j] = 0
+        for f in range(FACTORS):
+            fac[f * lanes + j] = 0.0
+    return count
+
+
+@jit
+def encode_rows(graph, lo, hi, gen, esig, eslot, mean, signs, codes, factors):
+    """Encode every row of ``lo..hi-1`` whose signature is not ``esig``'s (the slots that
+    changed, ``update_row``); returns how many rows. Serial: callers split the rows over
+    threads."""
     yu, yv, tmp = spin_rows(signs.shape[1])
     neighbors = graph[1]
+    old = (np.empty(codes.shape[1], np.uint64), np.empty(factors.shape[1], np.float32))
+    old_keys = np.empty(eslot.shape[1], np.uint32)
     count = 0
     for u in range(lo, hi):
         s = row_signature(neighbors, gen, u)
         if s != esig[u]:
-            encode_row(graph, u, mean, signs, codes[u], factors[u], yu, yv, tmp)
+            old[0][:] = codes[u]
+            old[1][:] = factors[u]
+            old_keys[:] = eslot[u]
+            update_row(
+                graph,
+                u,
+                gen,
+                mean,
+                signs,
+                (old[0], old[1], old_keys),
+                (codes[u], factors[u], eslot[u]),
+                yu,
+                yv,
+                tmp,
+            )
             esig[u] = s
             count += 1
     return count
 
 
 @jit
-def encode_listed(graph, rows, gen, mean, signs, codes, factors, sigs):
-    """Encode the rows listed in ``rows`` (ids below n) into ``codes[i]``, ``factors[i]``
-    and their signatures into ``sigs[i]``, leaving the index's own codes as they are."""
+def encode_listed(graph, rows, gen, mean, signs, index_codes, codes, factors, sigs, keys):
+    """Encode the rows listed in ``rows`` (ids below n) into ``codes[i]``, ``factors[i]``,
+    ``keys[i]`` (from the index's, ``index_codes``: (edge codes, factors, eslot), only the
+    changed slots encoded again) and their signatures into ``sigs[i]``, leaving the
+    index's own as they are."""
     yu, yv, tmp = spin_rows(signs.shape[1])
+    edge_codes, edge_factors, eslot = index_codes
     neighbors = graph[1]
     for i in range(rows.shape[0]):
         u = rows[i]
-        encode_row(graph, u, mean, signs, codes[i], factors[i], yu, yv, tmp)
+        old = (edge_codes[u], edge_factors[u], eslot[u])
+        update_row(graph, u, gen, mean, signs, old, (codes[i], factors[i], keys[i]), yu, yv, tmp)
         sigs[i] = row_signature(neighbors, gen, u)
 
 
 @jit
-def take_listed(rows, codes, factors, sigs, edge_codes, edge_factors, esig):
+def take_listed(rows, codes, factors, sigs, keys, edge_codes, edge_factors, esig, eslot):
     """Rows ``encode_listed`` encoded, into the index's codes."""
     for i in range(rows.shape[0]):
         u = rows[i]
@@ -205,6 +285,8 @@ def take_listed(rows, codes, factors, sigs, edge_codes, edge_factors, esig):
             edge_codes[u, w] = codes[i, w]
         for f in range(factors.shape[1]):
             edge_factors[u, f] = factors[i, f]
+        for j in range(keys.shape[1]):
+            eslot[u, j] = keys[i, j]
         esig[u] = sigs[i]
 
 
