@@ -133,6 +133,8 @@ def _exercise(share):
         coded.add(data, threads=1)
         coded.search(x, k=3, threads=1)
         coded.search(x, k=3, threads=2, max_distance_computations=50, max_degree=2)
+        coded.add(data[:8] + 0.5, threads=1)  # a small write encodes its edited rows at its end
+        coded.remove(coded.labels[-8:])
     if share == _REPAIR:
         return
     big = Index(4, edges_per_vertex=4, rotate=True)  # adopts its rotated basis on the 2nd add
