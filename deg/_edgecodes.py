@@ -117,9 +117,9 @@ class EdgeCodes:
         encode the rows it edited (their changed slots: ``kedges.update_row``) so that
         searches find the codes fresh again without waiting for them; returns how many.
         Which rows is found by a pass over the signatures, and ``CATCH_UP`` rows at a time
-        are encoded, outside the lock (it only
-        reads, and no other writer runs); each part is then copied in by a short exclusive
-        step (``steps``): encoding there, a few rows per step, made every search wait."""
+        are encoded, outside the lock (it only reads, and no other writer runs); each part
+        is then copied in by a short exclusive step (``steps``): encoding there, a few rows
+        per step, made every search wait."""
         if not self.stale:
             return 0
         if not self.fitted:
@@ -142,13 +142,9 @@ class EdgeCodes:
                 graph, listed, store.gen, self.mean, self.signs, index_codes, *mine
             )
             with steps.step():
-                kedges.take_listed(listed, *mine, *self.arrays_of(store))
+                kedges.take_listed(listed, *mine, *index_codes[:2], store.esig, store.eslot)
         self.stale = False  # every row is encoded: nothing changed them since
         return rows.size
-
-    @staticmethod
-    def arrays_of(store) -> tuple:
-        return store.edge_codes, store.edge_factors, store.esig, store.eslot
 
     def ensure(self, lock, store, writer) -> bool:
         """Bring stale codes up to date before a search reads them (takes the writer mutex and
