@@ -17,6 +17,21 @@ from deg import _validation as check
 from deg._kernels import view as kview
 from deg._labelmap import LabelMap
 
+# the per-vertex arrays, in the order of ``Storage.arrays`` (files read the first four)
+PER_VERTEX = (
+    "vectors",
+    "neighbors",
+    "weights",
+    "labels",
+    "sig",
+    "gen",
+    "codes",
+    "edge_codes",
+    "edge_factors",
+    "esig",
+    "eslot",
+)
+
 
 class Storage:
     """The arrays, ``n`` vertices in use, the next default label and the label map. Callers
@@ -80,19 +95,8 @@ class Storage:
 
     def take(self, capacity: int, arrays: tuple) -> None:
         """Use ``arrays`` (``arrays()`` order, ``capacity`` rows) from now on."""
-        (
-            self.vectors,
-            self.neighbors,
-            self.weights,
-            self.labels,
-            self.sig,
-            self.gen,
-            self.codes,
-            self.edge_codes,
-            self.edge_factors,
-            self.esig,
-            self.eslot,
-        ) = arrays
+        for name, a in zip(PER_VERTEX, arrays, strict=True):
+            setattr(self, name, a)
         self.capacity = capacity
 
     def adopt(self, vectors, neighbors, weights, labels, sig, read_only, next_label) -> None:
@@ -122,20 +126,8 @@ class Storage:
         return dtypes.to_float32(self.vectors[rows], self.dtype)
 
     def arrays(self) -> tuple:
-        """Every per-vertex array, in one fixed order (the codes last)."""
-        return (
-            self.vectors,
-            self.neighbors,
-            self.weights,
-            self.labels,
-            self.sig,
-            self.gen,
-            self.codes,
-            self.edge_codes,
-            self.edge_factors,
-            self.esig,
-            self.eslot,
-        )
+        """Every per-vertex array, in one fixed order (``PER_VERTEX``: the codes last)."""
+        return tuple(getattr(self, name) for name in PER_VERTEX)
 
     def reserve(self, needed: int) -> bool:
         """Grow capacity by doubling so that ``needed`` vertices fit; True if it grew."""
