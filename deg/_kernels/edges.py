@@ -429,7 +429,6 @@ def walk_one(graph, coded, query, yq, entries, spec, visited, tag, cand, res_d, 
             radius = res_d[0]
         xr = radius * np.float32(1.0 + eps)
         xr_key = stop_key(xr)
-        top = cand[0] if n_cand > 0 else NO_KEY
         if check and row_signature(neighbors, gen, u) != esig[u]:
             n_cand, n_dc = expand_exactly(
                 vectors,
@@ -446,6 +445,7 @@ def walk_one(graph, coded, query, yq, entries, spec, visited, tag, cand, res_d, 
                 n_dc,
             )
             continue
+        top = cand[0] if n_cand > 0 else NO_KEY
         score(codes[u], planes, acc)
         fac = factors[u]
         base = du / half
