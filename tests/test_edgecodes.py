@@ -270,3 +270,22 @@ def test_the_rotation_is_orthonormal():
         for i in range(dim):
             kedges.spin(eye[i], edges.mean, edges.signs, out[i], np.empty(h, np.float32))
         np.testing.assert_allclose(out @ out.T, np.eye(dim), atol=1e-5)
+
+
+@pytest.mark.parametrize("words", [1, 13])
+def test_the_score_of_the_first_slots_is_the_sum_over_their_signs(words):
+    rng = np.random.default_rng(words)
+    lanes = 32
+    code = rng.integers(0, 2**63, size=words * lanes, dtype=np.int64).view(np.uint64)
+    planes = rng.integers(0, 2**63, size=(kedges.PLANES, words), dtype=np.int64).view(np.uint64)
+    bits = np.unpackbits(code.view(np.uint8), bitorder="little").reshape(words, lanes, 64)
+    plane_bits = np.unpackbits(planes.view(np.uint8), bitorder="little").reshape(
+        kedges.PLANES, words, 64
+    )
+    values = sum(plane_bits[p].astype(np.int64) << p for p in range(kedges.PLANES))  # words x 64
+    expected = np.einsum("wjb,wb->j", bits.astype(np.int64), values)
+    for m in (8, 16, 24, 32):
+        acc = np.full(lanes, -1, np.int64)
+        kedges.score(code, planes, acc, m)
+        np.testing.assert_array_equal(acc[:m], expected[:m])
+        assert (acc[m:] == -1).all()  # the slots past m are not written

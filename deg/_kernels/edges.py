@@ -37,7 +37,7 @@ from deg._kernels.heap import (
     max_push,
     max_replace_top,
 )
-from deg._kernels.prefetch import prefetch_head
+from deg._kernels.prefetch import prefetch_head, prefetch_span
 from deg._kernels.search import next_tag, stop_key
 from deg._kernels.values import f32
 from deg._kernels.view import row_signature
@@ -359,19 +359,20 @@ def popcount(x):
 
 
 @jit
-def score(code, planes, acc):
-    """``acc[j]``: the sum of the 4-bit query values over the positive signs of slot j's code
-    (word-major codes: word w of every slot side by side, so one popcount serves 8 slots)."""
+def score(code, planes, acc, m):
+    """``acc[j]``: the sum of the 4-bit query values over the positive signs of slot j's code,
+    for the first m slots (word-major codes: word w of every slot side by side, so one
+    popcount serves 8 slots; m a multiple of ``LANES``, or the loop is not vectorised)."""
     lanes = acc.shape[0]
-    for j in range(lanes):
+    for j in range(m):
         acc[j] = 0
     for w in range(planes.shape[1]):
         p0 = planes[0, w]
         p1 = planes[1, w]
         p2 = planes[2, w]
         p3 = planes[3, w]
-        row = code[w * lanes : (w + 1) * lanes]
-        for j in range(lanes):
+        row = code[w * lanes : w * lanes + m]
+        for j in range(m):
             c = row[j]
             acc[j] += (popcount(c & p0) + 2 * popcount(c & p1)) + (
                 4 * popcount(c & p2) + 8 * popcount(c & p3)
@@ -379,7 +380,21 @@ def score(code, planes, acc):
 
 
 @jit
-def walk_one(graph, coded, query, yq, entries, spec, visited, tag, cand, res_d, res_i, planes, acc):
+def bounds(fac, acc, m, lanes, base, half, two_lo, two_step, total, low):
+    """``low[j]`` for the first m slots: the estimated distance of slot j's neighbour less its
+    error bound (a neighbour (nearly) surely no closer), from ``base`` (the expanded vertex's
+    exact distance, in squared L2) and the scores ``acc``; lane by lane, so it vectorises."""
+    reach = np.sqrt(base)  # |t|: the error bound scales with it
+    for j in range(m):
+        signed = two_lo * fac[P * lanes + j] + two_step * np.float32(acc[j]) - total
+        est = half * (base + fac[A * lanes + j] - np.float32(2.0) * fac[B * lanes + j] * signed)
+        low[j] = est - half * reach * fac[E * lanes + j]
+
+
+@jit
+def walk_one(
+    graph, coded, query, yq, entries, spec, visited, tag, cand, res_d, res_i, planes, acc, low
+):
     """The range search of ``search.search_one`` on estimates: a vertex is expanded in order
     of its estimate, its exact distance is computed then (it enters the results by it, and
     its neighbours are estimated from it), and a neighbour becomes a candidate when its
@@ -394,6 +409,7 @@ def walk_one(graph, coded, query, yq, entries, spec, visited, tag, cand, res_d, 
     k, eps, max_dc, max_degree, check = spec
     half = np.float32(0.5) if metric == COS else np.float32(1.0)  # COS: half the squared L2
     lanes = factors.shape[1] // FACTORS
+    scored = -(-max_degree // LANES) * LANES  # the slots scored: whole groups of LANES
     lo, step, total = planes_of(yq, planes)
     two_lo = np.float32(2.0) * lo
     two_step = np.float32(2.0) * step
@@ -417,7 +433,7 @@ def walk_one(graph, coded, query, yq, entries, spec, visited, tag, cand, res_d, 
         # of u's neighbours turns out better it is loaded after u's estimates (that reads
         # less of the expansion's time ahead, but far more often the right vertex)
         if n_cand > 0:
-            prefetch_vertex(vectors, codes, factors, neighbors, cand_id(cand[0]), max_degree)
+            prefetch_vertex(vectors, codes, factors, neighbors, cand_id(cand[0]), max_degree, scored)
         du = distance(metric, query, vectors[u])  # (an entry's again, uncounted: in cache)
         n_dc += 1
         if n_res < k:
@@ -446,23 +462,17 @@ def walk_one(graph, coded, query, yq, entries, spec, visited, tag, cand, res_d, 
             )
             continue
         top = cand[0] if n_cand > 0 else NO_KEY
-        score(codes[u], planes, acc)
-        fac = factors[u]
-        base = du / half
-        reach = np.sqrt(base)  # |t|: the error bound scales with it
-        for j in range(max_degree):
+        score(codes[u], planes, acc, scored)
+        bounds(factors[u], acc, scored, lanes, du / half, half, two_lo, two_step, total, low)
+        for j in range(max_degree):  # one branch per slot: fresh and within the bound
             v = neighbors[u, j]
-            if visited[v] == tag16:
-                continue
+            fresh = visited[v] != tag16
             visited[v] = tag16
-            signed = two_lo * fac[P * lanes + j] + two_step * np.float32(acc[j]) - total
-            est = half * (base + fac[A * lanes + j] - np.float32(2.0) * fac[B * lanes + j] * signed)
-            n_dc += 1
-            low = est - half * reach * fac[E * lanes + j]  # (nearly) surely no closer
-            if low <= xr:
-                n_cand = cand_push(cand, n_cand, cand_key(max(low, np.float32(0.0)), v))
+            n_dc += fresh
+            if fresh and low[j] <= xr:
+                n_cand = cand_push(cand, n_cand, cand_key(max(low[j], np.float32(0.0)), v))
         if n_cand > 0 and cand[0] < top:  # a neighbour of u goes next: load it instead
-            prefetch_vertex(vectors, codes, factors, neighbors, cand_id(cand[0]), max_degree)
+            prefetch_vertex(vectors, codes, factors, neighbors, cand_id(cand[0]), max_degree, scored)
     return n_res, n_dc
 
 
@@ -485,12 +495,15 @@ def expand_exactly(
 
 
 @jit
-def prefetch_vertex(vectors, codes, factors, neighbors, v, max_degree):
-    """Start loading what expanding ``v`` reads: its vector, edge codes, factors and
-    neighbour slots."""
+def prefetch_vertex(vectors, codes, factors, neighbors, v, max_degree, scored):
+    """Start loading what expanding ``v`` reads: its vector, the edge codes and factors of its
+    first ``scored`` slots and its first ``max_degree`` neighbour slots."""
+    lanes = factors.shape[1] // FACTORS
     prefetch_head(vectors, v, 1 << 30)
-    prefetch_head(codes, v, 1 << 30)
-    prefetch_head(factors, v, 1 << 30)
+    for w in range(codes.shape[1] // lanes):
+        prefetch_span(codes, v, w * lanes * 8, scored * 8)
+    for f in range(FACTORS):
+        prefetch_span(factors, v, f * lanes * 4, scored * 4)
     prefetch_head(neighbors, v, 4 * max_degree)
 
 
@@ -506,6 +519,7 @@ def walk_shared(
     yq, _, tmp = spin_rows(dp)
     planes = np.empty((PLANES, dp // 64), np.uint64)
     acc = np.empty(coded[1].shape[1] // FACTORS, np.int64)
+    low = np.empty(acc.shape[0], np.float32)
     visited, tags, cand, res_d, res_i = scratch
     visited_t, tag_t, cand_t, rd, ri = visited[t], tags[t], cand[t], res_d[t], res_i[t]
     nq = queries.shape[0]
@@ -530,6 +544,7 @@ def walk_shared(
                 ri,
                 planes,
                 acc,
+                low,
             )
             drain_padded(rd, ri, n_res, out_d[q], out_i[q])
             out_dc[q] = n_dc
