@@ -410,6 +410,7 @@ def walk_one(
     half = np.float32(0.5) if metric == COS else np.float32(1.0)  # COS: half the squared L2
     lanes = factors.shape[1] // FACTORS
     scored = -(-max_degree // LANES) * LANES  # the slots scored: whole groups of LANES
+    rows = (vectors, codes, factors, neighbors)  # what an expansion reads
     lo, step, total = planes_of(yq, planes)
     two_lo = np.float32(2.0) * lo
     two_step = np.float32(2.0) * step
@@ -433,7 +434,7 @@ def walk_one(
         # of u's neighbours turns out better it is loaded after u's estimates (that reads
         # less of the expansion's time ahead, but far more often the right vertex)
         if n_cand > 0:
-            prefetch_vertex(vectors, codes, factors, neighbors, cand_id(cand[0]), max_degree, scored)
+            prefetch_vertex(rows, cand_id(cand[0]), max_degree, scored)
         du = distance(metric, query, vectors[u])  # (an entry's again, uncounted: in cache)
         n_dc += 1
         if n_res < k:
@@ -472,7 +473,7 @@ def walk_one(
             if fresh and low[j] <= xr:
                 n_cand = cand_push(cand, n_cand, cand_key(max(low[j], np.float32(0.0)), v))
         if n_cand > 0 and cand[0] < top:  # a neighbour of u goes next: load it instead
-            prefetch_vertex(vectors, codes, factors, neighbors, cand_id(cand[0]), max_degree, scored)
+            prefetch_vertex(rows, cand_id(cand[0]), max_degree, scored)
     return n_res, n_dc
 
 
@@ -495,9 +496,11 @@ def expand_exactly(
 
 
 @jit
-def prefetch_vertex(vectors, codes, factors, neighbors, v, max_degree, scored):
-    """Start loading what expanding ``v`` reads: its vector, the edge codes and factors of its
-    first ``scored`` slots and its first ``max_degree`` neighbour slots."""
+def prefetch_vertex(rows, v, max_degree, scored):
+    """Start loading what expanding ``v`` reads (``rows``: vectors, edge codes, factors,
+    neighbours): its vector, the codes and factors of its first ``scored`` slots and its
+    first ``max_degree`` neighbour slots."""
+    vectors, codes, factors, neighbors = rows
     lanes = factors.shape[1] // FACTORS
     prefetch_head(vectors, v, 1 << 30)
     for w in range(codes.shape[1] // lanes):
