@@ -289,3 +289,19 @@ def test_the_score_of_the_first_slots_is_the_sum_over_their_signs(words):
         kedges.score(code, planes, acc, m)
         np.testing.assert_array_equal(acc[:m], expected[:m])
         assert (acc[m:] == -1).all()  # the slots past m are not written
+
+
+@pytest.mark.parametrize("n", [4, 16, 512])
+def test_a_double_level_of_the_transform_is_two_single_ones_bit_for_bit(n):
+    src = np.random.default_rng(n).standard_normal(n).astype(np.float32)
+    once, twice, both = (np.empty(n, np.float32) for _ in range(3))
+    kedges.hadamard_level(src, once, n // 2)
+    kedges.hadamard_level(once, twice, n // 2)
+    kedges.hadamard_level4(src, both, n // 4)
+    assert both.tobytes() == twice.tobytes()
+    h = np.array([[1.0]])
+    while h.shape[0] < n:
+        h = np.block([[h, h], [h, -h]])
+    a = src.copy()
+    kedges.hadamard(a, np.empty(n, np.float32))
+    np.testing.assert_allclose(a, h @ src.astype(np.float64), rtol=1e-4, atol=1e-4)
