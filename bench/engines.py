@@ -25,6 +25,19 @@ HNSW_EF = [10, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512]
 NND_EPS = [0.0, 0.02, 0.05, 0.08, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35]
 
 
+def cpu_vendor() -> str | None:
+    """The CPU's vendor string (``vendor_id`` in /proc/cpuinfo: GenuineIntel, AuthenticAMD,
+    ...); None where that is not known."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("vendor_id"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return None
+
+
 def cpu_count():
     """Cores this process may run on (the affinity mask, not the machine's total)."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -66,8 +79,15 @@ class Engine:
         self.extra = {}  # per-build facts worth recording (e.g. a separate prepare time)
 
     @classmethod
-    def available(cls):
-        return cls.package is None or importlib.util.find_spec(cls.package) is not None
+    def unavailable(cls) -> str | None:
+        """Why this engine cannot run on this machine (None: it can)."""
+        if cls.package is not None and importlib.util.find_spec(cls.package) is None:
+            return f"package {cls.package!r} is not installed"
+        return None
+
+    @classmethod
+    def available(cls) -> bool:
+        return cls.unavailable() is None
 
     def prepare(self, x):
         """The vectors as this engine indexes them: unit rows for angular data."""
@@ -561,6 +581,16 @@ class SVSLVQ(SVSVamana):
     to a temporary .fvecs first (not timed apart; part of the build)."""
 
     name = "svs-lvq4x8"
+
+    @classmethod
+    def unavailable(cls) -> str | None:
+        # scalable-vs ends the whole process (exit status 1, no exception) when LVQ data is
+        # loaded on another vendor's CPU: "LVQ and Leanvec functionality of SVS is not
+        # supported on non-Intel hardware"
+        vendor = cpu_vendor()
+        if vendor not in ("GenuineIntel", None):
+            return f"scalable-vs runs LVQ on Intel CPUs only, this one is {vendor}"
+        return super().unavailable()
 
     def data(self, x):
         import svs

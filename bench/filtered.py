@@ -117,7 +117,13 @@ def main(argv=None):
     ds = datasets.load(args.dataset, data_dir=args.data_dir)
     if args.crossover:
         return crossover(ds, args)
-    names = [n for n in args.algorithms.split(",") if ENGINES[n].available()]
+    names = []
+    for name in args.algorithms.split(","):
+        why = ENGINES[name].unavailable()
+        if why:
+            print(f"{name}: skipped, {why}", flush=True)
+        else:
+            names.append(name)
     rng = np.random.default_rng(0)
     cases = scenarios(ds, args.queries, rng)
     truths = {c[0]: ground_truth(ds.train, c[1], c[2], args.k, ds.metric) for c in cases}

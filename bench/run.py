@@ -279,12 +279,13 @@ def main(argv=None):
     # are swept together, taking turns setting by setting
     built = {}
     for name in names:
-        if not ENGINES[name].available():
-            print(f"{name}: skipped, package {ENGINES[name].package!r} is not installed")
+        why = ENGINES[name].unavailable()
+        if why:
+            print(f"{name}: skipped, {why}", flush=True)
             continue
         try:
             built[name] = build_engine(name, ctx, common, args)
-        except Exception as e:  # a peer that cannot run here (e.g. LVQ on a non-Intel CPU)
+        except Exception as e:  # a peer that cannot run here
             print(f"{name}: skipped, its build failed: {type(e).__name__}: {e}", flush=True)
     with open(jsonl, "w") as sink:
         rows = interleaved(built, ctx, args, sink)

@@ -133,8 +133,9 @@ def main(argv=None):
     rows = []
     for size in args.sizes.split(","):
         for name in args.algorithms.split(","):
-            if not ENGINES[name].available():
-                print(f"{name}: not installed, skipped")
+            why = ENGINES[name].unavailable()
+            if why:
+                print(f"{name}: skipped, {why}", flush=True)
                 continue
             cmd = [sys.executable, "-m", "bench.scale", "--child", name, size]
             cmd += ["--threads", str(args.threads), "--queries", str(args.queries)]

@@ -515,7 +515,7 @@ def test_surroundings_name_each_engine_with_its_load_and_clock():
 def test_compact_and_quantized_peers_answer_queries(name, params, value):
     cls = ENGINES[name]
     if not cls.available():
-        pytest.skip(f"{cls.package} is not installed")
+        pytest.skip(cls.unavailable())
     rng = np.random.default_rng(5)
     x = rng.random((800, 64), dtype=np.float32)  # SymphonyQG's rotation takes only some dims
     engine = cls("euclidean", 2, **params)
@@ -547,3 +547,18 @@ def test_textset_reads_package_descriptions(tmp_path):
         "alpha: first tool",
         "beta: second: with a colon",
     ]
+
+
+def test_svs_lvq_is_skipped_with_its_reason_off_intel_cpus(monkeypatch):
+    """scalable-vs exits the whole process when LVQ data is loaded on another vendor's CPU,
+    so the bench must not start it there."""
+    from bench import engines
+
+    lvq = ENGINES["svs-lvq4x8"]
+    monkeypatch.setattr(engines, "cpu_vendor", lambda: "AuthenticAMD")
+    assert "Intel CPUs only" in lvq.unavailable() and "AuthenticAMD" in lvq.unavailable()
+    assert not lvq.available()
+    monkeypatch.setattr(engines, "cpu_vendor", lambda: "GenuineIntel")
+    assert lvq.unavailable() == ENGINES["svs"].unavailable()  # then only the package counts
+    monkeypatch.setattr(engines, "cpu_vendor", lambda: None)
+    assert lvq.unavailable() == ENGINES["svs"].unavailable()
