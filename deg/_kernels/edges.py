@@ -416,7 +416,7 @@ def bounds(fac, acc, m, lanes, base, half, two_lo, two_step, total, low):
 
 @jit
 def walk_one(
-    graph, coded, query, yq, entries, spec, visited, tag, cand, res_d, res_i, planes, acc, low
+    graph, coded, query, yq, entries, spec, visited, tag, cand, res_d, res_i, planes, sums
 ):
     """The range search of ``search.search_one`` on estimates: a vertex is expanded in order
     of its estimate, its exact distance is computed then (it enters the results by it, and
@@ -431,6 +431,7 @@ def walk_one(
     codes, factors, gen, esig = coded
     k, eps, max_dc, max_degree, check = spec
     half = np.float32(0.5) if metric == COS else np.float32(1.0)  # COS: half the squared L2
+    acc, low, fresh = sums
     lanes = factors.shape[1] // FACTORS
     scored = -(-max_degree // LANES) * LANES  # the slots scored: whole groups of LANES
     rows = (vectors, codes, factors, neighbors)  # what an expansion reads
@@ -486,15 +487,22 @@ def walk_one(
             )
             continue
         top = cand[0] if n_cand > 0 else NO_KEY
+        # the unvisited neighbours first, without a branch (a coin toss to the predictor),
+        # so their visited marks load side by side and while the codes are scored
+        n_fresh = 0
+        for j in range(max_degree):
+            v = neighbors[u, j]
+            fresh[n_fresh] = j
+            n_fresh += visited[v] != tag16
+            visited[v] = tag16
+        n_dc += n_fresh
         score(codes[u], planes, acc, scored)
         bounds(factors[u], acc, scored, lanes, du / half, half, two_lo, two_step, total, low)
-        for j in range(max_degree):  # one branch per slot: fresh and within the bound
-            v = neighbors[u, j]
-            fresh = visited[v] != tag16
-            visited[v] = tag16
-            n_dc += fresh
-            if fresh and low[j] <= xr:
-                n_cand = cand_push(cand, n_cand, cand_key(max(low[j], np.float32(0.0)), v))
+        for f in range(n_fresh):
+            j = fresh[f]
+            if low[j] <= xr:
+                key = cand_key(max(low[j], np.float32(0.0)), neighbors[u, j])
+                n_cand = cand_push(cand, n_cand, key)
         if n_cand > 0 and cand[0] < top:  # a neighbour of u goes next: load it instead
             prefetch_vertex(rows, cand_id(cand[0]), max_degree, scored)
     return n_res, n_dc
@@ -545,7 +553,7 @@ def walk_shared(
     yq, _, tmp = spin_rows(dp)
     planes = np.empty((PLANES, dp // 64), np.uint64)
     acc = np.empty(coded[1].shape[1] // FACTORS, np.int64)
-    low = np.empty(acc.shape[0], np.float32)
+    sums = (acc, np.empty(acc.shape[0], np.float32), np.empty(acc.shape[0], np.int64))
     visited, tags, cand, res_d, res_i = scratch
     visited_t, tag_t, cand_t, rd, ri = visited[t], tags[t], cand[t], res_d[t], res_i[t]
     nq = queries.shape[0]
@@ -569,8 +577,7 @@ def walk_shared(
                 rd,
                 ri,
                 planes,
-                acc,
-                low,
+                sums,
             )
             drain_padded(rd, ri, n_res, out_d[q], out_i[q])
             out_dc[q] = n_dc
