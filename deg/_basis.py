@@ -28,12 +28,14 @@ SAMPLE = 10_000  # rows of the covariance estimate, evenly spaced over the data
 AUTO_MIN_DIM = 256  # rotate=None rotates l2 and cosine indices of at least this dimension
 
 
-def wanted(rotate, metric, dim, integer=False):
+def wanted(rotate, metric, dim, integer=False, edge_coded=False):
     """Does an index with these settings store its vectors rotated? (``"ip"`` distances are
     never abandoned, so a rotation would not pay there; ``integer`` types cannot hold rotated
-    coordinates.)"""
+    coordinates; the walk of an ``edge_coded`` index computes whole distances, so there it
+    would only cost each query its rotation.)"""
     if rotate is None:
-        return metric in ("l2", "cosine") and dim >= AUTO_MIN_DIM and not integer
+        auto = metric in ("l2", "cosine") and dim >= AUTO_MIN_DIM
+        return auto and not integer and not edge_coded
     return bool(rotate)
 
 

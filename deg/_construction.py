@@ -98,7 +98,9 @@ class Builder:
         if (
             self.basis.rotated
             or n + x.shape[0] < basis.MIN_VECTORS
-            or not basis.wanted(p.rotate, p.metric, p.dim, dtypes.is_integer(p.dtype))
+            or not basis.wanted(
+                p.rotate, p.metric, p.dim, dtypes.is_integer(p.dtype), p.quantize == "rabitq"
+            )
         ):
             return
         rows = basis.sample_rows(n + x.shape[0])

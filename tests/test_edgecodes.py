@@ -305,3 +305,17 @@ def test_a_double_level_of_the_transform_is_two_single_ones_bit_for_bit(n):
     a = src.copy()
     kedges.hadamard(a, np.empty(n, np.float32))
     np.testing.assert_allclose(a, h @ src.astype(np.float64), rtol=1e-4, atol=1e-4)
+
+
+def test_an_edge_coded_index_is_rotated_only_when_asked():
+    """``rotate=None`` leaves an edge-coded index in the input basis (its walk computes whole
+    distances, so a rotation would only cost each query); ``rotate=True`` still rotates."""
+    x = np.random.default_rng(4).standard_normal((1100, 256)).astype(np.float32)
+    auto = deg.Index(256, quantize="rabitq")
+    auto.add(x)
+    asked = deg.Index(256, quantize="rabitq", rotate=True)
+    asked.add(x)
+    plain = deg.Index(256)
+    plain.add(x)
+    assert not auto.rotated and asked.rotated and plain.rotated
+    np.testing.assert_array_equal(auto.get_vectors(np.arange(5)), x[:5])
