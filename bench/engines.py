@@ -129,7 +129,9 @@ class Deg(Engine):
     def warmup(self, x, q, k):
         import deg
 
-        return deg.warmup()
+        # the kernels of a storage type other than float32 compile on its first use:
+        # outside the build's timing too
+        return deg.warmup(dtypes=(self.params.get("dtype", "float32"),))
 
     def fit(self, x):
         import deg

@@ -18,6 +18,8 @@ import time
 
 import numpy as np
 
+from deg import _dtypes
+
 # the two shares take about as long to compile; both compile the search and the edge
 # improvement kernels, which each needs
 _INSERT = "insert"  # LowLID/HighLID construction, search, exploration, optimisation, checks,
@@ -28,14 +30,21 @@ _HELPER_TIMEOUT = 600  # seconds; its share takes ~20 s on a slow machine
 _warmed = False  # this process ran warmup: every kernel is compiled or loaded
 
 
-def warmup(verbose: bool = False, processes: int = 2) -> float:
+def warmup(verbose: bool = False, processes: int = 2, dtypes: tuple = ("float32",)) -> float:
     """Compile or load every numba kernel; returns the seconds it took.
 
     The first call in a fresh environment compiles (tens of seconds; in two processes when
     ``processes`` > 1 and the cache was cold); later processes load the machine code from
     numba's on-disk cache (about a second). Benchmarks call it before timing.
+
+    ``dtypes`` names the storage types (``Index(dtype=)``) to prepare: float32 always, and
+    each other one listed with its quantizers (the kernels are compiled per type: 10-20 s
+    more each from an empty cache, in this process).
     """
     global _warmed
+    for dtype in dtypes:
+        if dtype not in _dtypes.DTYPES:
+            raise ValueError(f"dtypes must name types of {_dtypes.DTYPES}, got {dtype!r}")
     start = time.perf_counter()
     helper = _start_helper() if processes > 1 and not _warmed and _cold_cache() else None
     how = ""
@@ -49,6 +58,9 @@ def warmup(verbose: bool = False, processes: int = 2) -> float:
             helper.kill()
         how = " (two processes)" if code == 0 else f" (the second process failed: {code})"
     _exercise(_ALL)  # with a helper: its kernels come from the cache now
+    for dtype in dict.fromkeys(dtypes):
+        if dtype != "float32":
+            _exercise_type(dtype)
     _warmed = True
     seconds = time.perf_counter() - start
     if verbose:
@@ -146,3 +158,27 @@ def _exercise(share):
         path = os.path.join(folder, "warm.deg")
         big.save(path)
         Index.load(path)
+
+
+def _exercise_type(dtype):
+    """The paths an index of storage type ``dtype`` compiles of its own: construction, search
+    (whole and pruned), exploration, optimisation and removal, plain and with each
+    quantizer."""
+    from deg.index import Index
+
+    rng = np.random.default_rng(2)
+    if _dtypes.is_integer(dtype):
+        low = -50 if dtype == "int8" else 0
+        data = rng.integers(low, low + 100, (1100, 4)).astype(np.float32)
+    else:
+        data = rng.random((1100, 4), dtype=np.float32)
+    x = data[:80]
+    for quantize in (None, "rabitq", "sq8"):
+        index = Index(4, edges_per_vertex=4, dtype=dtype, quantize=quantize)
+        index.add(data[:600], threads=1)
+        index.add(data[600:], threads=2)  # past 1000 vectors: the quantizers are fitted
+        index.search(x, k=3, threads=1)
+        index.search(x, k=3, threads=2, max_degree=2, max_distance_computations=50)
+        index.explore([0, 1], k=3)
+        index.optimize(tries=20)
+        index.remove(index.labels[:30])

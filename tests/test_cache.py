@@ -123,3 +123,52 @@ def test_warmup_kills_a_helper_that_times_out(monkeypatch, capsys):
     monkeypatch.setattr(_warmup, "_warmed", False)
     _warmup.warmup(verbose=True)
     assert helper.killed and "timed out" in capsys.readouterr().out
+
+
+TYPE_PROBE = """
+import importlib, json, pkgutil, sys
+import numpy as np
+import deg
+from deg import _kernels
+dtype = sys.argv[1]
+
+def overloads():
+    out = {}
+    for info in pkgutil.iter_modules(_kernels.__path__):
+        module = importlib.import_module("deg._kernels." + info.name)
+        for name, obj in vars(module).items():
+            if hasattr(obj, "overloads") and getattr(obj, "__module__", "") == module.__name__:
+                out[info.name + "." + name] = len(obj.overloads)
+    return out
+
+deg.warmup(dtypes=(dtype,))
+before = overloads()
+rng = np.random.default_rng(0)
+data = rng.integers(0, 50, (1500, 16)).astype(np.float32)
+for quantize in (None, "rabitq", "sq8"):
+    index = deg.Index(16, edges_per_vertex=8, dtype=dtype, quantize=quantize)
+    index.add(data[:700])
+    index.add(data[700:])
+    index.search(data[:20], k=5)
+    index.search(data[:20], k=5, max_degree=4, threads=1)
+    index.explore([0, 1], k=5)
+    index.optimize(tries=30)
+    index.remove(index.labels[:40])
+after = overloads()
+print(json.dumps({k: after[k] - before.get(k, 0) for k in after if after[k] != before.get(k, 0)}))
+"""
+
+
+@pytest.mark.parametrize("dtype", ["uint8", pytest.param("float16", marks=pytest.mark.slow)])
+def test_warmup_of_a_type_leaves_nothing_to_compile_for_it(dtype):
+    out = subprocess.run(
+        [sys.executable, "-c", TYPE_PROBE, dtype], capture_output=True, text=True, check=True
+    )
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == {}
+
+
+def test_warmup_refuses_a_type_it_does_not_know():
+    import deg
+
+    with pytest.raises(ValueError, match=r"dtypes must name types of .*got 'float64'"):
+        deg.warmup(dtypes=("float64",))
