@@ -218,18 +218,23 @@ class DegFloat16SQ8(Deg):
 
 class DegRaBitQ(Deg):
     """deg walking on 1-bit edge codes, exact distances for the vertices it expands
-    (``Index(quantize="rabitq")``, the SymphonyQG layout over the DEG graph)."""
+    (``Index(quantize="rabitq")``, the SymphonyQG layout over the DEG graph). Its sweep also
+    takes ``max_degree`` 24 (the same three groups of eight codes as 20, four more edges) and
+    8 (one group), which the plain walk does not gain from."""
 
     name = "deg-rabitq"
+    sweep = [(e, None) for e in DEG_EPS] + [
+        (e, m) for m in (24, 20, 16, 12, 8) for e in DEG_EPS
+    ]
 
 
-class DegFloat16RaBitQ(Deg):
+class DegFloat16RaBitQ(DegRaBitQ):
     """deg's edge codes over float16 vectors."""
 
     name = "deg-f16-rabitq"
 
 
-class DegUint8RaBitQ(Deg):
+class DegUint8RaBitQ(DegRaBitQ):
     """deg's edge codes over uint8 vectors (integer sets only, as deg-u8)."""
 
     name = "deg-u8-rabitq"
