@@ -223,9 +223,7 @@ class DegRaBitQ(Deg):
     8 (one group), which the plain walk does not gain from."""
 
     name = "deg-rabitq"
-    sweep = [(e, None) for e in DEG_EPS] + [
-        (e, m) for m in (24, 20, 16, 12, 8) for e in DEG_EPS
-    ]
+    sweep = [(e, None) for e in DEG_EPS] + [(e, m) for m in (24, 20, 16, 12, 8) for e in DEG_EPS]
 
 
 class DegFloat16RaBitQ(DegRaBitQ):
