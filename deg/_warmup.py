@@ -19,6 +19,7 @@ import time
 import numpy as np
 
 from deg import _dtypes
+from deg import _validation as check
 
 # the two shares take about as long to compile; both compile the search and the edge
 # improvement kernels, which each needs
@@ -30,21 +31,24 @@ _HELPER_TIMEOUT = 600  # seconds; its share takes ~20 s on a slow machine
 _warmed = False  # this process ran warmup: every kernel is compiled or loaded
 
 
-def warmup(verbose: bool = False, processes: int = 2, dtypes: tuple = ("float32",)) -> float:
+def warmup(verbose: bool = False, processes: int = 2, dtypes: tuple | str = ("float32",)) -> float:
     """Compile or load every numba kernel; returns the seconds it took.
 
     The first call in a fresh environment compiles (tens of seconds; in two processes when
     ``processes`` > 1 and the cache was cold); later processes load the machine code from
     numba's on-disk cache (about a second). Benchmarks call it before timing.
 
-    ``dtypes`` names the storage types (``Index(dtype=)``) to prepare: float32 always, and
-    each other one listed with its quantizers (the kernels are compiled per type: 10-20 s
-    more each from an empty cache, in this process).
+    ``dtypes`` names the storage types (``Index(dtype=)``, one or a tuple) to prepare: float32
+    always, and each other one listed with its quantizers (the kernels are compiled per type:
+    10-20 s more each from an empty cache, in this process).
     """
     global _warmed
-    for dtype in dtypes:
-        if dtype not in _dtypes.DTYPES:
-            raise ValueError(f"dtypes must name types of {_dtypes.DTYPES}, got {dtype!r}")
+    if isinstance(dtypes, (str, type, np.dtype)):  # one type (a string: not its letters)
+        dtypes = (dtypes,)
+    # named as Index(dtype=) takes them (np.float16 too), refused as it refuses them
+    dtypes = [
+        check.check_choice("each of dtypes", _dtypes.name_of(t), _dtypes.DTYPES) for t in dtypes
+    ]
     start = time.perf_counter()
     helper = _start_helper() if processes > 1 and not _warmed and _cold_cache() else None
     how = ""

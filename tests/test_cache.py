@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 PROBE = """
@@ -170,5 +171,8 @@ def test_warmup_of_a_type_leaves_nothing_to_compile_for_it(dtype):
 def test_warmup_refuses_a_type_it_does_not_know():
     import deg
 
-    with pytest.raises(ValueError, match=r"dtypes must name types of .*got 'float64'"):
+    with pytest.raises(ValueError, match=r"each of dtypes must be one of 'float32'.*got 'float64'"):
         deg.warmup(dtypes=("float64",))
+    with pytest.raises(ValueError, match=r"each of dtypes must be one of .*got 'float64'"):
+        deg.warmup(dtypes=np.float64)  # a numpy type is named as Index(dtype=) names it
+    deg.warmup(dtypes="float32")  # one type as a string, not its letters
