@@ -283,3 +283,66 @@ def test_remove_bad_input_changes_nothing():
         index.remove([5, 5])
     assert len(index) == 100 and 5 in index
     assert all(np.array_equal(a, b) for a, b in zip(nb_before, index.neighbors(index.labels)))
+
+
+def _open_pair(nb, rng):
+    """Vertices a, c of the rows ``nb`` (changed in place) that are adjacent and each lack one
+    edge, every other vertex full: edges a-x and c-y are cut and x-y joined. (a, c)."""
+    n = nb.shape[0]
+    for a in rng.permutation(n):
+        for c in nb[a]:
+            for x in nb[a]:
+                for y in nb[c]:
+                    if len({a, c, x, y}) == 4 and y not in nb[x] and x not in nb[y]:
+                        nb[a, nb[a] == x] = a
+                        nb[c, nb[c] == y] = c
+                        nb[x, nb[x] == a] = y
+                        nb[y, nb[y] == c] = x
+                        return int(a), int(c)
+    raise AssertionError("no open pair could be made")
+
+
+@pytest.mark.parametrize(
+    ("dtype", "metric"),
+    [("float32", "l2"), ("uint8", "l2"), ("float16", "cosine"), ("float32", "ip")],
+)
+def test_leftover_rewiring_cuts_the_nearest_usable_two_hop_edge(dtype, metric):
+    """Step 3.5 of the repair against a reference: a's nearest 2-hop vertex B (not a
+    neighbour) that has a neighbour D usable by c becomes a's neighbour, D (c's nearest such)
+    c's, and B-D is cut; every row is full again and nothing else changes."""
+    from deg._kernels import remove as kremove
+
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 256, size=(400, 12)).astype(np.float32)
+    index = deg.Index(dim=12, metric=metric, edges_per_vertex=8, dtype=dtype, seed=1)
+    index.add(x, threads=1)
+    vectors, neighbors, weights, code = index._store.graph()
+    n = len(index)
+    vec = index._store.floats(slice(0, n)).astype(np.float64)  # as stored (cosine: unit, rounded)
+    nb, w = neighbors[:n].copy(), weights[:n].copy()
+    a, c = _open_pair(nb, rng)
+    before = nb.copy()
+
+    def dist(i, j):
+        if metric == "ip":
+            return 1.0 - float(vec[i] @ vec[j])
+        return float(np.sum((vec[i] - vec[j]) ** 2)) / (2 if metric == "cosine" else 1)
+
+    seen = []  # the reference: 2-hop vertices in first-met order, nearest first (stable)
+    for h in before[a]:
+        for p in before[h]:
+            if h != a and p not in (a, h) and p not in before[a] and p not in seen:
+                seen.append(int(p))
+    for b in sorted(seen, key=lambda p: dist(a, p)):
+        usable = [q for q in before[b] if q not in (a, b) and q not in before[c]]
+        if usable:
+            d_ = min(usable, key=lambda q: dist(c, q))
+            break
+    owner = np.full(index._store.capacity, -1, np.int64)
+    graph = (vectors[:n], nb, w, code)
+    assert kremove.rewire_leftovers(graph, np.array([a, c], np.int64), 2, owner)
+    assert (owner == -1).all()
+    assert b in nb[a] and d_ in nb[c] and d_ not in nb[b] and b not in nb[d_]
+    assert (nb != np.arange(n)[:, None]).all()  # no empty slot left
+    changed = {int(v) for v in np.flatnonzero((nb != before).any(axis=1))}
+    assert changed == {a, c, b, d_}
