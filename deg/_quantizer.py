@@ -136,16 +136,19 @@ class Quantizer:
 BLOCK = 8192  # rows encoded at a time (bounds the float32 temporaries)
 
 
+def fits_at(quant: Quantizer, end: int) -> bool:
+    """Whether ``encode_rows`` up to row ``end`` fits the map (which searches read) first."""
+    return quant.kind is not None and not quant.fitted and end >= MIN_VECTORS
+
+
 def encode_rows(quant: Quantizer, store, start: int, end: int) -> None:
     """Encode stored rows ``start..end-1`` into ``store.codes``; an unfitted map is fitted
     first once the index holds ``MIN_VECTORS`` (on a sample of all its rows, which are then
     all encoded). Nothing for an index without quantization or too small yet. Edge codes
     (``"rabitq"``) follow the graph instead: only the rotation is fitted here."""
-    if quant.kind is None:
+    if quant.kind is None or (not quant.fitted and not fits_at(quant, end)):
         return
     if not quant.fitted:
-        if end < MIN_VECTORS:
-            return
         quant.fit(store.floats(basis.sample_rows(end)))
         start = 0
     if quant.edges is not None:
