@@ -157,11 +157,13 @@ def write_stream(url, dataset, first_label, batch):
 
 
 @contextlib.contextmanager
-def cpu_burner(nice=10):
+def cpu_burner():
     """A process that only spins one core, at the service's write priority (``--write-nice``
-    default), for as long as the block runs: what a writer costs searches by taking a core
-    alone, touching nothing of the index (the reference for the ratios beside writes)."""
-    spin = f"import os\nos.nice({nice})\nprint(flush=True)\nwhile True: pass"
+    default: SCHED_IDLE), for as long as the block runs: what a writer costs searches by
+    taking a core alone, touching nothing of the index (the reference for the ratios beside
+    writes)."""
+    idle = "os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))"
+    spin = f"import os\n{idle}\nprint(flush=True)\nwhile True: pass"
     proc = subprocess.Popen([sys.executable, "-c", spin], stdout=subprocess.PIPE)
     proc.stdout.readline()
     try:

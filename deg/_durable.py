@@ -38,6 +38,7 @@ except ImportError:  # pragma: no cover - not POSIX
     fcntl = None
 
 SYNC_MODES = ("group", "request")
+IDLE = "idle"  # the write thread's priority: Linux's SCHED_IDLE class
 
 
 class LabelConflict(ValueError):
@@ -50,8 +51,12 @@ class Durable:
     ``params`` (``Index``'s keyword arguments, ``dim`` among them) create a new index when the
     directory holds none; for an existing one they must agree with it where given.
     ``snapshot_bytes``: a snapshot is taken in the background once the log holds this much.
-    ``nice``: writes are applied on a thread of this much lower CPU priority (Linux), so
-    searches get the cores first while a write's candidate searches run (0: the same).
+    ``nice``: the CPU priority of the thread that applies writes (Linux), so that searches
+    get the cores first: ``"idle"`` (``SCHED_IDLE``, the default) lets it run only where no
+    other thread wants a core, and a search's thread takes its core at once on waking (at
+    a nice value a woken request thread can wait out the writer's time slice: the one-client
+    tail in bench/RESULTS.md); a number 0-19 lowers its nice value by that much instead (0:
+    the same priority as searches).
     """
 
     def __init__(
@@ -61,7 +66,7 @@ class Durable:
         sync: str = "group",
         snapshot_bytes: int = 256 << 20,
         threads: int = 1,
-        nice: int = 10,
+        nice: int | str = IDLE,
     ):
         if sync not in SYNC_MODES:
             raise ValueError(f"sync must be one of {SYNC_MODES}, got {sync!r}")
@@ -69,7 +74,7 @@ class Durable:
         self.sync_mode = sync
         self.snapshot_bytes = check.check_int("snapshot_bytes", snapshot_bytes, minimum=1)
         self.threads = threads
-        nice = check.check_int("nice", nice, minimum=0, maximum=19)
+        nice = write_priority(nice)
         self._applier = concurrent.futures.ThreadPoolExecutor(
             1, "deg-writes", initializer=_lower_priority, initargs=(nice,)
         )
@@ -301,12 +306,27 @@ class Durable:
             os.close(self._lock_fd)
 
 
-def _lower_priority(nice: int) -> None:
-    """Lower this thread's CPU priority by ``nice`` (Linux schedules threads one by one;
-    elsewhere this may lower the whole process's or fail, then nothing changes)."""
-    if nice and sys.platform.startswith("linux"):
-        with contextlib.suppress(OSError, AttributeError):
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
+def write_priority(nice) -> int | str:
+    """``nice`` checked: ``"idle"`` or a nice increment 0-19."""
+    if nice == IDLE:
+        return IDLE
+    if isinstance(nice, str):
+        raise ValueError(f"nice must be {IDLE!r} or an integer 0-19, got {nice!r}")
+    return check.check_int("nice", nice, minimum=0, maximum=19)
+
+
+def _lower_priority(nice: int | str) -> None:
+    """Lower this thread's CPU priority: to ``SCHED_IDLE`` or by ``nice`` (Linux schedules
+    threads one by one; elsewhere this may lower the whole process's or fail, then nothing
+    changes)."""
+    if not nice or not sys.platform.startswith("linux"):
+        return
+    tid = threading.get_native_id()
+    with contextlib.suppress(OSError, AttributeError):
+        if nice == IDLE:
+            os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
+        else:
+            os.setpriority(os.PRIO_PROCESS, tid, nice)
 
 
 def _snapshot_name(seq: int) -> str:

@@ -72,9 +72,10 @@ def _serve_parser(serve) -> None:
     )
     serve.add_argument(
         "--write-nice",
-        type=int,
-        default=10,
-        help="CPU priority drop of the thread applying writes (Linux; 0: none)",
+        type=_write_nice,
+        default="idle",
+        help="CPU priority of the thread applying writes (Linux): idle (SCHED_IDLE, runs on "
+        "cores searches leave free) or a nice increment 0-19 (0: as searches)",
     )
     serve.add_argument("--max-body-bytes", type=int, default=64 << 20)
     serve.add_argument("--max-batch", type=int, default=10_000, help="rows per request")
@@ -85,6 +86,17 @@ def _serve_parser(serve) -> None:
         default=256 << 20,
         help="snapshot once the log holds this many bytes",
     )
+
+
+def _write_nice(text: str):
+    if text == "idle":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected 'idle' or an integer 0-19, got {text!r}"
+        ) from None
 
 
 def _serve(args):

@@ -449,7 +449,7 @@ def serve(
     limits: Limits | None = None,
     sync: str = "group",
     snapshot_bytes: int = 256 << 20,
-    write_nice: int = 10,
+    write_nice: int | str = "idle",
 ) -> None:
     """Open (or create) the durable index in ``directory`` and serve it until interrupted;
     a clean stop takes a last snapshot."""

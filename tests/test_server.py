@@ -419,3 +419,31 @@ def test_a_write_the_index_refuses_is_refused_cleanly(tmp_path):
     d = Durable(tmp_path)
     assert len(d.index) == 1201 and 5000 in d.index
     d.close()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread CPU classes: Linux")
+@pytest.mark.parametrize(
+    ("nice", "policy", "value"), [("idle", "SCHED_IDLE", 0), (7, "SCHED_OTHER", 7)]
+)
+def test_writes_are_applied_at_the_write_priority(tmp_path, nice, policy, value):
+    """The thread applying writes runs in the idle class by default (or at the nice value
+    asked); this thread, which serves searches, keeps its own."""
+    mine = (os.sched_getscheduler(0), os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+    d = Durable(
+        tmp_path, {"dim": DIM, "edges_per_vertex": 8}, **({} if nice == "idle" else {"nice": nice})
+    )
+    try:
+        d.add([1], np.ones((1, DIM)))
+        tid = d._applier.submit(threading.get_native_id).result()
+        assert os.sched_getscheduler(tid) == getattr(os, policy)
+        if policy == "SCHED_OTHER":
+            assert os.getpriority(os.PRIO_PROCESS, tid) == mine[1] + value
+        assert (
+            os.sched_getscheduler(0),
+            os.getpriority(os.PRIO_PROCESS, threading.get_native_id()),
+        ) == mine
+    finally:
+        d.close()
+    for bad in ("low", 20, -1, 1.5):
+        with pytest.raises((ValueError, TypeError), match="nice"):
+            Durable(tmp_path / "bad", {"dim": DIM}, nice=bad)
