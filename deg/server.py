@@ -41,6 +41,10 @@ except ImportError as e:  # pragma: no cover - the extra is not installed
     ) from e
 
 OCTET = "application/octet-stream"
+# A read whose body is at most this long (a few queries) runs on the event loop itself: handing
+# it to a worker thread and back costs two thread wake-ups and GIL hand-offs, more than a small
+# search takes (bench/RESULTS.md); longer ones go to the thread pool, so they hold up no other.
+INLINE_BYTES = 16 << 10
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 # latency histogram buckets, seconds (Prometheus' le labels)
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
@@ -245,6 +249,16 @@ def create_app(durable: Durable, token: str | None = None, limits: Limits | None
         except Exception as e:
             raise mapped(e) from e
 
+    async def read(work, body: bytes, recall):
+        """A search or exploration: small ones on the event loop (``INLINE_BYTES``), but not
+        one for a recall target, whose first use makes the index's calibration (seconds)."""
+        if len(body) > INLINE_BYTES or recall is not None or b'"recall"' in body:
+            return await run(work)
+        try:
+            return work()
+        except Exception as e:
+            raise mapped(e) from e
+
     def parsed(model, body: bytes):
         try:
             return model.model_validate_json(body)
@@ -261,7 +275,7 @@ def create_app(durable: Durable, token: str | None = None, limits: Limits | None
         authorized(request)
         body, head = await body_of(request), request.headers
 
-        def work():  # parsing and encoding too off the event loop: large bodies take long
+        def work():  # parsing and encoding too off the event loop when large (``read``)
             if head.get("content-type", "").startswith(OCTET):
                 q, kk, ee, rr, filt, excl = binary(head, body, False)[1], k, eps, recall, None, None
             else:
@@ -276,7 +290,7 @@ def create_app(durable: Durable, token: str | None = None, limits: Limits | None
             )
             return answer(head, *found)
 
-        return await run(work)
+        return await read(work, body, recall)
 
     @app.post(
         "/explore", openapi_extra=models.body(models.ExploreBody), response_model=models.Answer
@@ -300,7 +314,7 @@ def create_app(durable: Durable, token: str | None = None, limits: Limits | None
             )
             return answer(head, *found)
 
-        return await run(work)
+        return await read(work, body, None)
 
     @app.put("/vectors", openapi_extra=models.body(models.AddBody), response_model=models.Added)
     async def put_vectors(request: Request, upsert: bool = False):

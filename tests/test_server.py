@@ -23,7 +23,7 @@ import uvicorn
 from deg import _wal as wal
 from deg._durable import Durable
 from deg.client import Client
-from deg.server import Limits, create_app
+from deg.server import INLINE_BYTES, Limits, create_app
 from tests.conftest import assert_graph_ok, low_dim_data
 
 DIM = 8
@@ -91,6 +91,11 @@ def test_every_route_round_trips(tmp_path):
             assert labels.dtype == np.int64 and dists.dtype == np.float32
             np.testing.assert_array_equal(labels, want[0])
             np.testing.assert_allclose(dists, want[1], rtol=1e-6)
+        big = durable.index.search(x[:1200], k=5, threads=1)  # bodies past INLINE_BYTES
+        for client in (c, cj):  # go to the thread pool: the same answers
+            labels, dists = client.search(x[:1200], k=5)
+            np.testing.assert_array_equal(labels, big[0])
+            np.testing.assert_allclose(dists, big[1], rtol=1e-6)
         labels, _ = c.search(x[0], k=3, filter=[5, 6, 7])
         assert set(labels[0]) <= {5, 6, 7}
         labels, _ = c.search(x[0], k=3, exclude=[0])
@@ -143,6 +148,12 @@ def test_recall_targets_through_the_service(tmp_path):
         cj.close()
 
 
+def pad(body: dict) -> bytes:
+    """``body`` as JSON, spaces after it making it longer than a read the service answers on
+    its event loop (``INLINE_BYTES``): it goes to the thread pool."""
+    return json.dumps(body).encode() + b" " * INLINE_BYTES
+
+
 def test_errors_are_4xx_and_change_nothing(tmp_path):
     x = low_dim_data(300, dim=DIM, seed=2)
     limits = Limits(max_body_bytes=200_000, max_batch=250, max_k=50)
@@ -169,6 +180,10 @@ def test_errors_are_4xx_and_change_nothing(tmp_path):
             ("POST", "/search", {"vectors": [[1.0] * DIM], "eps": -1}, 422),
             ("POST", "/search", {"vectors": [[1.0, 2.0]]}, 422),
             ("POST", "/search", {"vectors": [[1.0] * DIM, [1.0]]}, 422),  # ragged
+            ("POST", "/search", pad({"vectors": [[1.0] * DIM, [1.0]]}), 422),  # pooled
+            ("POST", "/search", pad({"vectors": [[1.0] * DIM] * 251}), 413),
+            ("POST", "/search", pad({"vectors": [[1.0] * DIM], "k": 51}), 422),
+            ("POST", "/explore", pad({"labels": [4000], "k": 3}), 404),
             ("POST", "/explore", {"labels": [4000]}, 404),
             ("POST", "/search", b"x" * 200_001, 413),  # body
         ]
