@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from deg import _pipeline
 from deg._concurrency import resolve_threads
 from deg._kernels import view as kview
 
 PARTS = 16  # row ranges of a refresh, handed out to threads as they free up
+CATCH_UP = 256  # rows ordered beside searches, then applied by one exclusive step
 
 
 class SearchView:
@@ -39,11 +42,37 @@ class SearchView:
                 self.edges.refresh(store, threads)
 
     def catch_up(self, store, steps) -> None:
-        """At the end of an add, remove or optimize: their edited rows' edge codes encoded in
-        their exclusive steps (``EdgeCodes.catch_up``). The view's own order waits for its
-        next reader."""
+        """At the end of an add, remove or optimize (the caller holds the writer mutex): with
+        edge codes, the rows it edited put back in order (``order_in_steps``), then their
+        codes encoded (``EdgeCodes.catch_up``), so searches find both fresh. Without, the
+        view's order waits for its next pruned reader (few searches read it)."""
         if self.edges is not None:
+            if self.stale:
+                self.order_in_steps(store, steps)
             self.edges.catch_up(store, steps)
+
+    def order_in_steps(self, store, steps) -> int:
+        """Put every row whose signature changed back in order: the rows found and their
+        orders computed beside searches (it only reads, and the caller keeps other writers
+        out), ``CATCH_UP`` rows applied per exclusive step of ``steps``; returns how many.
+        (A search finding the view stale after a write would otherwise reorder every such
+        row, and encode their codes again, in one exclusive step: ~13 ms after a 10-row add
+        to Fashion-MNIST's 60k.)"""
+        rows = np.empty(store.n, dtype=np.int64)
+        rows = rows[: kview.pending_rows(store.neighbors, store.n, store.sig, store.gen, rows)]
+        graph = store.graph()
+        orders = np.empty((min(CATCH_UP, rows.size), store.d), np.int32)
+        for a in range(0, rows.size, CATCH_UP):
+            listed = rows[a : a + CATCH_UP]
+            kview.order_listed(graph, listed, orders)
+            with steps.step():
+                kview.take_orders(
+                    store.neighbors, store.weights, listed, orders, store.sig, store.gen
+                )
+        self.stale = False
+        if rows.size and self.edges is not None:  # reordered rows are encoded again
+            self.edges.stale = True
+        return rows.size
 
     def ensure(self, lock, store, writer) -> None:
         """Refresh a stale view before it is read; takes the index's writer mutex ``writer``

@@ -132,6 +132,37 @@ def refresh_view(graph, lo, hi, sig, gen):
 
 
 @jit
+def order_listed(graph, rows, orders):
+    """``order_row`` of each row listed in ``rows`` (int64) into ``orders`` (int32, (>= its
+    length, d)). It only reads: a writer computes the orders beside searches, then applies
+    them in a short exclusive step (``take_orders``)."""
+    graph = Graph(*graph)
+    d = graph.neighbors.shape[1]
+    by_weight = np.empty(d, dtype=np.int64)
+    kept = np.empty(d, dtype=np.int64)
+    for i in range(rows.shape[0]):
+        order_row(graph, rows[i], by_weight, kept, orders[i])
+
+
+@jit
+def take_orders(neighbors, weights, rows, orders, sig, gen):
+    """Put each row listed in ``rows`` in the order ``order_listed`` computed for it, unchanged
+    since, and sign it."""
+    d = neighbors.shape[1]
+    row_i = np.empty(d, dtype=np.int32)
+    row_w = np.empty(d, dtype=np.float32)
+    for i in range(rows.shape[0]):
+        u = rows[i]
+        for j in range(d):
+            row_i[j] = neighbors[u, orders[i, j]]
+            row_w[j] = weights[u, orders[i, j]]
+        for j in range(d):
+            neighbors[u, j] = row_i[j]
+            weights[u, j] = row_w[j]
+        sig[u] = row_signature(neighbors, gen, u)
+
+
+@jit
 def misordered(graph, n, sig, gen):
     """The first row of ``0..n-1`` that its signature claims to be in search order but is not,
     or -1 (a check that trusts no signature; rows changed since their last ordering, whose
