@@ -112,21 +112,27 @@ class EdgeCodes:
         self.stale = False
         return count
 
-    def catch_up(self, store, steps) -> int:
+    def catch_up(self, store, steps, signed: bool = False) -> int:
         """At the end of an add, remove or optimize (the caller holds the writer mutex):
         encode the rows it edited (their changed slots: ``kedges.update_row``) so that
         searches find the codes fresh again without waiting for them; returns how many.
-        Which rows is found by a pass over the signatures, and ``CATCH_UP`` rows at a time
-        are encoded, outside the lock (it only reads, and no other writer runs); each part
-        is then copied in by a short exclusive step (``steps``): encoding there, a few rows
-        per step, made every search wait."""
+        Which rows is found by a pass over the signatures (``signed``: every row's ``sig``
+        is its signature, as after the view's refresh, so the rows are those whose ``esig``
+        differs, found without hashing any row), and ``CATCH_UP`` rows at a time are
+        encoded, outside the lock (it only reads, and no other writer runs); each part is
+        then copied in by a short exclusive step (``steps``): encoding there, a few rows per
+        step, made every search wait."""
         if not self.stale:
             return 0
         if not self.fitted:
             self.stale = False
             return 0
-        rows = np.empty(store.n, dtype=np.int64)
-        rows = rows[: kview.pending_rows(store.neighbors, store.n, store.esig, store.gen, rows)]
+        n = store.n
+        if signed:
+            rows = np.flatnonzero(store.esig[:n] != store.sig[:n]).astype(np.int64)
+        else:
+            rows = np.empty(n, dtype=np.int64)
+            rows = rows[: kview.pending_rows(store.neighbors, n, store.esig, store.gen, rows)]
         graph = store.graph()
         part = min(CATCH_UP, rows.size)
         codes = np.empty((part, store.edge_codes.shape[1]), np.uint64)

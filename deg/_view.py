@@ -49,7 +49,7 @@ class SearchView:
         if self.edges is not None:
             if self.stale:
                 self.order_in_steps(store, steps)
-            self.edges.catch_up(store, steps)
+            self.edges.catch_up(store, steps, signed=True)
 
     def order_in_steps(self, store, steps) -> int:
         """Put every row whose signature changed back in order: the rows found and their
