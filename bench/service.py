@@ -45,6 +45,8 @@ def parse(argv):
     p.add_argument("--write-rows", type=int, default=10, help="rows per write (the stream's)")
     p.add_argument("--write-sizes", default="1,10", help="rows per write, write throughput")
     p.add_argument("--parts", default="library,search,write", help="which measurements")
+    p.add_argument("--dtype", default="float32", help="the index's storage type")
+    p.add_argument("--quantize", default=None, help="the index's quantizer (e.g. rabitq)")
     p.add_argument("--out", default=None)
     p.add_argument("--writer-for", default=None, help=argparse.SUPPRESS)  # write_stream's
     p.add_argument("--first-label", type=int, default=0, help=argparse.SUPPRESS)
@@ -279,13 +281,23 @@ def main(argv=None) -> int:
     ds = deg.datasets.load(args.dataset, download=False, progress=False)
     out_dir = Path(args.out or f"bench/results/{args.dataset}")
     out_dir.mkdir(parents=True, exist_ok=True)
-    cached = Path("datasets") / f"{args.dataset}.service-index.deg"
+    kind = "" if (args.dtype, args.quantize) == ("float32", None) else f"-{args.dtype}"
+    kind += f"-{args.quantize}" if args.quantize else ""
+    cached = Path("datasets") / f"{args.dataset}{kind}.service-index.deg"
     if not cached.exists():
         print(f"building the {args.dataset} index (once; cached as {cached})", flush=True)
-        deg.Index.build(ds.train, metric=ds.deg_metric, progress=False).save(cached)
+        built = deg.Index.build(
+            ds.train,
+            metric=ds.deg_metric,
+            dtype=args.dtype,
+            quantize=args.quantize,
+            progress=False,
+        )
+        built.save(cached)
     rows = ds.test.astype(np.float32)
     flags = _cpu_flags()
     machine = {**report.machine(), "commit": report.commit(), "avx512f": "avx512f" in flags}
+    machine["index"] = {"dtype": args.dtype, "quantize": args.quantize}
     lines = []
 
     def record(kind, **fields):
@@ -294,7 +306,7 @@ def main(argv=None) -> int:
         print(json.dumps(line), flush=True)
 
     parts = set(args.parts.split(","))
-    deg.warmup()
+    deg.warmup(dtypes=(args.dtype,))
     if "library" in parts:
         index = deg.Index.load(cached)
         for batch in (10, 1000):
