@@ -29,11 +29,14 @@ class Maintainer:
     def remove(self, arr) -> None:
         """Remove the labels ``arr`` (present, distinct): each in one step, the optimisation
         of its repair's new edges in further steps (a removal's optimisation is most of its
-        time: ~2 ms on Fashion-MNIST)."""
+        time: ~2 ms on Fashion-MNIST). The distances its repair pairs by are computed before
+        its step (``kremove.plan_removal``: it only reads), beside the searches."""
         self.view.editing()
-        d = self.store.d
+        store, d = self.store, self.store.d
         new_edges = np.empty((d, 2), dtype=np.int64)
         new_w = np.empty(d, dtype=np.float32)
+        ids = np.empty(d, dtype=np.int64)
+        dist = np.empty((d, d), dtype=np.float32)
         try:
             with self.scratch() as (opt, scr, log, owner, touched):
 
@@ -43,9 +46,12 @@ class Maintainer:
                     )
 
                 for label in arr.tolist():
+                    vid = int(store.vid_of.find([label], store.labels)[0])
+                    planned = kremove.plan_removal(store.graph(), store.n, vid, ids, dist)
                     with self.steps.step():
                         n_before = self.store.n
-                        vid, made = self.remove_one(label, owner, touched, new_edges, new_w)
+                        plan = (planned, ids, dist)
+                        vid, made = self.remove_one(label, owner, touched, new_edges, new_w, plan)
                         # the tree's members renumbered, or the tree drawn again once it must
                         if not self.tree.after_removals([vid], n_before, self.store.n):
                             self.tree.redraw_for(self.store, self.basis, self.params.seed)
@@ -55,17 +61,18 @@ class Maintainer:
                 self.view.changed(self.store, arr.size)
             self.view.catch_up(self.store, self.steps)
 
-    def remove_one(self, label, owner, touched, new_edges, new_w) -> tuple:
+    def remove_one(self, label, owner, touched, new_edges, new_w, plan) -> tuple:
         """Remove one label: its vertex goes, the last vertex takes its id, the graph is
-        repaired (its new edges, to optimise, in ``new_edges``/``new_w``, d rows). Returns
-        the freed id and the number of new edges."""
+        repaired (its new edges, to optimise, in ``new_edges``/``new_w``, d rows; ``plan``:
+        ``kremove.plan_removal``'s for it, on the graph as it is). Returns the freed id and
+        the number of new edges."""
         store = self.store
         if new_edges.shape[0] < store.d or new_w.shape[0] < store.d:
             raise ValueError("repair edge rows shorter than d (an internal error)")
         vid = store.vid_of.pop(label, store.labels)
         n = store.n
         status, made = kremove.remove_and_restore(
-            store.graph(), store.labels, n, vid, owner, touched, new_edges, new_w
+            store.graph(), store.labels, n, vid, owner, touched, new_edges, new_w, plan
         )
         if vid != n - 1:  # another vector behind id vid: rows listing it are ordered again
             store.vid_of.move(n - 1, vid, store.labels)

@@ -346,3 +346,49 @@ def test_leftover_rewiring_cuts_the_nearest_usable_two_hop_edge(dtype, metric):
     assert (nb != np.arange(n)[:, None]).all()  # no empty slot left
     changed = {int(v) for v in np.flatnonzero((nb != before).any(axis=1))}
     assert changed == {a, c, b, d_}
+
+
+@pytest.mark.parametrize("last_adjacent", [True, False])
+def test_a_removal_is_planned_before_its_step(last_adjacent):
+    """``plan_removal`` names, before anything changes, the vertices the removal leaves open
+    (in its order and new ids, the last vertex renamed) and their distances; a plan made for
+    another vertex is refused."""
+    from deg._kernels import distances as kdist
+    from deg._kernels import remove as kremove
+
+    rng = np.random.default_rng(4)
+    x = rng.random((300, 6), dtype=np.float32)
+    index = deg.Index(dim=6, edges_per_vertex=8, seed=2)
+    index.add(x, threads=1)
+    vectors, neighbors, weights, code = index._store.graph()
+    n = len(index)
+    last = n - 1
+    nb = neighbors[:n]
+    vid = next(v for v in range(n - 1) if (last in nb[v]) == last_adjacent)
+    ids, dist = np.empty(8, np.int64), np.empty((8, 8), np.float32)
+    m = kremove.plan_removal((vectors[:n], nb, weights[:n], code), n, vid, ids, dist)
+    opened = np.empty(8, np.int64)
+    copy = (vectors[:n].copy(), nb.copy(), weights[:n].copy(), code)
+    assert kremove.remove_vertex(copy, index._store.labels[:n].copy(), n, vid, opened) == m
+    assert list(ids[:m]) == list(opened[:m]) and m == 8
+    assert (vid in ids[:m]) == last_adjacent  # the last vertex, at its new id
+    rows = copy[0]  # after the removal: row vid holds the last vertex's vector
+    for i in range(m):
+        for t in range(m):
+            want = 0.0 if i == t else kdist.distance(code, rows[ids[i]], rows[ids[t]])
+            assert dist[i, t] == want
+    args = (np.full(n, -1, np.int64), np.empty(n, np.int64), np.empty((8, 2), np.int64))
+    other = next(v for v in range(n - 1) if v != vid and not set(nb[v]) & {vid})
+    wrong = np.empty(8, np.int64)
+    m2 = kremove.plan_removal((vectors[:n], nb, weights[:n], code), n, other, wrong, dist)
+    graph = (vectors[:n].copy(), nb.copy(), weights[:n].copy(), code)
+    status, _ = kremove.remove_and_restore(
+        graph,
+        index._store.labels[:n].copy(),
+        n,
+        vid,
+        *args,
+        np.empty(8, np.float32),
+        (m2, wrong, dist),
+    )
+    assert status == kremove.ERR_PLAN

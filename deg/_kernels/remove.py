@@ -20,6 +20,7 @@ from deg._kernels.values import f32
 OK = 0
 ERR_BFS = 1  # the BFS ran out of vertices while groups were still isolated: disconnected input
 ERR_LEFTOVER = 2  # a missing vertex could not be paired (no 2-hop rewiring exists)
+ERR_PLAN = 3  # the removal's plan was made for another vertex or graph (an internal error)
 ROWS = 8  # 2-hop rows whose distances are summed side by side
 
 
@@ -62,13 +63,50 @@ def remove_vertex(graph, labels, n, x, involved):
 
 
 @jit
-def connect(graph, a, b):
-    """Fill one empty slot of a and of b with the edge a-b; returns its weight."""
-    vectors, neighbors, weights, metric = graph
-    w = distance(metric, vectors[a], vectors[b])
+def connect(graph, a, b, w):
+    """Fill one empty slot of a and of b with the edge a-b of weight ``w``."""
+    neighbors, weights = graph.neighbors, graph.weights
     change_edge(neighbors, weights, a, a, b, w)
     change_edge(neighbors, weights, b, b, a, w)
-    return w
+
+
+@jit
+def pair_distances(metric, vectors, rows, m, dist):
+    """``dist[i, t] = distance(metric, vectors[rows[i]], vectors[rows[t]])`` for ``i, t < m``
+    (a distance is symmetric to the last bit: ``(a - b)**2`` and ``(b - a)**2`` are equal)."""
+    for i in range(m):
+        dist[i, i] = 0.0
+        for t in range(i + 1, m):
+            w = distance(metric, vectors[rows[i]], vectors[rows[t]])
+            dist[i, t] = w
+            dist[t, i] = w
+
+
+@jit
+def plan_removal(graph, n, x, ids, dist):
+    """What ``remove_vertex`` will leave open when it removes x (of ``n``), computed before
+    it (it only reads): the vertices, in its order and new ids, into ``ids`` (length d), and
+    the distances among them (``pair_distances``) into ``dist`` (d, d); returns how many.
+    The repair's pairing reads them from there, so a removal's exclusive step computes
+    almost no distance (the 2-hop rewiring's only)."""
+    vectors, neighbors, _, metric = graph
+    last = n - 1
+    d = neighbors.shape[1]
+    rows = np.empty(d, dtype=np.int64)  # the same vertices at their ids before the removal
+    m = 0
+    moved = x != last and has_edge(neighbors, x, last)
+    if moved:  # L, adjacent to x, becomes open at its new id x
+        ids[m] = x
+        rows[m] = last
+        m += 1
+    for j in range(d):
+        nb = neighbors[x, j]
+        if nb != x and not (moved and nb == last):
+            ids[m] = nb
+            rows[m] = nb
+            m += 1
+    pair_distances(metric, vectors, rows, m, dist)
+    return m
 
 
 @jit("int64(int64[::1], int64)")
@@ -159,9 +197,10 @@ def open_count(neighbors, parent, missing, m, g):
 
 
 @jit
-def closest_pair(graph, parent, missing, m, ga, gb):
-    """Closest (a, b) with a open in group ga, b open in group gb (strict <: first wins)."""
-    vectors, neighbors, _, metric = graph
+def closest_pair(graph, parent, missing, m, ga, gb, dist):
+    """Closest (a, b, their distance) with a open in group ga, b open in group gb (strict <:
+    first wins); ``dist`` holds the missing vertices' distances (``pair_distances``)."""
+    neighbors = graph.neighbors
     best = np.inf
     ba = np.int64(-1)
     bb = np.int64(-1)
@@ -175,22 +214,22 @@ def closest_pair(graph, parent, missing, m, ga, gb):
                 continue
             if has_edge(neighbors, a, b):
                 continue
-            dab = distance(metric, vectors[a], vectors[b])
+            dab = dist[i, t]
             if dab < best:
                 best = dab
                 ba = a
                 bb = b
-    return ba, bb
+    return ba, bb, best
 
 
 @jit
-def attach_isolated(graph, parent, members, missing, m, new_edges, new_w):
+def attach_isolated(graph, parent, members, missing, m, new_edges, new_w, dist):
     """Step 2.3: link every isolated missing vertex to the closest spare slot of a big group.
 
     Records the new edges in ``new_edges`` (x, y) and ``new_w``; returns their count, or -1.
+    ``dist``: the missing vertices' distances (``pair_distances``).
     """
     neighbors = graph.neighbors
-    vectors, metric = graph.vectors, graph.metric
     n_new = 0
     for i in range(m):
         if find_group(parent, i) != i or members[i] != 1:
@@ -203,13 +242,14 @@ def attach_isolated(graph, parent, members, missing, m, new_edges, new_w):
                 continue
             if open_count(neighbors, parent, missing, m, g) <= 2:
                 continue
-            dxb = distance(metric, vectors[missing[i]], vectors[missing[t]])
+            dxb = dist[i, t]
             if dxb < best:
                 best = dxb
                 bt = t
         if bt < 0:
             return -1
-        w = connect(graph, missing[i], missing[bt])
+        w = dist[i, bt]
+        connect(graph, missing[i], missing[bt], w)
         new_edges[n_new, 0] = missing[i]
         new_edges[n_new, 1] = missing[bt]
         new_w[n_new] = w
@@ -221,7 +261,7 @@ def attach_isolated(graph, parent, members, missing, m, new_edges, new_w):
 
 
 @jit
-def merge_groups(graph, parent, missing, m):
+def merge_groups(graph, parent, missing, m, dist):
     """Step 3: link the remaining groups, largest first, through their closest open pair."""
     neighbors = graph.neighbors
     roots = np.empty(m, dtype=np.int64)
@@ -246,19 +286,20 @@ def merge_groups(graph, parent, missing, m):
     while r >= 2:
         ga = groups[r - 1]
         gb = groups[r - 2]
-        a, b = closest_pair(graph, parent, missing, m, ga, gb)
+        a, b, w = closest_pair(graph, parent, missing, m, ga, gb, dist)
         if a < 0:
             return False
-        connect(graph, a, b)
+        connect(graph, a, b, w)
         parent[ga] = gb
         r -= 1
     return True
 
 
 @jit
-def pair_remaining(graph, missing, m):
-    """Step 3.4: pair the still-open missing vertices greedily, closest partner first."""
-    vectors, neighbors, _, metric = graph
+def pair_remaining(graph, missing, m, dist):
+    """Step 3.4: pair the still-open missing vertices greedily, closest partner first
+    (``dist``: their distances, ``pair_distances``)."""
+    neighbors = graph.neighbors
     for i in range(m):
         a = missing[i]
         if not has_edge(neighbors, a, a):
@@ -268,12 +309,12 @@ def pair_remaining(graph, missing, m):
         for t in range(i + 1, m):
             b = missing[t]
             if has_edge(neighbors, b, b) and not has_edge(neighbors, a, b):
-                dab = distance(metric, vectors[a], vectors[b])
+                dab = dist[i, t]
                 if dab < best:
                     best = dab
                     bb = b
         if bb >= 0:
-            connect(graph, a, bb)
+            connect(graph, a, bb, best)
 
 
 @jit
@@ -408,14 +449,15 @@ def longest_first(edges, w, n):
 
 
 @jit
-def repair_graph(graph, missing, m, owner, touched, new_edges, new_w):
+def repair_graph(graph, missing, m, owner, touched, new_edges, new_w, dist):
     """RESTORE_GRAPH's repair (algorithm.md §6.2) without its optimisation: give each of the
     m missing vertices its edge back.
 
     ``missing`` holds distinct vertices that each lack exactly one edge (m is even, at most
     ``new_edges.shape[0]``). ``owner`` (int64, all -1) and ``touched`` (int64) have one slot
     per vertex. The edges made for isolated vertices, the ones Alg. 4 optimises, go to
-    ``new_edges`` (int64, (>= m, 2)) and ``new_w``, longest first. Returns ``(status,
+    ``new_edges`` (int64, (>= m, 2)) and ``new_w``, longest first. ``dist`` (float32, (>= m,
+    >= m)) holds the missing vertices' distances (``pair_distances``). Returns ``(status,
     count)``: OK or an error code (the graph then still has empty slots), and how many edges
     were written.
     """
@@ -428,12 +470,12 @@ def repair_graph(graph, missing, m, owner, touched, new_edges, new_w):
         return status, 0
     made = np.empty((m, 2), dtype=np.int64)
     made_w = np.empty(m, dtype=np.float32)
-    n_new = attach_isolated(graph, parent, members, missing, m, made, made_w)
+    n_new = attach_isolated(graph, parent, members, missing, m, made, made_w, dist)
     if n_new < 0:
         return ERR_BFS, 0
-    if not merge_groups(graph, parent, missing, m):
+    if not merge_groups(graph, parent, missing, m, dist):
         return ERR_LEFTOVER, 0
-    pair_remaining(graph, missing, m)
+    pair_remaining(graph, missing, m, dist)
     if not rewire_leftovers(graph, missing, m, owner):
         return ERR_LEFTOVER, 0
     for t, o in enumerate(longest_first(made, made_w, n_new)):
@@ -462,25 +504,34 @@ def restore_graph(graph, missing, m, improve, opt, scr, log, owner, touched):
     """
     new_edges = np.empty((max(m, 1), 2), dtype=np.int64)
     new_w = np.empty(max(m, 1), dtype=np.float32)
-    status, n_new = repair_graph(graph, missing, m, owner, touched, new_edges, new_w)
+    dist = np.empty((max(m, 1), max(m, 1)), dtype=np.float32)
+    pair_distances(graph.metric, graph.vectors, missing, m, dist)
+    status, n_new = repair_graph(graph, missing, m, owner, touched, new_edges, new_w, dist)
     if status == OK and improve and opt.k > 0:
         improve_new_edges(graph, new_edges, new_w, 0, n_new, opt, scr, log)
     return status
 
 
 @jit
-def remove_and_restore(graph, labels, n, x, owner, touched, new_edges, new_w):
+def remove_and_restore(graph, labels, n, x, owner, touched, new_edges, new_w, plan):
     """Remove vertex x of ``n`` (``remove_vertex``) and, while more than d vertices remain,
     repair the graph (``repair_graph``: ``new_edges`` (>= d rows) and ``new_w`` get the new
-    edges to optimise, which the caller does in steps with ``improve_new_edges``). Returns
-    ``(status, count)`` as ``repair_graph``."""
+    edges to optimise, which the caller does in steps with ``improve_new_edges``). ``plan``
+    is ``plan_removal``'s ``(count, ids, dist)`` for this x on this graph (ERR_PLAN if the
+    removal leaves other vertices open). Returns ``(status, count)`` as ``repair_graph``."""
     graph = Graph(*graph)
+    planned, ids, dist = plan
     d = graph.neighbors.shape[1]
     involved = np.empty(d, dtype=np.int64)
     count = remove_vertex(graph, labels, n, x, involved)
     if n - 1 <= d:  # the complete graph on n - 1 vertices: empty slots are expected
         return OK, 0
-    return repair_graph(graph, involved, count, owner, touched, new_edges, new_w)
+    if count != planned or ids.shape[0] < count or min(dist.shape[0], dist.shape[1]) < count:
+        return ERR_PLAN, 0
+    for i in range(count):
+        if involved[i] != ids[i]:
+            return ERR_PLAN, 0
+    return repair_graph(graph, involved, count, owner, touched, new_edges, new_w, dist)
 
 
 @jit
