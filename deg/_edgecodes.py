@@ -17,7 +17,6 @@ import numpy as np
 from deg import _basis as basis
 from deg import _view as view
 from deg._kernels import edges as kedges
-from deg._kernels import view as kview
 
 KIND = "rabitq"
 FACTORS = kedges.FACTORS
@@ -25,7 +24,6 @@ MIN_VECTORS = basis.MIN_VECTORS
 # two rounds: one gave estimates of about the same spread (relative error 2.7% against 2.6%
 # on Fashion-MNIST) but 1.5 points less recall at the same expansions (bench/RESULTS.md)
 ROUNDS = 2
-CATCH_UP = 256  # rows encoded outside the lock, then copied in by one exclusive step
 SEED_MAX = 2**63 - 1
 
 
@@ -118,7 +116,7 @@ class EdgeCodes:
         searches find the codes fresh again without waiting for them; returns how many.
         Which rows is found by a pass over the signatures (``signed``: every row's ``sig``
         is its signature, as after the view's refresh, so the rows are those whose ``esig``
-        differs, found without hashing any row), and ``CATCH_UP`` rows at a time are
+        differs, found without hashing any row), and ``view.CATCH_UP`` rows at a time are
         encoded, outside the lock (it only reads, and no other writer runs); each part is
         then copied in by a short exclusive step (``steps``): encoding there, a few rows per
         step, made every search wait."""
@@ -127,21 +125,19 @@ class EdgeCodes:
         if not self.fitted:
             self.stale = False
             return 0
-        n = store.n
         if signed:
-            rows = np.flatnonzero(store.esig[:n] != store.sig[:n]).astype(np.int64)
+            rows = np.flatnonzero(store.esig[: store.n] != store.sig[: store.n]).astype(np.int64)
         else:
-            rows = np.empty(n, dtype=np.int64)
-            rows = rows[: kview.pending_rows(store.neighbors, n, store.esig, store.gen, rows)]
+            rows = view.pending_rows(store, store.esig)
         graph = store.graph()
-        part = min(CATCH_UP, rows.size)
+        part = min(view.CATCH_UP, rows.size)
         codes = np.empty((part, store.edge_codes.shape[1]), np.uint64)
         factors = np.empty((part, store.edge_factors.shape[1]), np.float32)
         sigs = np.empty(part, np.uint32)
         keys = np.empty((part, store.eslot.shape[1]), np.uint32)
         index_codes = (store.edge_codes, store.edge_factors, store.eslot)
-        for a in range(0, rows.size, CATCH_UP):
-            listed = rows[a : a + CATCH_UP]
+        for a in range(0, rows.size, view.CATCH_UP):
+            listed = rows[a : a + view.CATCH_UP]
             m = listed.size
             mine = (codes[:m], factors[:m], sigs[:m], keys[:m])
             kedges.encode_listed(

@@ -9,7 +9,8 @@ from deg._concurrency import resolve_threads
 from deg._kernels import view as kview
 
 PARTS = 16  # row ranges of a refresh, handed out to threads as they free up
-CATCH_UP = 256  # rows ordered beside searches, then applied by one exclusive step
+# rows a writer orders or encodes beside searches, then applies by one exclusive step
+CATCH_UP = 256
 
 
 class SearchView:
@@ -58,8 +59,7 @@ class SearchView:
         (A search finding the view stale after a write would otherwise reorder every such
         row, and encode their codes again, in one exclusive step: ~13 ms after a 10-row add
         to Fashion-MNIST's 60k.)"""
-        rows = np.empty(store.n, dtype=np.int64)
-        rows = rows[: kview.pending_rows(store.neighbors, store.n, store.sig, store.gen, rows)]
+        rows = pending_rows(store, store.sig)
         graph = store.graph()
         orders = np.empty((min(CATCH_UP, rows.size), store.d), np.int32)
         for a in range(0, rows.size, CATCH_UP):
@@ -91,6 +91,14 @@ class SearchView:
         )
         if moved and self.edges is not None:  # reordered rows are encoded again
             self.edges.stale = True
+
+
+def pending_rows(store, sig) -> np.ndarray:
+    """The rows of ``store`` (int64 ids) whose signature is no longer the one ``sig`` (the
+    view's ``store.sig`` or the edge codes' ``store.esig``) holds for them: a pass hashing
+    every row."""
+    rows = np.empty(store.n, dtype=np.int64)
+    return rows[: kview.pending_rows(store.neighbors, store.n, sig, store.gen, rows)]
 
 
 def over_rows(n: int, threads, work) -> int:

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from deg._durable import Durable, LabelConflict
+from deg._durable import IDLE, Durable, LabelConflict
 
 try:
     from fastapi import FastAPI, Request
@@ -463,7 +463,7 @@ def serve(
     limits: Limits | None = None,
     sync: str = "group",
     snapshot_bytes: int = 256 << 20,
-    write_nice: int | str = "idle",
+    write_nice: int | str = IDLE,
 ) -> None:
     """Open (or create) the durable index in ``directory`` and serve it until interrupted;
     a clean stop takes a last snapshot."""

@@ -120,15 +120,23 @@ def refresh_view(graph, lo, hi, sig, gen):
     for u in range(lo, hi):
         if row_signature(neighbors, gen, u) != sig[u]:
             order_row(graph, u, by_weight, kept, order)
-            for j in range(d):
-                row_i[j] = neighbors[u, order[j]]
-                row_w[j] = weights[u, order[j]]
-            for j in range(d):
-                neighbors[u, j] = row_i[j]
-                weights[u, j] = row_w[j]
+            put_in_order(neighbors, weights, u, order, row_i, row_w)
             sig[u] = row_signature(neighbors, gen, u)
             count += 1
     return count
+
+
+@jit
+def put_in_order(neighbors, weights, u, order, row_i, row_w):
+    """Rewrite row u (ids and weights) in the slot order ``order`` (``order_row``'s);
+    ``row_i``/``row_w`` (length d) are scratch."""
+    d = neighbors.shape[1]
+    for j in range(d):
+        row_i[j] = neighbors[u, order[j]]
+        row_w[j] = weights[u, order[j]]
+    for j in range(d):
+        neighbors[u, j] = row_i[j]
+        weights[u, j] = row_w[j]
 
 
 @jit
@@ -153,12 +161,7 @@ def take_orders(neighbors, weights, rows, orders, sig, gen):
     row_w = np.empty(d, dtype=np.float32)
     for i in range(rows.shape[0]):
         u = rows[i]
-        for j in range(d):
-            row_i[j] = neighbors[u, orders[i, j]]
-            row_w[j] = weights[u, orders[i, j]]
-        for j in range(d):
-            neighbors[u, j] = row_i[j]
-            weights[u, j] = row_w[j]
+        put_in_order(neighbors, weights, u, orders[i], row_i, row_w)
         sig[u] = row_signature(neighbors, gen, u)
 
 
